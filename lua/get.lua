@@ -1,0 +1,18 @@
+-- get: the live values of one or more entries, in one atomic read.
+--
+-- KEYS[1..n]  entry hash of each requested key
+-- ARGV[1]     group version key prefix (string, `<prefix>:{ns}:g:`), to find each entry's groups
+--
+-- Returns an array of n items: the serialized value of a live entry, or nil (false) for a
+-- missing or stale one. Stale entries found are deleted.
+
+-- @include common
+
+local groupPrefix = ARGV[1]
+check(groupPrefix ~= nil and #ARGV == 1, 'get takes ARGV: groupPrefix')
+
+local values = {}
+for i = 1, #KEYS do
+  values[i] = readEntry(KEYS[i], groupPrefix) or false
+end
+return reply(values)

@@ -1,0 +1,358 @@
+import { EventEmitter } from 'node:events'
+import {
+  deleteEntry,
+  expireGroups,
+  type FillToken,
+  getEntries,
+  readEntry,
+  type SetStatus,
+  setEntry,
+} from './commands.js'
+import { type Connection, connect, type RedisOption } from './connection.js'
+import {
+  ClosedError,
+  GroupCacheError,
+  InvalidArgumentError,
+  RedisError,
+  SerializationError,
+  TimeoutError,
+} from './errors.js'
+import { Keys } from './keys.js'
+import type { ScriptClient } from './scripts.js'
+import { jsonSerializer, type Serializer } from './serializer.js'
+import { checkFunction, checkGroups, checkKey, checkKeys, checkMs, checkName, checkTtl, MAX_BATCH } from './validate.js'
+
+export interface GroupCacheOptions {
+  /**
+   * An ioredis `Redis` or `Cluster` (yours: `close()` leaves it open), a `redis://` URL (the
+   * cache opens it and `close()` quits it), or `'memory'` (in this process; needs ioredis-mock).
+   */
+  redis: RedisOption
+  /** Keeps caches sharing one Redis apart; one namespace lives in one Cluster slot. @default 'default' */
+  namespace?: string
+  /** First part of every key the cache writes. @default 'rgc' */
+  prefix?: string
+  /** Default entry TTL in ms. @default undefined (entries do not expire) */
+  ttl?: number
+  /** ms before a Redis call counts as failed: reads fail open, writes reject. Infinity: wait. @default 1000 */
+  timeout?: number
+  /**
+   * ms a fill token stays valid: a `wrap` whose function runs longer than this is not stored.
+   * It is also how long a deleted key's tombstone lives. @default 30000
+   */
+  lease?: number
+  /** @default JSON */
+  serializer?: Serializer
+}
+
+export interface SetOptions {
+  /** Groups of the value; expiring any of them invalidates it. With a token: the token's groups. */
+  groups?: readonly string[]
+  /** ms; Infinity for no expiry. @default the cache's ttl */
+  ttl?: number
+  /** From a `read` miss: store only if nothing it saw has moved since. */
+  token?: FillToken
+}
+
+export interface WrapOptions {
+  groups?: readonly string[]
+  /** ms; Infinity for no expiry. @default the cache's ttl */
+  ttl?: number
+}
+
+export interface CachedOptions<A extends unknown[]> {
+  /** The cache key for these arguments. */
+  key: (...args: A) => string
+  /** The groups for these arguments. */
+  groups?: (...args: A) => readonly string[]
+  /** ms; Infinity for no expiry. @default the cache's ttl */
+  ttl?: number
+}
+
+export type ReadResult<T> = { hit: true; value: T } | { hit: false; token: FillToken }
+
+export interface GroupCacheEvents {
+  /** A failure the cache absorbed (a read that failed open, a fill it could not store). */
+  error: [error: GroupCacheError]
+}
+
+const DEFAULT_TIMEOUT = 1000
+const DEFAULT_LEASE = 30_000
+
+export class GroupCache extends EventEmitter<GroupCacheEvents> {
+  readonly namespace: string
+  private readonly keys: Keys
+  private readonly connection: Connection
+  private readonly client: ScriptClient
+  private readonly ttl: number | undefined
+  private readonly timeout: number
+  private readonly lease: number
+  private readonly serializer: Serializer
+  /** Fills in flight in this process, by key and token: callers that saw the same miss share one. */
+  private readonly fills = new Map<string, Promise<unknown>>()
+  private closed = false
+  private warned = false
+
+  constructor(options: GroupCacheOptions) {
+    super()
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidArgumentError('GroupCache takes an options object: { redis, namespace?, ... }')
+    }
+    this.namespace = checkName(options.namespace ?? 'default', 'namespace')
+    this.keys = new Keys(checkName(options.prefix ?? 'rgc', 'prefix'), this.namespace)
+    this.ttl = checkTtl(options.ttl)
+    this.timeout =
+      options.timeout === Number.POSITIVE_INFINITY ? Infinity : checkMs(options.timeout ?? DEFAULT_TIMEOUT, 'timeout')
+    this.lease = checkMs(options.lease ?? DEFAULT_LEASE, 'lease')
+    this.serializer = options.serializer ?? jsonSerializer
+    checkFunction(this.serializer.serialize, 'serializer.serialize')
+    checkFunction(this.serializer.deserialize, 'serializer.deserialize')
+    this.connection = connect(options.redis, (error) => this.report(new RedisError('connection', error)))
+    this.client = this.connection.client
+  }
+
+  /** The value stored under `key`, or undefined on a miss. Fails open: Redis errors resolve undefined. */
+  async get<T = unknown>(key: string): Promise<T | undefined> {
+    const [value] = await this.getMany<T>([checkKey(key)])
+    return value
+  }
+
+  /** The values of `keys`, in order (undefined for each miss), in one round trip. Fails open. */
+  async getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]> {
+    const cacheKeys = checkKeys(keys)
+    if (cacheKeys.length === 0) return []
+    let texts: (string | null)[]
+    try {
+      texts = await this.call('get', (client) => getEntries(client, this.keys, cacheKeys))
+    } catch (error) {
+      if (error instanceof ClosedError) throw error
+      this.report(error)
+      return cacheKeys.map(() => undefined)
+    }
+    return Promise.all(
+      texts.map((text, i) => (text === null ? undefined : this.decodeOrDiscard<T>(cacheKeys[i] as string, text))),
+    )
+  }
+
+  /**
+   * Stores `value` under `key` with a snapshot of its groups' versions. With a `token` from a
+   * `read` miss, stores only if no group of the token was expired, the key was not deleted or
+   * stored meanwhile, and the token is younger than the lease. Resolves false when it refused.
+   */
+  async set(key: string, value: unknown, options: SetOptions = {}): Promise<boolean> {
+    return (await this.store(key, value, options)) === 'stored'
+  }
+
+  /** Removes `key`'s entry; fills that began before are refused. True if a live entry was removed. */
+  async delete(key: string): Promise<boolean> {
+    const cacheKey = checkKey(key)
+    return this.call('delete', (client) => deleteEntry(client, this.keys, cacheKey, this.lease))
+  }
+
+  /** Invalidates every value in `group`, whatever its size, in O(1). Rejects if Redis does not confirm. */
+  async expireGroup(group: string): Promise<void> {
+    await this.expireGroups([group])
+  }
+
+  /** Invalidates every value in each group, atomically, in one round trip. */
+  async expireGroups(groups: readonly string[]): Promise<void> {
+    if (!Array.isArray(groups)) throw new InvalidArgumentError('groups must be an array')
+    const names = checkGroups(groups, MAX_BATCH)
+    if (names.length === 0) return
+    await this.call('expireGroups', (client) => expireGroups(client, this.keys, names))
+  }
+
+  /**
+   * A hit, or a miss with the token a later `set(key, value, { token })` needs to store safely.
+   * `groups` are the groups the value will be stored under. Rejects when Redis fails.
+   */
+  async read<T = unknown>(key: string, options: { groups?: readonly string[] } = {}): Promise<ReadResult<T>> {
+    const cacheKey = checkKey(key)
+    const groups = checkGroups(options.groups)
+    const reply = await this.call('read', (client) => readEntry(client, this.keys, cacheKey, groups, this.lease))
+    if (!reply.hit) return reply
+    return { hit: true, value: this.decode<T>(reply.value) }
+  }
+
+  /**
+   * Read-through: the cached value, or `fn()`'s result, stored with the miss's token. In one
+   * process, callers that miss the same key at the same versions share one `fn()` call. When
+   * Redis fails, `fn()` runs and its value is returned (the failure goes to `error`). A result
+   * of undefined is returned but not stored.
+   */
+  async wrap<T>(key: string, options: WrapOptions, fn: () => T | Promise<T>): Promise<T> {
+    const cacheKey = checkKey(key)
+    const groups = checkGroups(options?.groups)
+    const ttl = options?.ttl === undefined ? this.ttl : checkTtl(options.ttl)
+    checkFunction(fn, 'fn')
+    let token: FillToken
+    try {
+      const reply = await this.call('read', (client) => readEntry(client, this.keys, cacheKey, groups, this.lease))
+      if (reply.hit) {
+        const value = await this.decodeOrDiscard<T>(cacheKey, reply.value)
+        if (value !== undefined) return value
+        return await fn()
+      }
+      token = reply.token
+    } catch (error) {
+      if (error instanceof ClosedError) throw error
+      this.report(error)
+      return fn()
+    }
+    const flight = [cacheKey, token.generation, ...groups, ...token.versions].join('\u0000')
+    const shared = this.fills.get(flight)
+    if (shared) return shared as Promise<T>
+    const fill = this.fill(cacheKey, token, ttl, fn)
+    this.fills.set(flight, fill)
+    const forget = () => this.fills.delete(flight)
+    fill.then(forget, forget)
+    return fill
+  }
+
+  /**
+   * The decorator: `fn` read through the cache, with its key and groups built from its arguments.
+   * ```ts
+   * const getUser = cache.cached(db.user, { key: (id) => `user_${id}`, groups: (id) => [`user_group_${id}`, 'users'] })
+   * ```
+   */
+  cached<A extends unknown[], R>(
+    fn: (...args: A) => R | Promise<R>,
+    options: CachedOptions<A>,
+  ): (...args: A) => Promise<R> {
+    checkFunction(fn, 'fn')
+    checkFunction(options?.key, 'options.key')
+    if (options.groups !== undefined) checkFunction(options.groups, 'options.groups')
+    const ttl = options.ttl
+    if (ttl !== undefined) checkTtl(ttl)
+    return (...args: A) =>
+      this.wrap(options.key(...args), { groups: options.groups?.(...args), ttl }, () => fn(...args))
+  }
+
+  /** Stops taking calls and quits the connection if the cache opened it. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.connection.close()
+  }
+
+  private async fill<T>(key: string, token: FillToken, ttl: number | undefined, fn: () => T | Promise<T>): Promise<T> {
+    const value = await fn()
+    if (value !== undefined && !this.closed) {
+      try {
+        await this.store(key, value, { token, ttl: ttl ?? Number.POSITIVE_INFINITY })
+      } catch (error) {
+        this.report(error)
+      }
+    }
+    return value
+  }
+
+  private async store(key: string, value: unknown, options: SetOptions): Promise<SetStatus> {
+    const cacheKey = checkKey(key)
+    const token = options.token
+    const groups = token ? checkToken(token, cacheKey, options.groups) : checkGroups(options.groups)
+    const ttl = options.ttl === undefined ? this.ttl : checkTtl(options.ttl)
+    const text = this.encode(value)
+    return this.call('set', (client) =>
+      setEntry(client, this.keys, { key: cacheKey, value: text, groups, ttl, lease: this.lease, token }),
+    )
+  }
+
+  private encode(value: unknown): string {
+    if (value === undefined) throw new InvalidArgumentError('value must not be undefined (use null for "nothing")')
+    let text: unknown
+    try {
+      text = this.serializer.serialize(value)
+    } catch (cause) {
+      throw new SerializationError(`the serializer could not encode the value: ${(cause as Error)?.message ?? cause}`, {
+        cause,
+      })
+    }
+    if (typeof text !== 'string') throw new SerializationError(`the serializer returned ${typeof text}, not a string`)
+    return text
+  }
+
+  private decode<T>(text: string): T {
+    try {
+      return this.serializer.deserialize(text) as T
+    } catch (cause) {
+      throw new SerializationError(
+        `the serializer could not decode a stored value: ${(cause as Error)?.message ?? cause}`,
+        { cause },
+      )
+    }
+  }
+
+  /**
+   * A stored value the serializer cannot read (a changed format, say) is reported and deleted,
+   * so that it turns into one miss instead of a miss on every read until its TTL.
+   */
+  private async decodeOrDiscard<T>(key: string, text: string): Promise<T | undefined> {
+    try {
+      return this.decode<T>(text)
+    } catch (error) {
+      this.report(error)
+      await this.delete(key).catch((failure: unknown) => this.report(failure))
+      return undefined
+    }
+  }
+
+  /** One Redis call: typed errors, and a `timeout` after which it counts as failed. */
+  private async call<T>(operation: string, run: (client: ScriptClient) => Promise<T>): Promise<T> {
+    if (this.closed) throw new ClosedError(operation)
+    const pending = run(this.client).catch((error: unknown) => {
+      throw error instanceof GroupCacheError ? error : new RedisError(operation, error)
+    })
+    if (this.timeout === Infinity) return pending
+    let timer: NodeJS.Timeout | undefined
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimeoutError(operation, this.timeout)), this.timeout)
+      timer.unref()
+    })
+    try {
+      return await Promise.race([pending, expired])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** Every failure a read absorbed goes to `error`; with no listener, one process warning. */
+  private report(error: unknown): void {
+    const failure = error instanceof GroupCacheError ? error : new RedisError('redis', error)
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', failure)
+    } else if (!this.warned) {
+      this.warned = true
+      process.emitWarning(`${failure.message} (listen to the cache's 'error' event to see every failure)`, {
+        type: 'GroupCacheWarning',
+        code: failure.code,
+      })
+    }
+  }
+}
+
+/** A token must be for this key; its groups are the value's groups. */
+function checkToken(token: FillToken, key: string, groups: readonly string[] | undefined): readonly string[] {
+  const valid =
+    typeof token === 'object' &&
+    token !== null &&
+    typeof token.generation === 'string' &&
+    Array.isArray(token.groups) &&
+    Array.isArray(token.versions) &&
+    token.groups.length === token.versions.length &&
+    Array.isArray(token.issuedAt) &&
+    token.issuedAt.length === 2 &&
+    token.issuedAt.every((part) => typeof part === 'string' && /^\d+$/.test(part)) &&
+    token.versions.every((version) => typeof version === 'string' && /^\d+$/.test(version))
+  if (!valid) throw new InvalidArgumentError('token is not a FillToken from read()')
+  if (token.key !== key)
+    throw new InvalidArgumentError(`token is for key ${JSON.stringify(token.key)}, not ${JSON.stringify(key)}`)
+  const tokenGroups = checkGroups(token.groups)
+  if (groups !== undefined) {
+    const given = checkGroups(groups)
+    if (given.length !== tokenGroups.length || !given.every((group) => tokenGroups.includes(group))) {
+      throw new InvalidArgumentError('groups must be the groups the token was read with')
+    }
+  }
+  return tokenGroups
+}

@@ -1,0 +1,116 @@
+import type { Keys } from './keys.js'
+import { loadScript, runScript, type ScriptClient } from './scripts.js'
+
+/**
+ * One typed function per script of `lua/`: each builds its KEYS and ARGV in the order the
+ * script's header gives and decodes its reply. Arguments are already validated.
+ */
+
+const scripts = {
+  get: loadScript('get'),
+  read: loadScript('read'),
+  set: loadScript('set'),
+  delete: loadScript('delete'),
+  expireGroups: loadScript('expire-groups'),
+}
+
+/** Every script, for tests that load them into a server and check their SHA. */
+export const allScripts = Object.values(scripts)
+
+/**
+ * What a miss hands to the later `set` that fills it: the Redis time of the read, the key's
+ * generation and each group's version. A set with it stores only if none of them moved.
+ * Plain data: it may be passed to another process.
+ */
+export interface FillToken {
+  readonly key: string
+  readonly groups: readonly string[]
+  readonly versions: readonly string[]
+  readonly generation: string
+  readonly issuedAt: readonly [seconds: string, microseconds: string]
+}
+
+export type ReadReply = { hit: true; value: string } | { hit: false; token: FillToken }
+
+/** Why a set stored or did not (see `lua/set.lua`). */
+export type SetStatus = 'stored' | 'exists' | 'lease-expired' | 'deleted' | 'group-expired'
+
+const setStatuses: Record<string, SetStatus> = {
+  '1': 'stored',
+  '0': 'exists',
+  '-1': 'lease-expired',
+  '-2': 'deleted',
+  '-3': 'group-expired',
+}
+
+export async function getEntries(
+  client: ScriptClient,
+  keys: Keys,
+  cacheKeys: readonly string[],
+): Promise<(string | null)[]> {
+  const reply = await runScript(client, scripts.get, cacheKeys.map(keys.entry, keys), [keys.groupPrefix])
+  return reply as (string | null)[]
+}
+
+export async function readEntry(
+  client: ScriptClient,
+  keys: Keys,
+  key: string,
+  groups: readonly string[],
+  lease: number,
+): Promise<ReadReply> {
+  const reply = (await runScript(
+    client,
+    scripts.read,
+    [keys.entry(key), keys.tombstone(key), ...groups.map(keys.group, keys)],
+    [keys.groupPrefix, lease],
+  )) as [number, ...string[]]
+  if (reply[0] === 1) return { hit: true, value: reply[1] as string }
+  const [, seconds, micros, generation, ...versions] = reply as [number, string, string, string, ...string[]]
+  return { hit: false, token: { key, groups, versions, generation, issuedAt: [seconds, micros] } }
+}
+
+export interface SetEntry {
+  key: string
+  value: string
+  groups: readonly string[]
+  /** ms, or undefined for no expiry */
+  ttl: number | undefined
+  lease: number
+  token: FillToken | undefined
+}
+
+export async function setEntry(client: ScriptClient, keys: Keys, entry: SetEntry): Promise<SetStatus> {
+  const { key, value, groups, ttl, lease, token } = entry
+  const args: (string | number)[] = [
+    value,
+    ttl ?? '',
+    lease,
+    token?.issuedAt[0] ?? '',
+    token?.issuedAt[1] ?? '',
+    token?.generation ?? '',
+    ...groups,
+  ]
+  if (token) args.push(...token.versions)
+  const reply = await runScript(
+    client,
+    scripts.set,
+    [keys.entry(key), keys.tombstone(key), ...groups.map(keys.group, keys)],
+    args,
+  )
+  return setStatuses[String(reply)] ?? 'exists'
+}
+
+export async function deleteEntry(client: ScriptClient, keys: Keys, key: string, lease: number): Promise<boolean> {
+  const reply = await runScript(
+    client,
+    scripts.delete,
+    [keys.entry(key), keys.tombstone(key)],
+    [keys.groupPrefix, lease],
+  )
+  return reply === 1
+}
+
+export async function expireGroups(client: ScriptClient, keys: Keys, groups: readonly string[]): Promise<number> {
+  return (await runScript(client, scripts.expireGroups, groups.map(keys.group, keys), [])) as number
+}

@@ -1,0 +1,67 @@
+import { createRequire } from 'node:module'
+import { Redis } from 'ioredis'
+import { InvalidArgumentError, MissingDependencyError } from './errors.js'
+import type { ScriptClient } from './scripts.js'
+
+/**
+ * Where the cache keeps its data: an ioredis `Redis` or `Cluster` (the caller owns it), a
+ * `redis://` or `rediss://` URL (the cache opens the connection and `close()` quits it), or
+ * `'memory'` (ioredis-mock in this process, running the same Lua; every `'memory'` cache of a
+ * process shares one store).
+ */
+export type RedisOption = ScriptClient | string
+
+export interface Connection {
+  readonly client: ScriptClient
+  /** Quits the connection if the cache opened it; leaves a caller's client alone. */
+  close(): Promise<void>
+}
+
+export function connect(redis: unknown, onError: (error: unknown) => void): Connection {
+  if (redis === 'memory') return owned(memoryClient(), onError)
+  if (typeof redis === 'string') {
+    if (!/^rediss?:\/\//.test(redis)) {
+      throw new InvalidArgumentError("redis must be an ioredis client, a redis:// or rediss:// URL, or 'memory'")
+    }
+    // One retry per command: during an outage, calls fail (and reads fail open) instead of
+    // waiting in the offline queue for every reconnection attempt.
+    return owned(new Redis(redis, { maxRetriesPerRequest: 1 }), onError)
+  }
+  if (isScriptClient(redis)) return { client: redis, close: async () => {} }
+  throw new InvalidArgumentError("redis must be an ioredis client, a redis:// or rediss:// URL, or 'memory'")
+}
+
+type OwnedClient = ScriptClient & Pick<Redis, 'on' | 'quit' | 'disconnect'>
+
+function owned(client: OwnedClient, onError: (error: unknown) => void): Connection {
+  // Without a listener ioredis prints "Unhandled error event" on every failed reconnect.
+  client.on('error', onError)
+  return {
+    client,
+    async close() {
+      try {
+        await client.quit()
+      } catch {
+        client.disconnect()
+      }
+    },
+  }
+}
+
+function isScriptClient(value: unknown): value is ScriptClient {
+  const client = value as Partial<ScriptClient> | null
+  return typeof client?.evalsha === 'function' && typeof client.eval === 'function'
+}
+
+function memoryClient(): OwnedClient {
+  let RedisMock: new () => OwnedClient
+  try {
+    RedisMock = createRequire(import.meta.url)('ioredis-mock')
+  } catch (cause) {
+    throw new MissingDependencyError(
+      "redis: 'memory' needs the optional peer dependency ioredis-mock: npm install ioredis-mock",
+      { cause },
+    )
+  }
+  return new RedisMock()
+}

@@ -1,0 +1,63 @@
+/** Stable codes: match on these (or on the classes), never on message text. */
+export type ErrorCode =
+  | 'E_INVALID_ARGUMENT'
+  | 'E_SERIALIZE'
+  | 'E_TIMEOUT'
+  | 'E_REDIS'
+  | 'E_CLOSED'
+  | 'E_MISSING_DEPENDENCY'
+
+/** Base class of every error this library throws or reports. */
+export class GroupCacheError extends Error {
+  readonly code: ErrorCode
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.name = new.target.name
+  }
+}
+
+/** An argument or option is not acceptable. Thrown before anything is sent to Redis. */
+export class InvalidArgumentError extends GroupCacheError {
+  constructor(message: string) {
+    super('E_INVALID_ARGUMENT', message)
+  }
+}
+
+/** The serializer could not encode a value (or decode a stored one). Nothing was written. */
+export class SerializationError extends GroupCacheError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_SERIALIZE', message, options)
+  }
+}
+
+/** Redis did not answer within `timeout` ms. The command may still run later. */
+export class TimeoutError extends GroupCacheError {
+  constructor(operation: string, timeout: number) {
+    super('E_TIMEOUT', `${operation}: Redis did not answer within ${timeout} ms`)
+  }
+}
+
+/** Redis refused the command or the connection failed; `cause` holds the original error. */
+export class RedisError extends GroupCacheError {
+  constructor(operation: string, cause: unknown) {
+    super('E_REDIS', `${operation}: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    })
+  }
+}
+
+/** The cache was closed; it takes no more calls. */
+export class ClosedError extends GroupCacheError {
+  constructor(operation: string) {
+    super('E_CLOSED', `${operation}: the cache is closed`)
+  }
+}
+
+/** An optional peer dependency (ioredis-mock, for `redis: 'memory'`) is not installed. */
+export class MissingDependencyError extends GroupCacheError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('E_MISSING_DEPENDENCY', message, options)
+  }
+}

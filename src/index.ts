@@ -1,0 +1,23 @@
+export {
+  type CachedOptions,
+  GroupCache,
+  type GroupCacheEvents,
+  type GroupCacheOptions,
+  type ReadResult,
+  type SetOptions,
+  type WrapOptions,
+} from './cache.js'
+export type { FillToken } from './commands.js'
+export type { RedisOption } from './connection.js'
+export {
+  ClosedError,
+  type ErrorCode,
+  GroupCacheError,
+  InvalidArgumentError,
+  MissingDependencyError,
+  RedisError,
+  SerializationError,
+  TimeoutError,
+} from './errors.js'
+export { jsonSerializer, type Serializer } from './serializer.js'
+export { MAX_BATCH, MAX_GROUPS } from './validate.js'

@@ -1,0 +1,37 @@
+/**
+ * Every Redis key of a namespace, built in one place. All share the hash tag `{ns}` so that
+ * every key one script touches lives in one Redis Cluster slot; the prefix and namespace hold
+ * no braces, so `{ns}` is always the first tag, whatever braces a key or group name holds.
+ * The one-letter kinds (`e`, `t`, `g`) keep an entry, a tombstone and a group version of the
+ * same name apart.
+ */
+export class Keys {
+  /** `<prefix>:{ns}:g:`: a group's version key is this plus the group name. */
+  readonly groupPrefix: string
+  private readonly base: string
+
+  constructor(prefix: string, namespace: string) {
+    this.base = `${prefix}:{${namespace}}:`
+    this.groupPrefix = `${this.base}g:`
+  }
+
+  /** The hash holding a key's value and its groups' versions at write time. */
+  entry(key: string): string {
+    return `${this.base}e:${key}`
+  }
+
+  /** The key's generation, moved by delete so that fills begun before it are refused. */
+  tombstone(key: string): string {
+    return `${this.base}t:${key}`
+  }
+
+  /** A group's current version, moved by expireGroup. */
+  group(group: string): string {
+    return this.groupPrefix + group
+  }
+
+  /** A pattern matching every key of the namespace (for ACLs, SCAN and tests). */
+  get pattern(): string {
+    return `${this.base}*`
+  }
+}

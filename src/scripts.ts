@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import type { Redis } from 'ioredis'
+
+/**
+ * What the cache needs of a client: an ioredis `Redis`, a `Cluster` and the in-memory backend
+ * all have it. Scripts go through EVALSHA with an explicit key count (never `defineCommand`,
+ * which the in-memory backend misreads when the key count varies per call).
+ */
+export type ScriptClient = Pick<Redis, 'evalsha' | 'eval'>
+
+type Arg = string | number
+
+/** A Lua script of `lua/`, with its `-- @include name` lines replaced by `lua/include/name.lua`. */
+export interface LuaScript {
+  readonly name: string
+  readonly source: string
+  readonly sha: string
+}
+
+const luaDir = new URL('../lua/', import.meta.url)
+
+function readLua(path: string): string {
+  return readFileSync(new URL(path, luaDir), 'utf8')
+}
+
+export function loadScript(name: string): LuaScript {
+  const source = readLua(`${name}.lua`).replace(/^-- @include ([\w-]+)$/gm, (_, include: string) =>
+    readLua(`include/${include}.lua`).trimEnd(),
+  )
+  return { name, source, sha: createHash('sha1').update(source).digest('hex') }
+}
+
+/**
+ * The one place where replies are made the same across backends: Redis turns a Lua `false`
+ * inside a returned table into nil, the in-memory backend keeps it as `false`.
+ */
+function normalize(reply: unknown): unknown {
+  return Array.isArray(reply) ? reply.map((item) => (item === false ? null : item)) : reply
+}
+
+function isNoScript(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith('NOSCRIPT')
+}
+
+/** Runs a script by SHA, and by source when the server does not have it (new server, SCRIPT FLUSH). */
+export async function runScript(
+  client: ScriptClient,
+  script: LuaScript,
+  keys: readonly string[],
+  args: readonly Arg[],
+): Promise<unknown> {
+  try {
+    return normalize(await client.evalsha(script.sha, keys.length, ...keys, ...args))
+  } catch (error) {
+    if (!isNoScript(error)) throw error
+    return normalize(await client.eval(script.source, keys.length, ...keys, ...args))
+  }
+}

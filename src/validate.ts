@@ -1,0 +1,73 @@
+import { InvalidArgumentError } from './errors.js'
+
+/** Most groups one entry may belong to: each is a field of the entry and a key the read checks. */
+export const MAX_GROUPS = 64
+/** Most keys one getMany, or groups one expireGroups, may name: each call is one atomic script. */
+export const MAX_BATCH = 10_000
+
+const NAME = /^[A-Za-z0-9_.:-]{1,128}$/
+
+/** A namespace or prefix: it goes inside the `{...}` hash tag, so no braces. */
+export function checkName(value: unknown, what: string): string {
+  if (typeof value !== 'string' || !NAME.test(value)) {
+    throw new InvalidArgumentError(`${what} must be 1-128 letters, digits or _ . : - (got ${describe(value)})`)
+  }
+  return value
+}
+
+/**
+ * A key or group name: any non-empty string that encodes to UTF-8 one way only. A lone
+ * surrogate would be stored as U+FFFD and collide with other names, so it is refused.
+ */
+export function checkString(value: unknown, what: string): string {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new InvalidArgumentError(`${what} must be a non-empty string (got ${describe(value)})`)
+  }
+  if (!value.isWellFormed()) {
+    throw new InvalidArgumentError(`${what} must not contain a lone UTF-16 surrogate`)
+  }
+  return value
+}
+
+export function checkKey(key: unknown): string {
+  return checkString(key, 'key')
+}
+
+export function checkKeys(keys: unknown): string[] {
+  if (!Array.isArray(keys)) throw new InvalidArgumentError(`keys must be an array (got ${describe(keys)})`)
+  if (keys.length > MAX_BATCH) throw new InvalidArgumentError(`at most ${MAX_BATCH} keys per call (got ${keys.length})`)
+  return keys.map(checkKey)
+}
+
+/** Group names, without repeats (a group listed twice is one group). */
+export function checkGroups(groups: unknown, max = MAX_GROUPS): string[] {
+  if (groups === undefined) return []
+  if (!Array.isArray(groups)) throw new InvalidArgumentError(`groups must be an array (got ${describe(groups)})`)
+  const unique = [...new Set(groups.map((group) => checkString(group, 'group')))]
+  if (unique.length > max) throw new InvalidArgumentError(`at most ${max} groups (got ${unique.length})`)
+  return unique
+}
+
+/** A TTL in ms: a positive integer, or Infinity for none. Returns undefined for none. */
+export function checkTtl(ttl: unknown, what = 'ttl'): number | undefined {
+  if (ttl === undefined || ttl === Number.POSITIVE_INFINITY) return undefined
+  return checkMs(ttl, what)
+}
+
+/** A positive whole number of milliseconds. */
+export function checkMs(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw new InvalidArgumentError(`${what} must be a positive whole number of ms (got ${describe(value)})`)
+  }
+  return value
+}
+
+export function checkFunction(value: unknown, what: string): void {
+  if (typeof value !== 'function') throw new InvalidArgumentError(`${what} must be a function (got ${describe(value)})`)
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)
+  if (typeof value === 'bigint') return `${value}n`
+  return typeof value === 'object' && value !== null ? (Array.isArray(value) ? 'an array' : 'an object') : String(value)
+}
