@@ -40,6 +40,9 @@ check(ttl == '' or (isCount(ttl) and tonumber(ttl) > 0), 'ttl must be a positive
 check(isCount(lease) and tonumber(lease) > 0, 'lease must be a positive integer of ms')
 check(not hasToken or (isCount(tokenSeconds) and isCount(tokenMicros)), 'token time must be integers')
 
+-- Each group's current version: the token must match them, the snapshot records them.
+local versions = groupCount > 0 and redis.call('MGET', unpack(KEYS, 3)) or {}
+
 if hasToken then
   local t = redis.call('TIME')
   local ageMs = (tonumber(t[1]) - tonumber(tokenSeconds)) * 1000 + (tonumber(t[2]) - tonumber(tokenMicros)) / 1000
@@ -48,32 +51,42 @@ if hasToken then
   local generation = redis.call('GET', tombstoneKey)
   if (isVersion(generation) and generation or '') ~= tokenGeneration then return -2 end
   for i = 1, groupCount do
-    if redis.call('GET', KEYS[2 + i]) ~= ARGV[6 + groupCount + i] then return -3 end
+    if versions[i] ~= ARGV[6 + groupCount + i] then return -3 end
   end
 else
   redis.call('DEL', entryKey)
 end
 
 local fields = {VALUE_FIELD, value}
+local created = {}
+for i = 1, groupCount do
+  if not isVersion(versions[i]) then
+    versions[i] = freshVersion()
+    created[i] = true
+  end
+  fields[#fields + 1] = ARGV[6 + i]
+  fields[#fields + 1] = versions[i]
+end
+redis.call('HSET', entryKey, unpack(fields))
+if ttl ~= '' then redis.call('PEXPIRE', entryKey, ttl) end
+
+-- Versions must outlive the entry. Their TTLs are set after the entry's so that they also
+-- do on a backend whose clock moves during a script (the in-memory one).
 for i = 1, groupCount do
   local versionKey = KEYS[2 + i]
-  local version = redis.call('GET', versionKey)
-  if not isVersion(version) then
-    version = freshVersion()
+  if created[i] then
     if ttl == '' then
-      redis.call('SET', versionKey, version)
+      redis.call('SET', versionKey, versions[i])
     else
-      redis.call('SET', versionKey, version, 'PX', ttl)
+      redis.call('SET', versionKey, versions[i], 'PX', ttl)
     end
   elseif ttl == '' then
     redis.call('PERSIST', versionKey)
   else
-    -- GT leaves a longer TTL, and no TTL at all, as they are.
-    redis.call('PEXPIRE', versionKey, ttl, 'GT')
+    -- Only ever lengthen: a longer TTL, or none at all, stays. (Not PEXPIRE GT, which the
+    -- in-memory backend ignores.)
+    local remaining = redis.call('PTTL', versionKey)
+    if remaining >= 0 and remaining < tonumber(ttl) then redis.call('PEXPIRE', versionKey, ttl) end
   end
-  fields[#fields + 1] = ARGV[6 + i]
-  fields[#fields + 1] = version
 end
-redis.call('HSET', entryKey, unpack(fields))
-if ttl ~= '' then redis.call('PEXPIRE', entryKey, ttl) end
 return 1

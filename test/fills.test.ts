@@ -1,0 +1,274 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { describe, expect, it } from 'vitest'
+import { InvalidArgumentError } from '../src/index.js'
+import { forEachBackend } from './support/backends.js'
+
+/** A promise the test resolves when it chooses: holds a fill open while the test acts. */
+function gate<T = void>() {
+  let open!: (value: T) => void
+  const opened = new Promise<T>((resolve) => {
+    open = resolve
+  })
+  return { opened, open }
+}
+
+forEachBackend('race-free fills', (backend) => {
+  describe('read and set with a token', () => {
+    it('a miss gives a token, a set with it stores, and the next read hits', async () => {
+      const cache = backend.cache()
+      const miss = await cache.read('k', { groups: ['a', 'b'] })
+      expect(miss.hit).toBe(false)
+      if (miss.hit) return
+      expect(miss.token.groups).toEqual(['a', 'b'])
+      expect(await cache.set('k', 'v', { token: miss.token })).toBe(true)
+      expect(await cache.read('k', { groups: ['a', 'b'] })).toEqual({ hit: true, value: 'v' })
+      await cache.expireGroup('b')
+      expect(await cache.get('k')).toBeUndefined()
+    })
+
+    it('read → expireGroup → set(token) is refused and stores nothing', async () => {
+      const cache = backend.cache()
+      const miss = await cache.read('k', { groups: ['a', 'b'] })
+      if (miss.hit) throw new Error('expected a miss')
+      await cache.expireGroup('b')
+      const before = await backend.dump()
+      expect(await cache.set('k', 'stale', { token: miss.token })).toBe(false)
+      expect(await backend.dump()).toEqual(before)
+      expect(await backend.raw.exists(backend.entryKey('k'))).toBe(0)
+    })
+
+    it('read → delete → set(token) is refused', async () => {
+      const cache = backend.cache()
+      const miss = await cache.read('k', { groups: ['a'] })
+      if (miss.hit) throw new Error('expected a miss')
+      expect(await cache.delete('k')).toBe(false)
+      expect(await cache.set('k', 'stale', { token: miss.token })).toBe(false)
+      expect(await cache.get('k')).toBeUndefined()
+    })
+
+    it('refuses when another writer stored the key since the read, and keeps that value', async () => {
+      const cache = backend.cache()
+      const miss = await cache.read('k', { groups: ['a'] })
+      if (miss.hit) throw new Error('expected a miss')
+      await cache.set('k', 'newer', { groups: ['a'] })
+      expect(await cache.set('k', 'older', { token: miss.token })).toBe(false)
+      expect(await cache.get('k')).toBe('newer')
+    })
+
+    it('two fills from one miss: the first stores, the second is refused', async () => {
+      const cache = backend.cache()
+      const miss = await cache.read('k', { groups: ['a'] })
+      if (miss.hit) throw new Error('expected a miss')
+      expect(await cache.set('k', 1, { token: miss.token })).toBe(true)
+      expect(await cache.set('k', 2, { token: miss.token })).toBe(false)
+      expect(await cache.get('k')).toBe(1)
+    })
+
+    it('refuses a token older than the lease', async () => {
+      const cache = backend.cache({ lease: 50 })
+      const miss = await cache.read('k', { groups: ['a'] })
+      if (miss.hit) throw new Error('expected a miss')
+      await sleep(120)
+      expect(await cache.set('k', 'late', { token: miss.token })).toBe(false)
+      expect(await backend.raw.exists(backend.entryKey('k'))).toBe(0)
+    })
+
+    it('a token is plain data: it survives JSON and works from another cache instance', async () => {
+      const reader = backend.cache()
+      const writer = backend.cache()
+      const miss = await reader.read('k', { groups: ['a'] })
+      if (miss.hit) throw new Error('expected a miss')
+      const token = JSON.parse(JSON.stringify(miss.token))
+      expect(await writer.set('k', 'v', { token, groups: ['a'] })).toBe(true)
+      expect(await reader.get('k')).toBe('v')
+    })
+
+    it('a token for another key, other groups, or not a token at all is refused with a typed error', async () => {
+      const cache = backend.cache()
+      const miss = await cache.read('k', { groups: ['a', 'b'] })
+      if (miss.hit) throw new Error('expected a miss')
+      const before = await backend.dump()
+      await expect(cache.set('other', 'v', { token: miss.token })).rejects.toBeInstanceOf(InvalidArgumentError)
+      await expect(cache.set('k', 'v', { token: miss.token, groups: ['a'] })).rejects.toMatchObject({
+        code: 'E_INVALID_ARGUMENT',
+      })
+      const forged = { ...miss.token, versions: ['1; DEL x', '2'] }
+      await expect(cache.set('k', 'v', { token: forged })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' })
+      await expect(cache.set('k', 'v', { token: {} as never })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' })
+      expect(await backend.dump()).toEqual(before)
+      // the same groups in another order are the same groups
+      expect(await cache.set('k', 'v', { token: miss.token, groups: ['b', 'a'] })).toBe(true)
+    })
+  })
+
+  describe('wrap', () => {
+    it('a miss runs fn once and stores its value; a hit does not run fn', async () => {
+      const cache = backend.cache()
+      let calls = 0
+      const load = () => {
+        calls++
+        return { id: 1 }
+      }
+      expect(await cache.wrap('k', { groups: ['g'] }, load)).toEqual({ id: 1 })
+      expect(await cache.wrap('k', { groups: ['g'] }, load)).toEqual({ id: 1 })
+      expect(calls).toBe(1)
+      await cache.expireGroup('g')
+      expect(await cache.wrap('k', { groups: ['g'] }, load)).toEqual({ id: 1 })
+      expect(calls).toBe(2)
+    })
+
+    it('concurrent callers that miss the same key share one fn call', async () => {
+      const cache = backend.cache()
+      const held = gate()
+      let calls = 0
+      const load = async () => {
+        calls++
+        await held.opened
+        return 'v'
+      }
+      const callers = Array.from({ length: 10 }, () => cache.wrap('k', { groups: ['g'] }, load))
+      await sleep(20)
+      held.open()
+      expect(await Promise.all(callers)).toEqual(Array(10).fill('v'))
+      expect(calls).toBe(1)
+    })
+
+    it('an expireGroup during fn: callers get fn’s result, the next reader misses', async () => {
+      const cache = backend.cache()
+      const held = gate()
+      const filling = cache.wrap('k', { groups: ['a', 'b'] }, async () => {
+        await held.opened
+        return 'computed before the invalidation'
+      })
+      await sleep(20)
+      await cache.expireGroup('b')
+      held.open()
+      expect(await filling).toBe('computed before the invalidation')
+      expect(await cache.get('k')).toBeUndefined()
+      expect(await backend.raw.exists(backend.entryKey('k'))).toBe(0)
+    })
+
+    it('a delete during fn: callers get fn’s result, the next reader misses', async () => {
+      const cache = backend.cache()
+      const held = gate()
+      const filling = cache.wrap('k', { groups: ['a'] }, async () => {
+        await held.opened
+        return 'old'
+      })
+      await sleep(20)
+      await cache.delete('k')
+      held.open()
+      expect(await filling).toBe('old')
+      expect(await cache.get('k')).toBeUndefined()
+    })
+
+    it('a caller arriving after an invalidation does not share a fill that began before it', async () => {
+      const cache = backend.cache()
+      const held = gate()
+      const rows = ['old', 'new']
+      let calls = 0
+      const load = async () => {
+        const row = rows[calls++]
+        await held.opened
+        return row
+      }
+      const early = cache.wrap('k', { groups: ['g'] }, load)
+      await sleep(20)
+      await cache.expireGroup('g') // a writer published 'new'
+      const late = cache.wrap('k', { groups: ['g'] }, load)
+      await sleep(20)
+      held.open()
+      expect(await early).toBe('old')
+      expect(await late).toBe('new')
+      expect(calls).toBe(2)
+    })
+
+    it('fn throwing rejects every sharing caller and caches nothing; the next call runs fn again', async () => {
+      const cache = backend.cache()
+      let calls = 0
+      const failing = async () => {
+        calls++
+        await sleep(10)
+        throw new Error('database down')
+      }
+      const results = await Promise.allSettled([cache.wrap('k', {}, failing), cache.wrap('k', {}, failing)])
+      expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected'])
+      expect(calls).toBe(1)
+      expect(await backend.raw.exists(backend.entryKey('k'))).toBe(0)
+      expect(await cache.wrap('k', {}, () => 'recovered')).toBe('recovered')
+      expect(await cache.get('k')).toBe('recovered')
+    })
+
+    it('an undefined result is returned but not stored', async () => {
+      const cache = backend.cache()
+      let calls = 0
+      const nothing = () => {
+        calls++
+        return undefined
+      }
+      expect(await cache.wrap('k', {}, nothing)).toBeUndefined()
+      expect(await cache.wrap('k', {}, nothing)).toBeUndefined()
+      expect(calls).toBe(2)
+      expect(await cache.wrap('n', {}, () => null)).toBeNull()
+      expect(await cache.get('n')).toBeNull()
+    })
+
+    it('a fill slower than the lease returns its value and stores nothing', async () => {
+      const cache = backend.cache({ lease: 30 })
+      expect(
+        await cache.wrap('k', { groups: ['g'] }, async () => {
+          await sleep(100)
+          return 'slow'
+        }),
+      ).toBe('slow')
+      expect(await cache.get('k')).toBeUndefined()
+    })
+  })
+
+  describe('cached', () => {
+    it('builds keys and groups from the arguments', async () => {
+      const cache = backend.cache()
+      const db = new Map([
+        [1, { name: 'Ada' }],
+        [2, { name: 'Grace' }],
+      ])
+      let reads = 0
+      const getUser = cache.cached(
+        async (id: number) => {
+          reads++
+          return db.get(id) ?? null
+        },
+        { key: (id) => `user_${id}`, groups: (id) => [`user_group_${id}`, 'users'] },
+      )
+      expect(await getUser(1)).toEqual({ name: 'Ada' })
+      expect(await getUser(2)).toEqual({ name: 'Grace' })
+      expect(await getUser(1)).toEqual({ name: 'Ada' })
+      expect(reads).toBe(2)
+      expect(await cache.get('user_1')).toEqual({ name: 'Ada' })
+
+      db.set(1, { name: 'Ada Lovelace' })
+      await cache.expireGroup('user_group_1')
+      expect(await getUser(1)).toEqual({ name: 'Ada Lovelace' })
+      expect(await getUser(2)).toEqual({ name: 'Grace' })
+      expect(reads).toBe(3)
+
+      await cache.expireGroup('users')
+      await getUser(1)
+      await getUser(2)
+      expect(reads).toBe(5)
+    })
+
+    it('passes every argument through and keeps `this`-free functions working', async () => {
+      const cache = backend.cache()
+      const add = cache.cached((a: number, b: number) => a + b, { key: (a, b) => `sum:${a}:${b}` })
+      expect(await add(2, 3)).toBe(5)
+      expect(await cache.get('sum:2:3')).toBe(5)
+    })
+
+    it('checks its options when it is created', () => {
+      const cache = backend.cache()
+      expect(() => cache.cached(() => 1, {} as never)).toThrow(InvalidArgumentError)
+      expect(() => cache.cached(() => 1, { key: () => 'k', ttl: -1 })).toThrow(InvalidArgumentError)
+    })
+  })
+})

@@ -1,0 +1,94 @@
+import calculateSlot from 'cluster-key-slot'
+import { expect, it } from 'vitest'
+import { InvalidArgumentError } from '../src/index.js'
+import { forEachBackend } from './support/backends.js'
+
+forEachBackend('values and names', (backend) => {
+  const values: [string, unknown][] = [
+    ['null', null],
+    ['false', false],
+    ['true', true],
+    ['zero', 0],
+    ['negative float', -12.5],
+    ['empty string', ''],
+    ['empty object', {}],
+    ['empty array', []],
+    ['nested', { a: [1, { b: [null, 'x', { c: true }] }], d: { e: { f: 'g' } } }],
+    ['unicode', { text: 'Grüße, 世界, 😀, עברית', '🔑': 'ключ' }],
+    ['json-looking string', '{"a":1}'],
+    ['1 MiB string', 'x'.repeat(1 << 20)],
+    ['1 MiB object', { blob: 'é'.repeat(1 << 19) }],
+  ]
+
+  it.each(values)('%s round-trips', async (_, value) => {
+    const cache = backend.cache()
+    expect(await cache.set('k', value, { groups: ['g'] })).toBe(true)
+    expect(await cache.get('k')).toEqual(value)
+    expect(await cache.wrap('k', { groups: ['g'] }, () => 'not called')).toEqual(value)
+  })
+
+  it('undefined is refused and nothing is written', async () => {
+    const cache = backend.cache()
+    await expect(cache.set('k', undefined)).rejects.toBeInstanceOf(InvalidArgumentError)
+    expect(await backend.dump()).toEqual({})
+  })
+
+  it('keys and groups with separators, braces, spaces, unicode and 1 KiB never collide', async () => {
+    const cache = backend.cache()
+    const names = [
+      'plain',
+      'a:b',
+      'a:b:',
+      ':a:b',
+      'e:plain',
+      'g:plain',
+      't:plain',
+      '{braces}',
+      '{',
+      '}',
+      '}{',
+      'with space',
+      ' leading space',
+      'trailing space ',
+      'ключ',
+      '🔑',
+      'e\u0301', // e + combining accent ...
+      '\u00e9', // ... and the precomposed é are different strings
+      'k'.repeat(1024),
+      'k'.repeat(1023),
+      `{${'x'.repeat(1022)}}`,
+    ]
+    expect(new Set(names).size).toBe(names.length)
+    // every name is a key, and each key is in a group of its own name and in 'all'
+    for (const [i, name] of names.entries()) await cache.set(name, i, { groups: [name, 'all'] })
+    expect(await cache.getMany(names)).toEqual(names.map((_, i) => i))
+
+    // expiring one group misses exactly its own key
+    for (const [i, name] of names.entries()) {
+      await cache.expireGroup(name)
+      const after = await cache.getMany(names)
+      expect(after.filter((value) => value !== undefined)).toHaveLength(names.length - i - 1)
+      expect(after[i]).toBeUndefined()
+    }
+  })
+
+  it('deleting one key never touches a key of a similar name', async () => {
+    const cache = backend.cache()
+    const names = ['a', 'a:', 'a:e:a', '{a}', 'A']
+    for (const name of names) await cache.set(name, name)
+    await cache.delete('a')
+    expect(await cache.getMany(names)).toEqual([undefined, 'a:', 'a:e:a', '{a}', 'A'])
+  })
+
+  it('all keys of a namespace share one hash tag, so they live in one Cluster slot', async () => {
+    const cache = backend.cache()
+    await cache.set('{x}y', 1, { groups: ['{z}', 'w}'] })
+    await cache.read('{q}', { groups: ['{r}'] })
+    await cache.delete('{t}')
+    const keys = Object.keys(await backend.dump())
+    expect(keys).toHaveLength(5) // an entry, 3 group versions, a tombstone
+    for (const key of keys) expect(key.startsWith(`rgc:{${backend.namespace}}:`)).toBe(true)
+    // the slot function ioredis's Cluster routes with
+    expect(new Set(keys.map((key) => calculateSlot(key))).size).toBe(1)
+  })
+})

@@ -1,0 +1,70 @@
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { GroupCache } from '../src/index.js'
+import { randomNamespace } from './support/backends.js'
+
+/**
+ * Counts the commands a cache's own connection sends, as the server sees them (MONITOR),
+ * so that "one round trip" is measured on the wire rather than inferred from the code.
+ */
+describe('one command on the wire per call [redis]', () => {
+  const url = inject('redisUrl')
+  const client = new Redis(url)
+  const cache = new GroupCache({ redis: client, namespace: randomNamespace() })
+  let monitor: Redis
+  let address = ''
+  const seen: string[][] = []
+
+  beforeAll(async () => {
+    // warm up: every script loaded, so no NOSCRIPT fallback is counted
+    await cache.set('warm', 1, { groups: ['g'] })
+    await cache.getMany(['warm'])
+    const miss = await cache.read('cold', { groups: ['g'] })
+    if (!miss.hit) await cache.set('cold', 1, { token: miss.token })
+    await cache.delete('warm')
+    await cache.expireGroups(['none'])
+    const info = String(await client.client('INFO'))
+    address = /(?:^| )addr=(\S+)/.exec(info)?.[1] ?? ''
+    monitor = await new Redis(url).monitor()
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (source === address) seen.push(args)
+    })
+  })
+
+  afterAll(async () => {
+    monitor?.disconnect()
+    await cache.close()
+    client.disconnect()
+  })
+
+  async function commandsOf(act: () => Promise<unknown>): Promise<string[]> {
+    // A PING from the same connection marks the end of the call's commands on the wire.
+    seen.length = 0
+    await act()
+    await client.ping()
+    await expect.poll(() => seen.some((args) => args[0]?.toLowerCase() === 'ping')).toBe(true)
+    return seen.map((args) => String(args[0]).toLowerCase()).filter((name) => name !== 'ping')
+  }
+
+  it('finds the cache’s connection on the server', () => {
+    expect(address).toMatch(/:\d+$/)
+  })
+
+  it.each([
+    ['get', () => cache.get('k')],
+    ['getMany of 100 keys', () => cache.getMany(Array.from({ length: 100 }, (_, i) => `k${i}`))],
+    ['set with 3 groups', () => cache.set('k', { a: 1 }, { groups: ['a', 'b', 'c'], ttl: 60_000 })],
+    ['get hit with 3 groups', () => cache.get('k')],
+    ['read', () => cache.read('k2', { groups: ['a', 'b'] })],
+    ['delete', () => cache.delete('k')],
+    ['expireGroup', () => cache.expireGroup('a')],
+    ['expireGroups of 50 groups', () => cache.expireGroups(Array.from({ length: 50 }, (_, i) => `g${i}`))],
+  ])('%s sends one EVALSHA', async (_, act) => {
+    expect(await commandsOf(act)).toEqual(['evalsha'])
+  })
+
+  it('a wrap miss is one read and one set; a wrap hit is one read', async () => {
+    expect(await commandsOf(() => cache.wrap('w', { groups: ['a'] }, () => 1))).toEqual(['evalsha', 'evalsha'])
+    expect(await commandsOf(() => cache.wrap('w', { groups: ['a'] }, () => 1))).toEqual(['evalsha'])
+  })
+})
