@@ -22,7 +22,10 @@ const badTtls: [string, unknown][] = [
 
 forEachBackend('bad input', (backend) => {
   /** Runs `act`, expects the given error class with its code, and that nothing was written. */
-  async function refused(act: () => Promise<unknown>, type: new (...args: never[]) => GroupCacheError = InvalidArgumentError) {
+  async function refused(
+    act: () => Promise<unknown>,
+    type: new (...args: never[]) => GroupCacheError = InvalidArgumentError,
+  ) {
     const before = await backend.dump()
     const error = await act().then(
       () => undefined,
