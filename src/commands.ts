@@ -98,7 +98,9 @@ export async function setEntry(client: ScriptClient, keys: Keys, entry: SetEntry
     [keys.entry(key), keys.tombstone(key), ...groups.map(keys.group, keys)],
     args,
   )
-  return setStatuses[String(reply)] ?? 'exists'
+  const status = setStatuses[String(reply)]
+  if (status === undefined) throw new Error(`set: unexpected reply ${String(reply)}`)
+  return status
 }
 
 export async function deleteEntry(client: ScriptClient, keys: Keys, key: string, lease: number): Promise<boolean> {
