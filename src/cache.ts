@@ -180,10 +180,17 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * Redis fails, `fn()` runs and its value is returned (the failure goes to `error`). A result
    * of undefined is returned but not stored.
    */
-  async wrap<T>(key: string, options: WrapOptions, fn: () => T | Promise<T>): Promise<T> {
+  wrap<T>(key: string, fn: () => T | Promise<T>): Promise<T>
+  wrap<T>(key: string, options: WrapOptions, fn: () => T | Promise<T>): Promise<T>
+  async wrap<T>(
+    key: string,
+    optionsOrFn: WrapOptions | (() => T | Promise<T>),
+    maybeFn?: () => T | Promise<T>,
+  ): Promise<T> {
+    const [options, fn] = typeof optionsOrFn === 'function' ? [{}, optionsOrFn] : [optionsOrFn ?? {}, maybeFn]
     const cacheKey = checkKey(key)
-    const groups = checkGroups(options?.groups)
-    const ttl = options?.ttl === undefined ? this.ttl : checkTtl(options.ttl)
+    const groups = checkGroups(options.groups)
+    const ttl = options.ttl === undefined ? this.ttl : checkTtl(options.ttl)
     checkFunction(fn, 'fn')
     let token: FillToken
     try {

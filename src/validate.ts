@@ -62,7 +62,7 @@ export function checkMs(value: unknown, what: string): number {
   return value
 }
 
-export function checkFunction(value: unknown, what: string): void {
+export function checkFunction(value: unknown, what: string): asserts value is (...args: never[]) => unknown {
   if (typeof value !== 'function') throw new InvalidArgumentError(`${what} must be a function (got ${describe(value)})`)
 }
 

@@ -117,6 +117,12 @@ forEachBackend('race-free fills', (backend) => {
       expect(calls).toBe(2)
     })
 
+    it('takes its options as optional: wrap(key, fn)', async () => {
+      const cache = backend.cache()
+      expect(await cache.wrap('k', () => 'v')).toBe('v')
+      expect(await cache.wrap('k', () => 'not called')).toBe('v')
+    })
+
     it('concurrent callers that miss the same key share one fn call', async () => {
       const cache = backend.cache()
       const held = gate()
