@@ -239,7 +239,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
-    await this.connection.close()
+    await this.connection.close(this.timeout)
   }
 
   private async fill<T>(key: string, token: FillToken, ttl: number | undefined, fn: () => T | Promise<T>): Promise<T> {

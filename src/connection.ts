@@ -13,8 +13,11 @@ export type RedisOption = ScriptClient | string
 
 export interface Connection {
   readonly client: ScriptClient
-  /** Quits the connection if the cache opened it; leaves a caller's client alone. */
-  close(): Promise<void>
+  /**
+   * Quits the connection if the cache opened it, dropping it after `timeout` ms if Redis does
+   * not answer (a paused server would hold QUIT forever); leaves a caller's client alone.
+   */
+  close(timeout: number): Promise<void>
 }
 
 export function connect(redis: unknown, onError: (error: unknown) => void): Connection {
@@ -38,10 +41,17 @@ function owned(client: OwnedClient, onError: (error: unknown) => void): Connecti
   client.on('error', onError)
   return {
     client,
-    async close() {
+    async close(timeout) {
+      let timer: NodeJS.Timeout | undefined
+      const late = new Promise<void>((resolve) => {
+        if (Number.isFinite(timeout)) timer = setTimeout(resolve, timeout)
+      })
       try {
-        await client.quit()
+        await Promise.race([client.quit(), late])
       } catch {
+        // the connection is going away either way
+      } finally {
+        clearTimeout(timer)
         client.disconnect()
       }
     },
