@@ -4,6 +4,7 @@ import {
   expireGroups,
   type FillToken,
   getEntries,
+  type ReadReply,
   readEntry,
   type SetStatus,
   setEntry,
@@ -113,7 +114,8 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
 
   /** The value stored under `key`, or undefined on a miss. Fails open: Redis errors resolve undefined. */
   async get<T = unknown>(key: string): Promise<T | undefined> {
-    const [value] = await this.getMany<T>([checkKey(key)])
+    const cacheKey = checkKey(key)
+    const [value] = await this.fetch<T>([cacheKey])
     return value
   }
 
@@ -121,17 +123,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   async getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]> {
     const cacheKeys = checkKeys(keys)
     if (cacheKeys.length === 0) return []
-    let texts: (string | null)[]
-    try {
-      texts = await this.call('get', (client) => getEntries(client, this.keys, cacheKeys))
-    } catch (error) {
-      if (error instanceof ClosedError) throw error
-      this.report(error)
-      return cacheKeys.map(() => undefined)
-    }
-    return Promise.all(
-      texts.map((text, i) => (text === null ? undefined : this.decodeOrDiscard<T>(cacheKeys[i] as string, text))),
-    )
+    return this.fetch<T>(cacheKeys)
   }
 
   /**
@@ -192,20 +184,24 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     const groups = checkGroups(options.groups)
     const ttl = options.ttl === undefined ? this.ttl : checkTtl(options.ttl)
     checkFunction(fn, 'fn')
-    let token: FillToken
+    let reply: ReadReply
     try {
-      const reply = await this.call('read', (client) => readEntry(client, this.keys, cacheKey, groups, this.lease))
-      if (reply.hit) {
-        const value = await this.decodeOrDiscard<T>(cacheKey, reply.value)
-        if (value !== undefined) return value
-        return await fn()
-      }
-      token = reply.token
+      reply = await this.call('read', (client) => readEntry(client, this.keys, cacheKey, groups, this.lease))
     } catch (error) {
       if (error instanceof ClosedError) throw error
       this.report(error)
       return fn()
     }
+    if (reply.hit) {
+      try {
+        return this.decode<T>(reply.value)
+      } catch (error) {
+        this.report(error)
+        await this.discard(cacheKey)
+        return fn()
+      }
+    }
+    const token = reply.token
     const flight = [cacheKey, token.generation, ...groups, ...token.versions].join('\u0000')
     const shared = this.fills.get(flight)
     if (shared) return shared as Promise<T>
@@ -290,37 +286,66 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     }
   }
 
-  /**
-   * A stored value the serializer cannot read (a changed format, say) is reported and deleted,
-   * so that it turns into one miss instead of a miss on every read until its TTL.
-   */
-  private async decodeOrDiscard<T>(key: string, text: string): Promise<T | undefined> {
+  /** get and getMany, after validation: one script call, failing open. */
+  private async fetch<T>(cacheKeys: readonly string[]): Promise<(T | undefined)[]> {
+    let texts: (string | null)[]
     try {
-      return this.decode<T>(text)
+      texts = await this.call('get', (client) => getEntries(client, this.keys, cacheKeys))
     } catch (error) {
+      if (error instanceof ClosedError) throw error
       this.report(error)
-      await this.delete(key).catch((failure: unknown) => this.report(failure))
-      return undefined
+      return cacheKeys.map(() => undefined)
     }
+    let undecodable: string[] | undefined
+    const values = texts.map((text, i) => {
+      if (text === null) return undefined
+      try {
+        return this.decode<T>(text)
+      } catch (error) {
+        this.report(error)
+        undecodable ??= []
+        undecodable.push(cacheKeys[i] as string)
+        return undefined
+      }
+    })
+    if (undecodable) await Promise.all(undecodable.map((key) => this.discard(key)))
+    return values
   }
 
-  /** One Redis call: typed errors, and a `timeout` after which it counts as failed. */
-  private async call<T>(operation: string, run: (client: ScriptClient) => Promise<T>): Promise<T> {
-    if (this.closed) throw new ClosedError(operation)
-    const pending = run(this.client).catch((error: unknown) => {
-      throw error instanceof GroupCacheError ? error : new RedisError(operation, error)
+  /**
+   * A stored value the serializer cannot read (a changed format, say) is deleted, so that it
+   * turns into one miss instead of a miss on every read until its TTL.
+   */
+  private async discard(key: string): Promise<void> {
+    await this.delete(key).catch((failure: unknown) => this.report(failure))
+  }
+
+  /**
+   * One Redis call: typed errors, and a `timeout` after which it counts as failed. Not async,
+   * and one promise around the command: this is on every call's path.
+   */
+  private call<T>(operation: string, run: (client: ScriptClient) => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new ClosedError(operation))
+    const timeout = this.timeout
+    return new Promise<T>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined
+      if (timeout !== Infinity) {
+        timer = setTimeout(() => reject(new TimeoutError(operation, timeout)), timeout)
+        timer.unref()
+      }
+      const fail = (error: unknown) => {
+        clearTimeout(timer)
+        reject(error instanceof GroupCacheError ? error : new RedisError(operation, error))
+      }
+      try {
+        run(this.client).then((value) => {
+          clearTimeout(timer)
+          resolve(value)
+        }, fail)
+      } catch (error) {
+        fail(error)
+      }
     })
-    if (this.timeout === Infinity) return pending
-    let timer: NodeJS.Timeout | undefined
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TimeoutError(operation, this.timeout)), this.timeout)
-      timer.unref()
-    })
-    try {
-      return await Promise.race([pending, expired])
-    } finally {
-      clearTimeout(timer)
-    }
   }
 
   /** Every failure a read absorbed goes to `error`; with no listener, one process warning. */

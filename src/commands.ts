@@ -43,31 +43,30 @@ const setStatuses: Record<string, SetStatus> = {
   '-3': 'group-expired',
 }
 
-export async function getEntries(
-  client: ScriptClient,
-  keys: Keys,
-  cacheKeys: readonly string[],
-): Promise<(string | null)[]> {
-  const reply = await runScript(client, scripts.get, cacheKeys.map(keys.entry, keys), [keys.groupPrefix])
-  return reply as (string | null)[]
+export function getEntries(client: ScriptClient, keys: Keys, cacheKeys: readonly string[]): Promise<(string | null)[]> {
+  return runScript(client, scripts.get, cacheKeys.map(keys.entry, keys), [keys.groupPrefix]) as Promise<
+    (string | null)[]
+  >
 }
 
-export async function readEntry(
+export function readEntry(
   client: ScriptClient,
   keys: Keys,
   key: string,
   groups: readonly string[],
   lease: number,
 ): Promise<ReadReply> {
-  const reply = (await runScript(
+  return runScript(
     client,
     scripts.read,
     [keys.entry(key), keys.tombstone(key), ...groups.map(keys.group, keys)],
     [keys.groupPrefix, lease],
-  )) as [number, ...string[]]
-  if (reply[0] === 1) return { hit: true, value: reply[1] as string }
-  const [, seconds, micros, generation, ...versions] = reply as [number, string, string, string, ...string[]]
-  return { hit: false, token: { key, groups, versions, generation, issuedAt: [seconds, micros] } }
+  ).then((reply) => {
+    const [status, ...rest] = reply as [number, ...string[]]
+    if (status === 1) return { hit: true, value: rest[0] as string }
+    const [seconds, micros, generation, ...versions] = rest as [string, string, string, ...string[]]
+    return { hit: false, token: { key, groups, versions, generation, issuedAt: [seconds, micros] } }
+  })
 }
 
 export interface SetEntry {
@@ -80,7 +79,7 @@ export interface SetEntry {
   token: FillToken | undefined
 }
 
-export async function setEntry(client: ScriptClient, keys: Keys, entry: SetEntry): Promise<SetStatus> {
+export function setEntry(client: ScriptClient, keys: Keys, entry: SetEntry): Promise<SetStatus> {
   const { key, value, groups, ttl, lease, token } = entry
   const args: (string | number)[] = [
     value,
@@ -92,27 +91,24 @@ export async function setEntry(client: ScriptClient, keys: Keys, entry: SetEntry
     ...groups,
   ]
   if (token) args.push(...token.versions)
-  const reply = await runScript(
+  return runScript(
     client,
     scripts.set,
     [keys.entry(key), keys.tombstone(key), ...groups.map(keys.group, keys)],
     args,
-  )
-  const status = setStatuses[String(reply)]
-  if (status === undefined) throw new Error(`set: unexpected reply ${String(reply)}`)
-  return status
+  ).then((reply) => {
+    const status = setStatuses[String(reply)]
+    if (status === undefined) throw new Error(`set: unexpected reply ${String(reply)}`)
+    return status
+  })
 }
 
-export async function deleteEntry(client: ScriptClient, keys: Keys, key: string, lease: number): Promise<boolean> {
-  const reply = await runScript(
-    client,
-    scripts.delete,
-    [keys.entry(key), keys.tombstone(key)],
-    [keys.groupPrefix, lease],
+export function deleteEntry(client: ScriptClient, keys: Keys, key: string, lease: number): Promise<boolean> {
+  return runScript(client, scripts.delete, [keys.entry(key), keys.tombstone(key)], [keys.groupPrefix, lease]).then(
+    (reply) => reply === 1,
   )
-  return reply === 1
 }
 
-export async function expireGroups(client: ScriptClient, keys: Keys, groups: readonly string[]): Promise<number> {
-  return (await runScript(client, scripts.expireGroups, groups.map(keys.group, keys), [])) as number
+export function expireGroups(client: ScriptClient, keys: Keys, groups: readonly string[]): Promise<number> {
+  return runScript(client, scripts.expireGroups, groups.map(keys.group, keys), []) as Promise<number>
 }

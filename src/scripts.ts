@@ -33,9 +33,10 @@ export function loadScript(name: string): LuaScript {
 
 /**
  * The one place where replies are made the same across backends: Redis turns a Lua `false`
- * inside a returned table into nil, the in-memory backend keeps it as `false`.
+ * (returned, or inside a returned table) into nil, the in-memory backend keeps it as `false`.
  */
 function normalize(reply: unknown): unknown {
+  if (reply === false) return null
   return Array.isArray(reply) ? reply.map((item) => (item === false ? null : item)) : reply
 }
 
@@ -44,16 +45,15 @@ function isNoScript(error: unknown): boolean {
 }
 
 /** Runs a script by SHA, and by source when the server does not have it (new server, SCRIPT FLUSH). */
-export async function runScript(
+export function runScript(
   client: ScriptClient,
   script: LuaScript,
   keys: readonly string[],
   args: readonly Arg[],
 ): Promise<unknown> {
-  try {
-    return normalize(await client.evalsha(script.sha, keys.length, ...keys, ...args))
-  } catch (error) {
+  // Not async, and one `then` for both outcomes: this is on every call's path.
+  return client.evalsha(script.sha, keys.length, ...keys, ...args).then(normalize, (error: unknown) => {
     if (!isNoScript(error)) throw error
-    return normalize(await client.eval(script.source, keys.length, ...keys, ...args))
-  }
+    return client.eval(script.source, keys.length, ...keys, ...args).then(normalize)
+  })
 }

@@ -150,6 +150,28 @@ forEachBackend('bad input', (backend) => {
     expect(await backend.raw.exists(backend.entryKey('k'))).toBe(0)
   })
 
+  it('wrap on an undecodable hit runs fn once, and fn’s own failure reaches the caller', async () => {
+    const writer = backend.cache()
+    await writer.set('k', 'plain')
+    const reader = backend.cache({
+      serializer: {
+        serialize: JSON.stringify,
+        deserialize: () => {
+          throw new Error('format changed')
+        },
+      },
+    })
+    reader.on('error', () => {})
+    let calls = 0
+    const failing = () => {
+      calls++
+      throw new Error('database down')
+    }
+    await expect(reader.wrap('k', failing)).rejects.toThrow('database down')
+    expect(calls).toBe(1)
+    expect(await backend.raw.exists(backend.entryKey('k'))).toBe(0)
+  })
+
   it('wrong argument types for functions and options are refused', async () => {
     const cache = backend.cache()
     await refused(() => cache.wrap('k', {}, 'not a function' as never))
