@@ -2,21 +2,21 @@
 -- nothing the token saw has moved since (compare-and-set).
 --
 -- KEYS[1]     entry hash
--- KEYS[2]     tombstone of the key (its generation)
+-- KEYS[2]     the key's generation
 -- KEYS[3..]   version key of each group, n = #KEYS - 2 groups
 -- ARGV[1]     serialized value (string)
 -- ARGV[2]     entry TTL (integer, ms), or '' for none
 -- ARGV[3]     lease (integer, ms): a token older than this is refused
 -- ARGV[4]     token: Redis time of the read, seconds ('' for a set without a token)
 -- ARGV[5]     token: microseconds of that time
--- ARGV[6]     token: the key's generation at the read ('' for none)
+-- ARGV[6]     token: the key's generation at the read ('' without a token)
 -- ARGV[7..6+n]     group names, in the order of KEYS[3..]
 -- ARGV[7+n..6+2n]  token: each group's version at the read (absent without a token)
 --
 -- Returns 1 when stored. A token set that stores nothing returns:
 --   0  the key already has an entry (someone stored since the read; never overwrite it)
---  -1  the token is older than the lease (a tombstone it would need to see may be gone)
---  -2  the key was deleted since the read
+--  -1  the token is as old as the lease or older (the generation it saw may be gone)
+--  -2  the key was deleted since the read (or its generation was lost)
 --  -3  a group was expired (or its version lost) since the read
 -- A group with no version gets a fresh one; each version's TTL is extended to cover the
 -- entry's (an entry without TTL makes its versions persistent).
@@ -24,7 +24,7 @@
 -- @include common
 
 local entryKey = KEYS[1]
-local tombstoneKey = KEYS[2]
+local generationKey = KEYS[2]
 local value = ARGV[1]
 local ttl = ARGV[2]
 local lease = ARGV[3]
@@ -34,7 +34,7 @@ local tokenGeneration = ARGV[6]
 local groupCount = #KEYS - 2
 local hasToken = tokenSeconds ~= ''
 
-check(#KEYS >= 2, 'set takes KEYS: entry, tombstone, groups...')
+check(#KEYS >= 2, 'set takes KEYS: entry, generation, groups...')
 check(#ARGV == 6 + groupCount * (hasToken and 2 or 1), 'set takes ARGV: value, ttl, lease, token time (2), generation, group names, token versions')
 check(ttl == '' or (isCount(ttl) and tonumber(ttl) > 0), 'ttl must be a positive integer of ms or empty')
 check(isCount(lease) and tonumber(lease) > 0, 'lease must be a positive integer of ms')
@@ -46,10 +46,9 @@ local versions = groupCount > 0 and redis.call('MGET', unpack(KEYS, 3)) or {}
 if hasToken then
   local t = redis.call('TIME')
   local ageMs = (tonumber(t[1]) - tonumber(tokenSeconds)) * 1000 + (tonumber(t[2]) - tonumber(tokenMicros)) / 1000
-  if ageMs > tonumber(lease) then return -1 end
+  if ageMs >= tonumber(lease) then return -1 end
   if redis.call('EXISTS', entryKey) == 1 then return 0 end
-  local generation = redis.call('GET', tombstoneKey)
-  if (isVersion(generation) and generation or '') ~= tokenGeneration then return -2 end
+  if redis.call('GET', generationKey) ~= tokenGeneration then return -2 end
   for i = 1, groupCount do
     if versions[i] ~= ARGV[6 + groupCount + i] then return -3 end
   end

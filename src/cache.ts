@@ -39,7 +39,7 @@ export interface GroupCacheOptions {
   timeout?: number
   /**
    * ms a fill token stays valid: a `wrap` whose function runs longer than this is not stored.
-   * It is also how long a deleted key's tombstone lives. @default 30000
+   * It is also how long a key's generation marker lives after a miss or a delete. @default 30000
    */
   lease?: number
   /** @default JSON */

@@ -59,7 +59,7 @@ export function readEntry(
   return runScript(
     client,
     scripts.read,
-    [keys.entry(key), keys.tombstone(key), ...groups.map(keys.group, keys)],
+    [keys.entry(key), keys.generation(key), ...groups.map(keys.group, keys)],
     [keys.groupPrefix, lease],
   ).then((reply) => {
     const [status, ...rest] = reply as [number, ...string[]]
@@ -94,7 +94,7 @@ export function setEntry(client: ScriptClient, keys: Keys, entry: SetEntry): Pro
   return runScript(
     client,
     scripts.set,
-    [keys.entry(key), keys.tombstone(key), ...groups.map(keys.group, keys)],
+    [keys.entry(key), keys.generation(key), ...groups.map(keys.group, keys)],
     args,
   ).then((reply) => {
     const status = setStatuses[String(reply)]
@@ -104,7 +104,7 @@ export function setEntry(client: ScriptClient, keys: Keys, entry: SetEntry): Pro
 }
 
 export function deleteEntry(client: ScriptClient, keys: Keys, key: string, lease: number): Promise<boolean> {
-  return runScript(client, scripts.delete, [keys.entry(key), keys.tombstone(key)], [keys.groupPrefix, lease]).then(
+  return runScript(client, scripts.delete, [keys.entry(key), keys.generation(key)], [keys.groupPrefix, lease]).then(
     (reply) => reply === 1,
   )
 }

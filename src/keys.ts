@@ -2,7 +2,7 @@
  * Every Redis key of a namespace, built in one place. All share the hash tag `{ns}` so that
  * every key one script touches lives in one Redis Cluster slot; the prefix and namespace hold
  * no braces, so `{ns}` is always the first tag, whatever braces a key or group name holds.
- * The one-letter kinds (`e`, `t`, `g`) keep an entry, a tombstone and a group version of the
+ * The one-letter kinds (`e`, `t`, `g`) keep an entry, a key generation and a group version of the
  * same name apart.
  */
 export class Keys {
@@ -20,8 +20,11 @@ export class Keys {
     return `${this.base}e:${key}`
   }
 
-  /** The key's generation, moved by delete so that fills begun before it are refused. */
-  tombstone(key: string): string {
+  /**
+   * The key's generation: created by a miss, moved by delete, so that fills begun before a
+   * delete are refused. Lives `lease` ms.
+   */
+  generation(key: string): string {
     return `${this.base}t:${key}`
   }
 

@@ -219,6 +219,23 @@ forEachBackend('race-free fills', (backend) => {
       expect(await cache.get('n')).toBeNull()
     })
 
+    it('a caller after a delete never joins a fill that outlived the lease', async () => {
+      const cache = backend.cache({ lease: 60 })
+      await cache.set('other', 0, { groups: ['g'] }) // keeps g's version alive past the lease
+      let row = 1
+      const slow = cache.wrap('k', { groups: ['g'] }, async () => {
+        const seen = row
+        await sleep(250)
+        return seen
+      })
+      await sleep(10)
+      row = 2
+      await cache.delete('k')
+      await sleep(120) // the delete's generation expires with the lease
+      expect(await cache.wrap('k', { groups: ['g'] }, () => row)).toBe(2)
+      expect(await slow).toBe(1)
+    })
+
     it('a fill slower than the lease returns its value and stores nothing', async () => {
       const cache = backend.cache({ lease: 30 })
       expect(

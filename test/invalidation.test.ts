@@ -134,6 +134,18 @@ forEachBackend('invalidation', (backend) => {
       expect(await backend.raw.exists(backend.entryKey('k'))).toBe(0)
     })
 
+    it('a delete whose generation is then lost still refuses a fill from before it', async () => {
+      const cache = backend.cache()
+      for (const groups of [[], ['g']]) {
+        const miss = await cache.read('k', { groups })
+        if (miss.hit) throw new Error('expected a miss')
+        await cache.delete('k')
+        await backend.raw.del(`rgc:{${backend.namespace}}:t:k`) // as eviction or FLUSHDB would
+        expect(await cache.set('k', 'from before the delete', { token: miss.token })).toBe(false)
+        expect(await cache.get('k')).toBeUndefined()
+      }
+    })
+
     it('an expireGroup whose version is then lost still refuses the set', async () => {
       const cache = backend.cache()
       const miss = await cache.read('k', { groups: ['g'] })

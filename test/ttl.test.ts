@@ -73,7 +73,7 @@ forEachBackend('ttl', (backend) => {
     expect(await backend.raw.pttl(backend.groupKey('g'))).toBeGreaterThan(50_000)
   })
 
-  it('a delete leaves a tombstone that lives as long as the lease', async () => {
+  it('a delete leaves a generation key that lives as long as the lease', async () => {
     const cache = backend.cache({ lease: 5_000 })
     await cache.set('k', 1)
     await cache.delete('k')

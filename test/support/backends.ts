@@ -16,7 +16,7 @@ export interface Backend {
   readonly raw: Redis
   /** Every key of a namespace (default: this test's) with its type, contents and TTL. */
   dump(namespace?: string): Promise<Record<string, string>>
-  /** The key names of a namespace's entry, tombstone and group version of `name`. */
+  /** The key names of a namespace's entry and group version of `name`. */
   entryKey(name: string, namespace?: string): string
   groupKey(name: string, namespace?: string): string
 }
