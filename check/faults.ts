@@ -1,0 +1,240 @@
+/**
+ * The checker's modes: how the cache's Redis is started, how the workers are tuned, and the
+ * faults the coordinator injects while they run. One entry per mode in `modes`; a new mode (a
+ * failover, say) is one more entry.
+ *
+ * An injector runs until `ctx.signal` aborts and must leave the server up and answering when it
+ * returns. Only modes with `harmsServer: false` may run on a server given through REDIS_URL, and
+ * those touch nothing but the run's own namespace.
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Redis } from 'ioredis'
+import { Keys } from '../src/keys.js'
+import type { RedisServer } from '../test/support/redis-server.js'
+import { bucketGroup, keyName, rowGroup, type Universe } from './history.js'
+import type { WorkerConfig } from './worker.js'
+
+export interface FaultContext {
+  /** the cache's server, when the checker started it (undefined on REDIS_URL) */
+  readonly server: RedisServer | undefined
+  readonly url: string
+  readonly namespace: string
+  readonly universe: Universe
+  /** the coordinator's own connection to the cache's server */
+  readonly admin: Redis
+  readonly signal: AbortSignal
+  readonly random: () => number
+  /** call once per fault injected */
+  count(fault: string, n?: number): void
+}
+
+/** Worker settings a mode may change. */
+export type WorkerTuning = Partial<
+  Pick<WorkerConfig, 'universe' | 'padding' | 'lease' | 'slowFill' | 'writeRatio' | 'fnMax' | 'concurrency'>
+>
+
+export interface Mode {
+  readonly name: string
+  readonly description: string
+  /** kills, pauses, flushes, reconfigures the server or kills its clients: needs a server of the checker's own */
+  readonly harmsServer: boolean
+  /** extra redis-server arguments for the cache's server */
+  readonly serverArgs?: readonly string[]
+  readonly worker?: WorkerTuning
+  /** injects faults until ctx.signal aborts; leaves the server up */
+  inject?(ctx: FaultContext): Promise<void>
+  /** numbers to report after the run (read before the server stops) */
+  stats?(ctx: FaultContext): Promise<Record<string, number>>
+}
+
+/** Waits `ms`; false if the run ended meanwhile. */
+async function wait(ctx: FaultContext, ms: number): Promise<boolean> {
+  if (ctx.signal.aborted) return false
+  try {
+    await sleep(ms, undefined, { signal: ctx.signal })
+    return true
+  } catch {
+    return false
+  }
+}
+
+const between = (ctx: FaultContext, min: number, max: number) => min + Math.floor(ctx.random() * (max - min + 1))
+
+function ownServer(ctx: FaultContext): RedisServer {
+  if (!ctx.server) throw new Error("this mode needs a redis-server of the checker's own")
+  return ctx.server
+}
+
+async function info(admin: Redis, section: string, field: string): Promise<number> {
+  const text = await admin.info(section)
+  const match = new RegExp(`^${field}:(\\d+)`, 'm').exec(text)
+  return match ? Number(match[1]) : Number.NaN
+}
+
+/** Every key name the cache writes for the universe: entries, key generations, group versions. */
+function namespaceKeys(ctx: FaultContext): { versions: string[]; generations: string[]; entries: string[] } {
+  const keys = new Keys('rgc', ctx.namespace)
+  const versions: string[] = []
+  const generations: string[] = []
+  const entries: string[] = []
+  for (let row = 0; row < ctx.universe.keys; row++) {
+    versions.push(keys.group(rowGroup(row)))
+    generations.push(keys.generation(keyName(row)))
+    entries.push(keys.entry(keyName(row)))
+  }
+  for (let bucket = 0; bucket < ctx.universe.buckets; bucket++) versions.push(keys.group(bucketGroup(bucket)))
+  return { versions, generations, entries }
+}
+
+/** Deletes 1-3 random keys of `pool` every 1-10 ms: an eviction that picks exactly the keys that matter. */
+async function evict(ctx: FaultContext, pool: string[], fault: string): Promise<void> {
+  while (await wait(ctx, between(ctx, 1, 10))) {
+    const victims = Array.from(
+      { length: between(ctx, 1, 3) },
+      () => pool[Math.floor(ctx.random() * pool.length)] as string,
+    )
+    ctx.count(fault, await ctx.admin.del(...victims))
+  }
+}
+
+const modeList: Mode[] = [
+  {
+    name: 'normal',
+    description: 'no faults',
+    harmsServer: false,
+  },
+  {
+    name: 'maxmemory',
+    description:
+      'maxmemory 4mb, allkeys-lru, values of 16-48 KiB on 100 keys: entries, versions and generations get evicted',
+    harmsServer: true,
+    serverArgs: ['--maxmemory', '4mb', '--maxmemory-policy', 'allkeys-lru', '--notify-keyspace-events', 'Ee'],
+    worker: { universe: { keys: 100, buckets: 10 }, padding: [16 * 1024, 48 * 1024], writeRatio: 0.08 },
+    async inject(ctx) {
+      // Counts what was evicted, by kind, from the server's keyspace events.
+      const kinds: Record<string, string> = { e: 'evicted entries', g: 'evicted versions', t: 'evicted generations' }
+      const subscriber = ctx.admin.duplicate()
+      subscriber.on('error', () => {})
+      const prefix = `rgc:{${ctx.namespace}}:`
+      subscriber.on('message', (_channel: string, key: string) => {
+        const kind = key.startsWith(prefix) ? kinds[key.charAt(prefix.length)] : undefined
+        ctx.count(kind ?? 'evicted other keys')
+      })
+      try {
+        await subscriber.subscribe('__keyevent@0__:evicted')
+        while (await wait(ctx, 1000)) {}
+      } finally {
+        subscriber.disconnect()
+      }
+    },
+    async stats(ctx) {
+      return {
+        evicted_keys: await info(ctx.admin, 'stats', 'evicted_keys'),
+        used_memory: await info(ctx.admin, 'memory', 'used_memory'),
+      }
+    },
+  },
+  {
+    name: 'kill',
+    description: 'kill -9 the server every 0.6-1.5 s, restart it empty 100-300 ms later',
+    harmsServer: true,
+    async inject(ctx) {
+      const server = ownServer(ctx)
+      while (await wait(ctx, between(ctx, 600, 1500))) {
+        await server.kill()
+        ctx.count('kill')
+        await sleep(between(ctx, 100, 300))
+        await server.restart()
+      }
+    },
+  },
+  {
+    name: 'flush',
+    description: 'SCRIPT FLUSH, FLUSHDB or both every 100-400 ms',
+    harmsServer: true,
+    async inject(ctx) {
+      while (await wait(ctx, between(ctx, 100, 400))) {
+        const which = Math.floor(ctx.random() * 3)
+        if (which !== 1) {
+          await ctx.admin.script('FLUSH')
+          ctx.count('script flush')
+        }
+        if (which !== 0) {
+          await ctx.admin.flushdb()
+          ctx.count('flushdb')
+        }
+      }
+    },
+  },
+  {
+    name: 'client-kill',
+    description: 'CLIENT KILL TYPE normal SKIPME yes every 200-600 ms (every worker connection drops)',
+    harmsServer: true,
+    async inject(ctx) {
+      while (await wait(ctx, between(ctx, 200, 600))) {
+        const killed = (await ctx.admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes')) as number
+        ctx.count('clients killed', killed)
+      }
+    },
+  },
+  {
+    name: 'pause',
+    description: 'SIGSTOP the server for 1 s every 1-2 s, then SIGCONT',
+    harmsServer: true,
+    async inject(ctx) {
+      const server = ownServer(ctx)
+      while (await wait(ctx, between(ctx, 1000, 2000))) {
+        server.pause()
+        ctx.count('pause')
+        try {
+          await sleep(1000)
+        } finally {
+          server.resume()
+        }
+      }
+    },
+  },
+  {
+    name: 'slow',
+    description: 'DEBUG SLEEP 0.5 every 0.5-1.2 s (the server answers nobody for 500 ms)',
+    harmsServer: true,
+    serverArgs: ['--enable-debug-command', 'local'],
+    async inject(ctx) {
+      while (await wait(ctx, between(ctx, 500, 1200))) {
+        await ctx.admin.call('DEBUG', 'SLEEP', '0.5')
+        ctx.count('debug sleep')
+      }
+    },
+  },
+  {
+    name: 'long-fill',
+    description:
+      'lease 50 ms; 20% of fill functions take 100-200 ms, longer than the lease; few writes (no server fault)',
+    harmsServer: false,
+    worker: { lease: 50, slowFill: [0.95, 60, 150], writeRatio: 0.05, concurrency: 32 },
+  },
+  {
+    name: 'evict-versions',
+    description: 'DEL 1-3 random group version keys every 1-10 ms (an eviction of version keys only)',
+    harmsServer: false,
+    async inject(ctx) {
+      await evict(ctx, namespaceKeys(ctx).versions, 'versions deleted')
+    },
+  },
+  {
+    name: 'evict',
+    description: 'DEL 1-3 random keys of the namespace (generations, versions, entries) every 1-10 ms',
+    harmsServer: false,
+    async inject(ctx) {
+      const { versions, generations, entries } = namespaceKeys(ctx)
+      // Tombstones three times as likely as the others: they are the keys whose loss is subtle.
+      await evict(ctx, [...versions, ...generations, ...generations, ...generations, ...entries], 'keys deleted')
+    },
+  },
+]
+
+export const modes: Record<string, Mode> = Object.fromEntries(modeList.map((mode) => [mode.name, mode]))
+
+export function modeNames(): string[] {
+  return modeList.map((mode) => mode.name)
+}

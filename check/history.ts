@@ -1,0 +1,470 @@
+/**
+ * The history checker: pure functions over the log the workers write, so that it can be
+ * unit-tested on hand-made logs.
+ *
+ * Times are nanoseconds on one clock for every process of the machine (`process.hrtime.bigint()`
+ * is CLOCK_MONOTONIC), minus a base the coordinator hands to every worker so that they fit in a
+ * JS number. A record's `s` is taken just before the call and its `e` just after it settled, so
+ * whatever the call did in Redis happened inside [s, e].
+ */
+
+/** The data set: key `key_<i>` caches database row `i`; its groups are `row_<i>` and `bucket_<i % buckets>`. */
+export interface Universe {
+  readonly keys: number
+  readonly buckets: number
+}
+
+export const keyName = (row: number): string => `key_${row}`
+export const rowGroup = (row: number): string => `row_${row}`
+export const bucketGroup = (bucket: number): string => `bucket_${bucket}`
+export const groupsOf = (universe: Universe, row: number): string[] => [
+  rowGroup(row),
+  bucketGroup(row % universe.buckets),
+]
+export const dbKey = (row: number): string => `db:row:${row}`
+
+/** The rows whose cached value an invalidation of `groups` and `keys` (deleted keys) makes stale. */
+export function coveredRows(universe: Universe, groups: readonly string[], keys: readonly string[]): Set<number> {
+  const rows = new Set<number>()
+  const index = (text: string, prefix: string): number | undefined => {
+    if (!text.startsWith(prefix)) return undefined
+    const n = Number(text.slice(prefix.length))
+    return Number.isInteger(n) && n >= 0 ? n : undefined
+  }
+  for (const group of groups) {
+    const row = index(group, 'row_')
+    if (row !== undefined && row < universe.keys) rows.add(row)
+    const bucket = index(group, 'bucket_')
+    if (bucket !== undefined) {
+      for (let i = bucket; i < universe.keys; i += universe.buckets) rows.add(i)
+    }
+  }
+  for (const key of keys) {
+    const row = index(key, 'key_')
+    if (row !== undefined && row < universe.keys) rows.add(row)
+  }
+  return rows
+}
+
+/** `INCR db:row:<row>` returned `v`: the database now holds `v` (published once an invalidation covering the row resolves). */
+export interface WriteRecord {
+  t: 'w'
+  w: number
+  row: number
+  v: number
+  s: number
+  e: number
+}
+
+/** One attempt at an invalidation: `expireGroup`, `expireGroups` or `delete`. */
+export interface InvalidationRecord {
+  t: 'i'
+  w: number
+  op: 'expireGroup' | 'expireGroups' | 'delete'
+  /** the row whose write this invalidation publishes */
+  row: number
+  groups: string[]
+  keys: string[]
+  s: number
+  e: number
+  /** resolved (true) or rejected (false): a rejected one publishes nothing */
+  ok: boolean
+  err?: string
+}
+
+/** A fill function read `v` from the database row (every value the cache may hold comes from one). */
+export interface FillRecord {
+  t: 'f'
+  w: number
+  row: number
+  v: number
+  s: number
+  e: number
+}
+
+/**
+ * What one key of a read returned: `hit` (the cache's value, or for `wrap` a value another
+ * caller's function computed), `miss` (nothing), `fill` (this call's own function ran and its
+ * value was returned).
+ */
+export interface ReadItem {
+  row: number
+  out: 'hit' | 'miss' | 'fill'
+  /** the returned value's `row` and `v` fields (absent on a miss) */
+  vr?: unknown
+  v?: unknown
+}
+
+export interface ReadRecord {
+  t: 'r'
+  w: number
+  op: 'get' | 'getMany' | 'wrap' | 'read'
+  s: number
+  e: number
+  items: ReadItem[]
+  /** ns this call spent in its own fill function (wrap, read): not the cache's time */
+  fn?: number
+  /** `read` only: when the `read()` call itself settled (the fill and set come after) */
+  re?: number
+  /** `read` only: what `set(key, value, { token })` did */
+  set?: 'stored' | 'refused' | 'error'
+  /** the call rejected (reads fail open, so this is `read()` or a fill that threw) */
+  err?: string
+}
+
+export type LogRecord = WriteRecord | InvalidationRecord | FillRecord | ReadRecord
+
+export interface Limits {
+  /** the cache's timeout, ms */
+  timeout: number
+  /** slack on top of a bound, ms */
+  margin: number
+  /** the longest a fill function waits, ms */
+  fnMax: number
+}
+
+export interface StaleRead {
+  read: ReadRecord
+  row: number
+  /** the value returned */
+  v: number
+  /** the value it should have been at least */
+  required: number
+  /** the resolved invalidation that published `required` before the read started */
+  because: InvalidationRecord
+  /** the write of `required` */
+  write: WriteRecord
+}
+
+export interface PhantomRead {
+  read: ReadRecord
+  row: number
+  item: ReadItem
+  why: string
+}
+
+export interface LateCall {
+  record: ReadRecord | InvalidationRecord
+  ms: number
+  bound: number
+}
+
+export interface Latency {
+  count: number
+  max: number
+  p99: number
+}
+
+export interface CheckReport {
+  /** every call the workers made: reads, writes (INCR) and invalidation attempts */
+  operations: number
+  reads: number
+  writes: number
+  hits: number
+  misses: number
+  /** `read` + `set({ token })` fills the cache refused (a `wrap`'s refused store is invisible to its caller) */
+  refusedFills: number
+  storedFills: number
+  invalidations: number
+  rejectedInvalidations: number
+  /** calls that rejected: invalidations, `read()`, `set()`, fills */
+  rejectedCalls: number
+  /** get, getMany and wrap calls that rejected: they must fail open (a violation) */
+  rejectedReads: number
+  stale: number
+  phantom: number
+  /** reads (or rejections of invalidations) slower than their bound */
+  late: number
+  staleReads: StaleRead[]
+  phantomReads: PhantomRead[]
+  lateCalls: LateCall[]
+  rejectedReadCalls: ReadRecord[]
+  /** per operation, the time spent in the cache (not in the caller's own fill function), ms */
+  latency: Record<string, Latency>
+}
+
+const MS = 1e6
+const EXAMPLES = 20
+
+/** The largest value the row's writes published, as a step function of time. */
+interface Requirement {
+  /** resolve times of covering invalidations, ascending */
+  at: number[]
+  /** at[k]: the largest value published by any invalidation that resolved at or before at[k] */
+  value: number[]
+  /** the invalidation and write behind value[k] */
+  because: InvalidationRecord[]
+  write: WriteRecord[]
+}
+
+/**
+ * The value a read of `row` that started at `start` must return at least: the largest `v`
+ * of a write whose INCR ended before some covering invalidation began, that invalidation
+ * having resolved before `start`. -1 when there is none.
+ */
+function required(req: Requirement | undefined, start: number): number {
+  if (req === undefined) return -1
+  // the last index with at[k] < start
+  let lo = 0
+  let hi = req.at.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if ((req.at[mid] as number) < start) lo = mid + 1
+    else hi = mid
+  }
+  return lo === 0 ? -1 : (req.value[lo - 1] as number)
+}
+
+function requirements(universe: Universe, writes: WriteRecord[], invalidations: InvalidationRecord[]) {
+  // Per row: writes by INCR end time, with the running maximum of v.
+  const byRow = new Map<number, { e: number[]; max: number[]; write: WriteRecord[] }>()
+  const sorted = [...writes].sort((a, b) => a.e - b.e)
+  for (const write of sorted) {
+    let list = byRow.get(write.row)
+    if (!list) {
+      list = { e: [], max: [], write: [] }
+      byRow.set(write.row, list)
+    }
+    const last = list.max.length > 0 ? (list.max[list.max.length - 1] as number) : -1
+    const lastWrite = list.write[list.write.length - 1]
+    list.e.push(write.e)
+    if (write.v > last || !lastWrite) {
+      list.max.push(write.v)
+      list.write.push(write)
+    } else {
+      list.max.push(last)
+      list.write.push(lastWrite)
+    }
+  }
+  // Per row: each resolved covering invalidation publishes the largest v whose INCR ended before it began.
+  const points = new Map<number, { at: number; value: number; because: InvalidationRecord; write: WriteRecord }[]>()
+  for (const inv of invalidations) {
+    if (!inv.ok) continue
+    for (const row of coveredRows(universe, inv.groups, inv.keys)) {
+      const list = byRow.get(row)
+      if (!list) continue
+      let lo = 0
+      let hi = list.e.length
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1
+        if ((list.e[mid] as number) < inv.s) lo = mid + 1
+        else hi = mid
+      }
+      if (lo === 0) continue
+      let rowPoints = points.get(row)
+      if (!rowPoints) {
+        rowPoints = []
+        points.set(row, rowPoints)
+      }
+      rowPoints.push({
+        at: inv.e,
+        value: list.max[lo - 1] as number,
+        because: inv,
+        write: list.write[lo - 1] as WriteRecord,
+      })
+    }
+  }
+  const out = new Map<number, Requirement>()
+  for (const [row, rowPoints] of points) {
+    rowPoints.sort((a, b) => a.at - b.at)
+    const req: Requirement = { at: [], value: [], because: [], write: [] }
+    let best = rowPoints[0] as (typeof rowPoints)[number]
+    for (const point of rowPoints) {
+      if (point.value > best.value) best = point
+      req.at.push(point.at)
+      req.value.push(best.value)
+      req.because.push(best.because)
+      req.write.push(best.write)
+    }
+    out.set(row, req)
+  }
+  return out
+}
+
+function culprit(req: Requirement, start: number): { because: InvalidationRecord; write: WriteRecord } {
+  let k = 0
+  while (k + 1 < req.at.length && (req.at[k + 1] as number) < start) k++
+  return { because: req.because[k] as InvalidationRecord, write: req.write[k] as WriteRecord }
+}
+
+function latency(samples: number[]): Latency {
+  if (samples.length === 0) return { count: 0, max: 0, p99: 0 }
+  const sorted = Float64Array.from(samples).sort()
+  return {
+    count: samples.length,
+    max: sorted[sorted.length - 1] as number,
+    p99: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] as number,
+  }
+}
+
+/**
+ * Checks a history. `finalRows[i]` is row i's value in the database after the run.
+ *
+ * Stale read (guarantee 1 and 2): a read of row i that started at s and returned v, while some
+ * write of row i returned v' > v from its INCR before a covering invalidation (expireGroup of
+ * `row_i` or `bucket_<i % buckets>`, expireGroups naming one of them, or delete of `key_i`)
+ * began, and that invalidation resolved before s. A read concurrent with the invalidation (it
+ * started before the invalidation resolved) may return the old value.
+ *
+ * Phantom read: a value that is not `{ row: i, v }` for the key read, or whose v is above the
+ * row's final value, or that no fill function ever read from the database (0 excepted).
+ */
+export function checkHistory(
+  universe: Universe,
+  log: readonly LogRecord[],
+  finalRows: readonly number[],
+  limits?: Limits,
+): CheckReport {
+  const writes: WriteRecord[] = []
+  const invalidations: InvalidationRecord[] = []
+  const reads: ReadRecord[] = []
+  const filled = new Map<number, Set<number>>()
+  for (const record of log) {
+    if (record.t === 'w') writes.push(record)
+    else if (record.t === 'i') invalidations.push(record)
+    else if (record.t === 'r') reads.push(record)
+    else if (record.t === 'f') {
+      let set = filled.get(record.row)
+      if (!set) {
+        set = new Set()
+        filled.set(record.row, set)
+      }
+      set.add(record.v)
+    }
+  }
+  const reqs = requirements(universe, writes, invalidations)
+
+  const report: CheckReport = {
+    operations: writes.length + invalidations.length + reads.length,
+    reads: reads.length,
+    writes: writes.length,
+    hits: 0,
+    misses: 0,
+    refusedFills: 0,
+    storedFills: 0,
+    invalidations: 0,
+    rejectedInvalidations: 0,
+    rejectedCalls: 0,
+    rejectedReads: 0,
+    stale: 0,
+    phantom: 0,
+    late: 0,
+    staleReads: [],
+    phantomReads: [],
+    lateCalls: [],
+    rejectedReadCalls: [],
+    latency: {},
+  }
+  const samples: Record<string, number[]> = {}
+  const sample = (name: string, ms: number) => {
+    const list = samples[name]
+    if (list) list.push(ms)
+    else samples[name] = [ms]
+  }
+  const late = (record: ReadRecord | InvalidationRecord, ms: number, bound: number) => {
+    if (ms <= bound) return
+    report.late++
+    if (report.lateCalls.length < EXAMPLES) report.lateCalls.push({ record, ms, bound })
+  }
+
+  for (const inv of invalidations) {
+    const ms = (inv.e - inv.s) / MS
+    sample('invalidate', ms)
+    if (inv.ok) report.invalidations++
+    else {
+      report.rejectedInvalidations++
+      report.rejectedCalls++
+      // a rejection must come within the timeout, not after a reconnection or a paused server
+      if (limits) late(inv, ms, limits.timeout + limits.margin)
+    }
+  }
+
+  for (const read of reads) {
+    if (read.err !== undefined) {
+      report.rejectedCalls++
+      if (read.op !== 'read') {
+        report.rejectedReads++
+        if (report.rejectedReadCalls.length < EXAMPLES) report.rejectedReadCalls.push(read)
+      }
+    }
+    if (read.set === 'stored') report.storedFills++
+    else if (read.set === 'refused') report.refusedFills++
+    else if (read.set === 'error') report.rejectedCalls++
+    // Time in the cache: a get is one call; a read is its read() call; a wrap is its read and
+    // its store (or a wait for another caller's function and its store), not its own function.
+    const total = (read.e - read.s) / MS
+    const own = (read.fn ?? 0) / MS
+    if (read.op === 'read') {
+      const ms = ((read.re ?? read.e) - read.s) / MS
+      sample('read', ms)
+      if (limits) late(read, ms, limits.timeout + limits.margin)
+    } else if (read.op === 'wrap') {
+      const ms = total - own
+      sample('wrap', ms)
+      if (limits) late(read, ms, 2 * limits.timeout + limits.fnMax + limits.margin)
+    } else {
+      sample(read.op, total)
+      if (limits) late(read, total, limits.timeout + limits.margin)
+    }
+
+    for (const item of read.items) {
+      if (item.out === 'miss') {
+        report.misses++
+        continue
+      }
+      if (item.out === 'hit') report.hits++
+      else report.misses++
+      const row = item.row
+      const v = item.v
+      const phantom = (why: string) => {
+        report.phantom++
+        if (report.phantomReads.length < EXAMPLES) report.phantomReads.push({ read, row, item, why })
+      }
+      if (item.vr !== row) {
+        phantom(`the value is for row ${String(item.vr)}, not ${row}`)
+        continue
+      }
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+        phantom(`v is not a count: ${JSON.stringify(v)}`)
+        continue
+      }
+      const final = finalRows[row] ?? 0
+      if (v > final) {
+        phantom(`v=${v} is above the row's final value ${final}`)
+        continue
+      }
+      if (v !== 0 && !filled.get(row)?.has(v)) {
+        phantom(`no fill function ever read v=${v} from the database`)
+        continue
+      }
+      const req = reqs.get(row)
+      const need = required(req, read.s)
+      if (v < need && req) {
+        report.stale++
+        if (report.staleReads.length < EXAMPLES) {
+          report.staleReads.push({ read, row, v, required: need, ...culprit(req, read.s) })
+        }
+      }
+    }
+  }
+  for (const [name, list] of Object.entries(samples)) report.latency[name] = latency(list)
+  return report
+}
+
+/** A stale read, for people: what was read, when, and which invalidation made it stale. */
+export function describeStale(stale: StaleRead, base = 0): string {
+  const t = (ns: number) => `${((ns - base) / MS).toFixed(3)}ms`
+  const { read, because, write } = stale
+  return (
+    `worker ${read.w} ${read.op} of key_${stale.row} [${t(read.s)}..${t(read.e)}] returned v=${stale.v}, ` +
+    `but worker ${write.w} wrote v=${write.v} (INCR ended ${t(write.e)}) and worker ${because.w}'s ` +
+    `${because.op}(${JSON.stringify(because.op === 'delete' ? because.keys : because.groups)}) ` +
+    `[${t(because.s)}..${t(because.e)}] resolved before the read started`
+  )
+}
+
+export function describePhantom(phantom: PhantomRead, base = 0): string {
+  const t = (ns: number) => `${((ns - base) / MS).toFixed(3)}ms`
+  const { read } = phantom
+  return `worker ${read.w} ${read.op} of key_${phantom.row} [${t(read.s)}..${t(read.e)}] returned ${JSON.stringify({ row: phantom.item.vr, v: phantom.item.v })}: ${phantom.why}`
+}

@@ -1,0 +1,484 @@
+/**
+ * The history checker's coordinator: `npm run check -- [--mode <name|all>] [--workers N]
+ * [--ops N | --seconds S] [--mutant <name>] [--seed N]`.
+ *
+ * Per mode it starts a redis-server for the cache (or uses REDIS_URL, for modes that do not harm
+ * their server) and, always, a separate redis-server as the "database", forks the workers
+ * (check/worker.ts), injects the mode's faults while they run (check/faults.ts), then checks the
+ * merged log (check/history.ts) and prints a table. Exits non-zero on any stale, phantom or late
+ * read, or a get/getMany/wrap that rejected instead of failing open.
+ */
+import { type ChildProcess, fork } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
+import { Redis } from 'ioredis'
+import { type RedisServer, startRedisServer } from '../test/support/redis-server.js'
+import { type FaultContext, type Mode, modeNames, modes } from './faults.js'
+import {
+  type CheckReport,
+  checkHistory,
+  dbKey,
+  describePhantom,
+  describeStale,
+  type LogRecord,
+  type Universe,
+} from './history.js'
+import { mutants } from './mutants.js'
+import { type CoordinatorMessage, prng, type WorkerConfig, type WorkerDone, type WorkerMessage } from './worker.js'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const workerPath = fileURLToPath(new URL('./worker.ts', import.meta.url))
+
+export interface CheckOptions {
+  /** mode names, in order */
+  modes: readonly string[]
+  /** worker processes per mode @default 4 */
+  workers?: number
+  /** operations per mode, across its workers (with `seconds`: whichever comes first) */
+  ops?: number
+  /** seconds per mode */
+  seconds?: number
+  mutant?: string
+  seed?: number
+  /** a Redis for the cache (modes that harm their server are refused on it) */
+  redisUrl?: string
+  /** calls in flight per worker @default 8 */
+  concurrency?: number
+  /** the cache's timeout, ms @default 300 */
+  timeout?: number
+  /** the cache's lease, ms @default 1000 */
+  lease?: number
+  /** slack on top of a latency bound before a call counts as late, ms @default 250 */
+  margin?: number
+  /** keep the JSONL logs (their directory is printed) */
+  keepLogs?: boolean
+  /** where progress lines go @default console.log */
+  print?: (line: string) => void
+  /** called after each mode */
+  onResult?: (result: ModeResult) => void
+}
+
+export interface ModeResult {
+  mode: string
+  mutant?: string
+  /** why the mode did not run */
+  refused?: string
+  report?: CheckReport
+  workers: WorkerDone[]
+  /** `error` events the caches emitted */
+  errorEvents: number
+  errorCodes: Record<string, number>
+  faults: Record<string, number>
+  stats: Record<string, number>
+  wallMs: number
+  passed: boolean
+  logDir?: string
+}
+
+const DEFAULT_UNIVERSE: Universe = { keys: 20, buckets: 4 }
+
+function startWorker(): ChildProcess {
+  return fork(workerPath, [], {
+    cwd: root,
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+}
+
+/** The next message of `type` from `child`; rejects if the child fails or exits first. */
+function nextMessage<T extends WorkerMessage['type']>(
+  child: ChildProcess,
+  type: T,
+): Promise<Extract<WorkerMessage, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (msg: WorkerMessage) => {
+      if (msg.type === 'failed') {
+        cleanup()
+        reject(new Error(`worker ${msg.id} failed: ${msg.error}`))
+      } else if (msg.type === type) {
+        cleanup()
+        resolve(msg as Extract<WorkerMessage, { type: T }>)
+      }
+    }
+    const onExit = (code: number | null, signal: string | null) => {
+      cleanup()
+      reject(new Error(`a worker exited (code ${code}, signal ${signal}) before sending ${type}`))
+    }
+    const cleanup = () => {
+      child.off('message', onMessage)
+      child.off('exit', onExit)
+    }
+    child.on('message', onMessage)
+    child.on('exit', onExit)
+  })
+}
+
+/** Appends a worker's JSONL log to `into`, line by line (a long run's log outgrows one string). */
+async function readLog(path: string, into: LogRecord[]): Promise<void> {
+  const lines = createInterface({ input: createReadStream(path), crlfDelay: Number.POSITIVE_INFINITY })
+  for await (const line of lines) if (line) into.push(JSON.parse(line) as LogRecord)
+}
+
+/** Deletes the run's own keys from a server the checker does not own. */
+async function dropNamespace(admin: Redis, namespace: string): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, names] = await admin.scan(cursor, 'MATCH', `rgc:{${namespace}}:*`, 'COUNT', 1000)
+    cursor = next
+    if (names.length > 0) await admin.del(...names)
+  } while (cursor !== '0')
+}
+
+async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index: number): Promise<ModeResult> {
+  const started = Date.now()
+  const print = options.print ?? console.log
+  const workers = options.workers ?? 4
+  const seed = (options.seed ?? 1) + index * 1000
+  const result: ModeResult = {
+    mode: mode.name,
+    mutant: options.mutant,
+    workers: [],
+    errorEvents: 0,
+    errorCodes: {},
+    faults: {},
+    stats: {},
+    wallMs: 0,
+    passed: false,
+  }
+  if (options.redisUrl && mode.harmsServer) {
+    result.refused = `REDIS_URL is set and mode ${mode.name} would harm that server (${mode.description}); unset REDIS_URL to let the checker start a redis-server of its own`
+    result.wallMs = Date.now() - started
+    return result
+  }
+
+  const server = options.redisUrl ? undefined : await startRedisServer(mode.serverArgs ?? [])
+  const url = options.redisUrl ?? (server as RedisServer).url
+  const namespace = `check_${mode.name.replace(/[^\w]/g, '_')}_${randomBytes(4).toString('hex')}`
+  const admin = new Redis(url, { maxRetriesPerRequest: 1, connectionName: 'checker-admin' })
+  admin.on('error', () => {})
+  const dbClient = new Redis(db.url)
+  dbClient.on('error', () => {})
+  await dbClient.flushall()
+  const logDir = await mkdtemp(join(tmpdir(), `rgc-check-${mode.name}-`))
+  const children: ChildProcess[] = []
+  const controller = new AbortController()
+  try {
+    const tuning = mode.worker ?? {}
+    const universe = tuning.universe ?? DEFAULT_UNIVERSE
+    const ops = options.ops ?? Number.MAX_SAFE_INTEGER
+    const ms = options.seconds !== undefined ? options.seconds * 1000 : 3_600_000
+    const base = process.hrtime.bigint()
+    const timeout = options.timeout ?? 300
+    const configs: WorkerConfig[] = Array.from({ length: workers }, (_, id) => ({
+      id,
+      cacheUrl: url,
+      dbUrl: db.url,
+      namespace,
+      universe,
+      timeout,
+      lease: tuning.lease ?? options.lease ?? 1000,
+      ttl: 600_000,
+      ops: Math.ceil(ops / workers),
+      ms,
+      concurrency: tuning.concurrency ?? options.concurrency ?? 8,
+      writeRatio: tuning.writeRatio ?? 0.15,
+      fnMax: tuning.fnMax ?? 20,
+      slowFill: tuning.slowFill,
+      padding: tuning.padding,
+      retries: 20,
+      mutant: options.mutant,
+      seed: seed + id,
+      base: base.toString(),
+      logPath: join(logDir, `worker-${id}.jsonl`),
+    }))
+    for (const config of configs) {
+      const child = startWorker()
+      children.push(child)
+      child.send({ type: 'start', config } satisfies CoordinatorMessage)
+    }
+    await Promise.all(children.map((child) => nextMessage(child, 'ready')))
+    const done = Promise.all(children.map((child) => nextMessage(child, 'done')))
+    done.catch(() => controller.abort())
+
+    const ctx: FaultContext = {
+      server,
+      url,
+      namespace,
+      universe,
+      admin,
+      signal: controller.signal,
+      random: prng(seed + 999),
+      count(fault, n = 1) {
+        result.faults[fault] = (result.faults[fault] ?? 0) + n
+      },
+    }
+    const runStarted = Date.now()
+    for (const child of children) child.send({ type: 'go' } satisfies CoordinatorMessage)
+    const injecting = mode.inject ? mode.inject(ctx) : Promise.resolve()
+    // An injector that fails ends the run: its faults would silently stop otherwise.
+    let injectorError: unknown
+    injecting.catch((error) => {
+      injectorError = error
+      controller.abort()
+    })
+    let dones: WorkerDone[]
+    try {
+      dones = await done
+    } finally {
+      controller.abort()
+      await injecting.catch(() => {})
+    }
+    if (injectorError) throw new Error(`the ${mode.name} injector failed: ${String(injectorError)}`)
+    const runMs = Date.now() - runStarted
+    result.workers = dones
+    for (const worker of dones) {
+      result.errorEvents += worker.errorEvents
+      for (const [code, n] of Object.entries(worker.errorCodes)) {
+        result.errorCodes[code] = (result.errorCodes[code] ?? 0) + n
+      }
+    }
+    if (mode.stats) result.stats = await mode.stats(ctx)
+    const abandoned = dones.reduce((sum, worker) => sum + worker.abandoned, 0)
+    if (abandoned > 0) result.stats.abandoned_invalidations = abandoned
+
+    const finalRows = (await dbClient.mget(...Array.from({ length: universe.keys }, (_, row) => dbKey(row)))).map(
+      (value) => Number(value ?? 0),
+    )
+    const log: LogRecord[] = []
+    for (const config of configs) await readLog(config.logPath, log)
+    const report = checkHistory(universe, log, finalRows, {
+      timeout,
+      margin: options.margin ?? 250,
+      fnMax: tuning.slowFill ? tuning.slowFill[2] : (tuning.fnMax ?? 20),
+    })
+    result.report = report
+    result.stats.opsPerSecond = Math.round(report.operations / (runMs / 1000))
+    result.passed = report.stale === 0 && report.phantom === 0 && report.late === 0 && report.rejectedReads === 0
+    for (const stale of report.staleReads.slice(0, 5)) print(`  stale: ${describeStale(stale)}`)
+    for (const phantom of report.phantomReads.slice(0, 5)) print(`  phantom: ${describePhantom(phantom)}`)
+    for (const late of report.lateCalls.slice(0, 5)) {
+      const { record } = late
+      const what = record.t === 'r' ? record.op : `${record.op} (rejected: ${record.err})`
+      print(`  late: worker ${record.w} ${what} took ${late.ms.toFixed(1)} ms > ${late.bound} ms`)
+    }
+    for (const read of report.rejectedReadCalls.slice(0, 5)) {
+      print(`  rejected read: worker ${read.w} ${read.op} rejected instead of failing open: ${read.err}`)
+    }
+    if (options.keepLogs) result.logDir = logDir
+    return result
+  } finally {
+    controller.abort()
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    if (options.redisUrl) await dropNamespace(admin, namespace).catch(() => {})
+    admin.disconnect()
+    dbClient.disconnect()
+    await server?.stop()
+    if (!options.keepLogs) await rm(logDir, { recursive: true, force: true })
+    result.wallMs = Date.now() - started
+  }
+}
+
+/** Runs each mode in turn; a separate redis-server plays the database for all of them. */
+export async function runCheck(options: CheckOptions): Promise<ModeResult[]> {
+  for (const name of options.modes) {
+    if (!modes[name]) throw new Error(`unknown mode ${JSON.stringify(name)}; known: ${modeNames().join(', ')}, all`)
+  }
+  if (options.mutant && !mutants[options.mutant]) {
+    throw new Error(`unknown mutant ${JSON.stringify(options.mutant)}; known: ${Object.keys(mutants).join(', ')}`)
+  }
+  const db = await startRedisServer()
+  const results: ModeResult[] = []
+  try {
+    for (const [index, name] of options.modes.entries()) {
+      const result = await runMode(modes[name] as Mode, db, options, index)
+      results.push(result)
+      options.onResult?.(result)
+    }
+  } finally {
+    await db.stop()
+  }
+  return results
+}
+
+const COLUMNS = [
+  'mode',
+  'ops',
+  'ops/s',
+  'hits',
+  'misses',
+  'refused fills',
+  'invalidations ok/rejected',
+  'errors (events+rejected)',
+  'faults',
+  'max read ms',
+  'stale',
+  'phantom',
+  'late',
+  'rejected reads',
+  'result',
+] as const
+
+function maxRead(report: CheckReport): number {
+  let max = 0
+  for (const op of ['get', 'getMany', 'read']) max = Math.max(max, report.latency[op]?.max ?? 0)
+  return max
+}
+
+export function formatTable(results: readonly ModeResult[]): string {
+  const rows: string[][] = [COLUMNS.slice()]
+  for (const result of results) {
+    const r = result.report
+    if (!r) {
+      rows.push([result.mode, ...COLUMNS.slice(1, -1).map(() => '-'), 'refused'])
+      continue
+    }
+    const faults = Object.entries(result.faults)
+      .map(([kind, n]) => `${n} ${kind}`)
+      .join(', ')
+    rows.push([
+      result.mode,
+      r.operations.toLocaleString('en-US'),
+      (result.stats.opsPerSecond ?? 0).toLocaleString('en-US'),
+      r.hits.toLocaleString('en-US'),
+      r.misses.toLocaleString('en-US'),
+      r.refusedFills.toLocaleString('en-US'),
+      `${r.invalidations.toLocaleString('en-US')}/${r.rejectedInvalidations.toLocaleString('en-US')}`,
+      `${(result.errorEvents + r.rejectedCalls).toLocaleString('en-US')} (${result.errorEvents}+${r.rejectedCalls})`,
+      faults || '-',
+      `${maxRead(r).toFixed(0)} (wrap ${(r.latency.wrap?.max ?? 0).toFixed(0)})`,
+      String(r.stale),
+      String(r.phantom),
+      String(r.late),
+      String(r.rejectedReads),
+      result.passed ? 'pass' : 'FAIL',
+    ])
+  }
+  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)))
+  const line = (row: string[]) => `| ${row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join(' | ')} |`
+  return [
+    line(rows[0] as string[]),
+    `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
+    ...rows.slice(1).map(line),
+  ].join('\n')
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      mode: { type: 'string' },
+      workers: { type: 'string', default: '4' },
+      ops: { type: 'string' },
+      seconds: { type: 'string' },
+      mutant: { type: 'string' },
+      seed: { type: 'string', default: '1' },
+      concurrency: { type: 'string' },
+      margin: { type: 'string' },
+      'keep-logs': { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  })
+  if (values.help) {
+    console.log(
+      [
+        'npm run check -- [--mode <name|all>] [--workers N] [--ops N | --seconds S] [--mutant <name>] [--seed N]',
+        '                 [--concurrency N] [--margin ms] [--keep-logs]',
+        `modes: ${modeNames().join(', ')}, all (default: all, or the mutant's mode)`,
+        `mutants: ${Object.keys(mutants).join(', ')}`,
+        '--ops is the total across the modes run (split evenly); --seconds is per mode. Default: --seconds 10.',
+        'REDIS_URL: run the cache on that server; modes that kill, pause or flush it are refused.',
+      ].join('\n'),
+    )
+    return 0
+  }
+  const number = (name: string, text: string | undefined): number | undefined => {
+    if (text === undefined) return undefined
+    const n = Number(text)
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number (got ${text})`)
+    return n
+  }
+  const mutant = values.mutant
+  const modeName = values.mode ?? (mutant ? (mutants[mutant]?.mode ?? 'all') : 'all')
+  const names = modeName === 'all' ? modeNames() : [modeName]
+  const ops = number('ops', values.ops)
+  const seconds = number('seconds', values.seconds) ?? (ops === undefined ? 10 : undefined)
+  const redisUrl = process.env.REDIS_URL || undefined
+  if (redisUrl && modeName !== 'all' && modes[modeName]?.harmsServer) {
+    console.error(
+      `refused: mode ${modeName} would harm the server at REDIS_URL (${modes[modeName]?.description}). Unset REDIS_URL and the checker starts a redis-server of its own.`,
+    )
+    return 2
+  }
+  const options: CheckOptions = {
+    modes: names,
+    workers: number('workers', values.workers),
+    ops: ops === undefined ? undefined : Math.ceil(ops / names.length),
+    seconds,
+    mutant,
+    seed: number('seed', values.seed),
+    redisUrl,
+    concurrency: number('concurrency', values.concurrency),
+    margin: number('margin', values.margin),
+    keepLogs: values['keep-logs'],
+  }
+  const started = Date.now()
+  console.log(
+    `checking ${names.join(', ')}${mutant ? ` with mutant ${mutant}` : ''}: ${options.workers} workers, ` +
+      `${ops !== undefined ? `${options.ops?.toLocaleString('en-US')} ops per mode` : ''}${ops !== undefined && seconds ? ', ' : ''}${seconds ? `${seconds} s per mode` : ''}, seed ${options.seed}` +
+      (redisUrl ? `, cache on REDIS_URL=${redisUrl}` : ''),
+  )
+  const results = await runCheck({
+    ...options,
+    onResult(result) {
+      if (result.refused) {
+        console.log(`${result.mode}: refused: ${result.refused}`)
+        return
+      }
+      const extra = Object.entries(result.stats)
+        .filter(([key]) => key !== 'opsPerSecond')
+        .map(([key, value]) => `${key}=${value}`)
+        .join(' ')
+      const codes = Object.entries(result.errorCodes)
+        .map(([code, n]) => `${code}=${n}`)
+        .join(' ')
+      console.log(
+        `${result.mode}: ${result.passed ? 'pass' : 'FAIL'} in ${(result.wallMs / 1000).toFixed(1)} s` +
+          `${extra ? `; ${extra}` : ''}${codes ? `; error events ${codes}` : ''}` +
+          `${result.logDir ? `; logs in ${result.logDir}` : ''}`,
+      )
+    },
+  })
+  console.log()
+  console.log(formatTable(results))
+  const total = results.reduce((sum, result) => sum + (result.report?.operations ?? 0), 0)
+  console.log(
+    `\n${total.toLocaleString('en-US')} operations in ${((Date.now() - started) / 1000).toFixed(1)} s wall time`,
+  )
+  const failed = results.filter((result) => result.report && !result.passed)
+  if (failed.length > 0) {
+    console.log(`FAIL: ${failed.map((result) => result.mode).join(', ')}`)
+    return 1
+  }
+  const refused = results.filter((result) => result.refused).length
+  console.log(
+    `PASS: no stale, phantom, late or rejected read${refused > 0 ? ` (${refused} modes refused: see above)` : ''}`,
+  )
+  return 0
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().then(
+    (code) => {
+      process.exitCode = code
+    },
+    (error: unknown) => {
+      console.error(error instanceof Error ? (error.stack ?? error.message) : error)
+      process.exitCode = 2
+    },
+  )
+}
