@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events'
+import type { Redis } from 'ioredis'
 import {
   deleteEntry,
   expireGroups,
@@ -15,6 +16,7 @@ import {
   GroupCacheError,
   InvalidArgumentError,
   RedisError,
+  ReplicationError,
   SerializationError,
   TimeoutError,
 } from './errors.js'
@@ -44,6 +46,13 @@ export interface GroupCacheOptions {
   lease?: number
   /** @default JSON */
   serializer?: Serializer
+  /**
+   * Makes `expireGroup(s)` and `delete` resolve only once `replicas` replicas acknowledged them
+   * (Redis `WAIT`, up to `timeout` ms), so that a replica promoted after a failover has them.
+   * Fewer acknowledgements reject with `ReplicationError`. Needs a standalone ioredis `Redis`
+   * or URL (not a Cluster, not `'memory'`). @default undefined (no waiting)
+   */
+  waitForReplicas?: { replicas: number; timeout: number }
 }
 
 export interface SetOptions {
@@ -88,6 +97,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   private readonly ttl: number | undefined
   private readonly timeout: number
   private readonly lease: number
+  private readonly waitForReplicas: { replicas: number; timeout: number } | undefined
   private readonly serializer: Serializer
   /** Fills in flight in this process, by key and token: callers that saw the same miss share one. */
   private readonly fills = new Map<string, Promise<unknown>>()
@@ -105,6 +115,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     this.timeout =
       options.timeout === Number.POSITIVE_INFINITY ? Infinity : checkMs(options.timeout ?? DEFAULT_TIMEOUT, 'timeout')
     this.lease = checkMs(options.lease ?? DEFAULT_LEASE, 'lease')
+    this.waitForReplicas = checkWaitForReplicas(options.waitForReplicas, options.redis)
     this.serializer = options.serializer ?? jsonSerializer
     checkFunction(this.serializer.serialize, 'serializer.serialize')
     checkFunction(this.serializer.deserialize, 'serializer.deserialize')
@@ -138,7 +149,9 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   /** Removes `key`'s entry; fills that began before are refused. True if a live entry was removed. */
   async delete(key: string): Promise<boolean> {
     const cacheKey = checkKey(key)
-    return this.call('delete', (client) => deleteEntry(client, this.keys, cacheKey, this.lease))
+    const live = await this.call('delete', (client) => deleteEntry(client, this.keys, cacheKey, this.lease))
+    await this.replicate('delete')
+    return live
   }
 
   /** Invalidates every value in `group`, whatever its size, in O(1). Rejects if Redis does not confirm. */
@@ -152,6 +165,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     const names = checkGroups(groups, MAX_BATCH)
     if (names.length === 0) return
     await this.call('expireGroups', (client) => expireGroups(client, this.keys, names))
+    await this.replicate('expireGroups')
   }
 
   /**
@@ -324,9 +338,12 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * One Redis call: typed errors, and a `timeout` after which it counts as failed. Not async,
    * and one promise around the command: this is on every call's path.
    */
-  private call<T>(operation: string, run: (client: ScriptClient) => Promise<T>): Promise<T> {
+  private call<T>(
+    operation: string,
+    run: (client: ScriptClient) => Promise<T>,
+    timeout: number = this.timeout,
+  ): Promise<T> {
     if (this.closed) return Promise.reject(new ClosedError(operation))
-    const timeout = this.timeout
     return new Promise<T>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined
       if (timeout !== Infinity) {
@@ -346,6 +363,18 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
         fail(error)
       }
     })
+  }
+
+  /** With `waitForReplicas`: WAIT for the invalidation just written to reach the replicas. */
+  private async replicate(operation: string): Promise<void> {
+    const wanted = this.waitForReplicas
+    if (wanted === undefined) return
+    const acknowledged = await this.call(
+      operation,
+      (client) => (client as unknown as Pick<Redis, 'wait'>).wait(wanted.replicas, wanted.timeout),
+      wanted.timeout + this.timeout,
+    )
+    if (acknowledged < wanted.replicas) throw new ReplicationError(operation, acknowledged, wanted.replicas)
   }
 
   /** Every failure a read absorbed goes to `error`; with no listener, one process warning. */
@@ -387,4 +416,17 @@ function checkToken(token: FillToken, key: string, groups: readonly string[] | u
     }
   }
   return tokenGroups
+}
+
+function checkWaitForReplicas(option: unknown, redis: unknown): { replicas: number; timeout: number } | undefined {
+  if (option === undefined) return undefined
+  const { replicas, timeout } = (option ?? {}) as { replicas?: unknown; timeout?: unknown }
+  const client = redis as { wait?: unknown; isCluster?: unknown } | null
+  if (redis === 'memory' || (typeof redis === 'object' && (client?.isCluster || typeof client?.wait !== 'function'))) {
+    throw new InvalidArgumentError('waitForReplicas needs a standalone ioredis Redis or a redis:// URL')
+  }
+  return {
+    replicas: checkMs(replicas, 'waitForReplicas.replicas'),
+    timeout: checkMs(timeout, 'waitForReplicas.timeout'),
+  }
 }

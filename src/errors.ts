@@ -5,6 +5,7 @@ export type ErrorCode =
   | 'E_TIMEOUT'
   | 'E_REDIS'
   | 'E_CLOSED'
+  | 'E_REPLICATION'
   | 'E_MISSING_DEPENDENCY'
 
 /** Base class of every error this library throws or reports. */
@@ -45,6 +46,19 @@ export class RedisError extends GroupCacheError {
     super('E_REDIS', `${operation}: ${cause instanceof Error ? cause.message : String(cause)}`, {
       cause,
     })
+  }
+}
+
+/**
+ * With `waitForReplicas`: the invalidation ran on the primary, but fewer replicas than asked
+ * acknowledged it within the timeout. A failover now could lose it: retry it.
+ */
+export class ReplicationError extends GroupCacheError {
+  readonly acknowledged: number
+
+  constructor(operation: string, acknowledged: number, wanted: number) {
+    super('E_REPLICATION', `${operation}: ${acknowledged} of ${wanted} replicas acknowledged in time`)
+    this.acknowledged = acknowledged
   }
 }
 

@@ -16,6 +16,7 @@ export {
   InvalidArgumentError,
   MissingDependencyError,
   RedisError,
+  ReplicationError,
   SerializationError,
   TimeoutError,
 } from './errors.js'
