@@ -16,6 +16,7 @@ local groupPrefix = ARGV[1]
 local lease = ARGV[2]
 check(#KEYS == 2 and #ARGV == 2, 'delete takes KEYS: entry, generation; ARGV: groupPrefix, lease')
 check(isCount(lease) and tonumber(lease) > 0, 'lease must be a positive integer of ms')
+check(isGroupPrefixOf(groupPrefix, entryKey), 'groupPrefix must be the entry\'s namespace')
 
 local live = readEntry(entryKey, groupPrefix) ~= nil
 redis.call('DEL', entryKey)

@@ -9,7 +9,8 @@
 -- @include common
 
 local groupPrefix = ARGV[1]
-check(groupPrefix ~= nil and #ARGV == 1, 'get takes ARGV: groupPrefix')
+check(#KEYS >= 1 and #ARGV == 1, 'get takes KEYS: entries...; ARGV: groupPrefix')
+for i = 1, #KEYS do check(isGroupPrefixOf(groupPrefix, KEYS[i]), 'groupPrefix must be the entries\' namespace') end
 
 local values = {}
 for i = 1, #KEYS do

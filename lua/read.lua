@@ -21,6 +21,7 @@ local groupPrefix = ARGV[1]
 local lease = ARGV[2]
 check(#KEYS >= 2 and #ARGV == 2, 'read takes KEYS: entry, generation, groups...; ARGV: groupPrefix, lease')
 check(isCount(lease) and tonumber(lease) > 0, 'lease must be a positive integer of ms')
+check(isGroupPrefixOf(groupPrefix, entryKey), 'groupPrefix must be the entry\'s namespace')
 
 local value = readEntry(entryKey, groupPrefix)
 if value ~= nil then return {1, value} end

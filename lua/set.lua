@@ -16,7 +16,7 @@
 -- Returns 1 when stored. A token set that stores nothing returns:
 --   0  the key already has an entry (someone stored since the read; never overwrite it)
 --  -1  the token is as old as the lease or older (the generation it saw may be gone)
---  -2  the key was deleted since the read (or its generation was lost)
+--  -2  the key was deleted or set without a token since the read (or its generation was lost)
 --  -3  a group was expired (or its version lost) since the read
 -- A group with no version gets a fresh one; each version's TTL is extended to cover the
 -- entry's (an entry without TTL makes its versions persistent).
@@ -38,7 +38,12 @@ check(#KEYS >= 2, 'set takes KEYS: entry, generation, groups...')
 check(#ARGV == 6 + groupCount * (hasToken and 2 or 1), 'set takes ARGV: value, ttl, lease, token time (2), generation, group names, token versions')
 check(ttl == '' or (isCount(ttl) and tonumber(ttl) > 0), 'ttl must be a positive integer of ms or empty')
 check(isCount(lease) and tonumber(lease) > 0, 'lease must be a positive integer of ms')
-check(not hasToken or (isCount(tokenSeconds) and isCount(tokenMicros)), 'token time must be integers')
+check(
+  hasToken and (isCount(tokenSeconds) and isCount(tokenMicros) and tokenGeneration ~= '')
+    or (tokenMicros == '' and tokenGeneration == ''),
+  'a token needs its time (2) and generation; a set without one leaves all three empty'
+)
+for i = 1, groupCount do check(ARGV[6 + i] ~= '', 'group names must not be empty') end
 
 -- Each group's current version: the token must match them, the snapshot records them.
 local versions = groupCount > 0 and redis.call('MGET', unpack(KEYS, 3)) or {}
@@ -54,6 +59,9 @@ if hasToken then
   end
 else
   redis.call('DEL', entryKey)
+  -- A write moves the key's generation (when a miss created one), so a fill that read before
+  -- it is refused even after this entry is gone again (TTL, eviction, an invalidation).
+  if redis.call('EXISTS', generationKey) == 1 then redis.call('INCR', generationKey) end
 end
 
 local fields = {VALUE_FIELD, value}

@@ -100,7 +100,19 @@ describe.each([
     ],
     ['set with a non-numeric token time', 'set', [k('e', 'a'), k('t', 'a')], ['"v"', '', 1000, 'x', '2', '']],
     ['delete with a missing lease', 'delete', [k('e', 'a'), k('t', 'a')], [k('g', '')]],
+    ['delete with a third key', 'delete', [k('e', 'a'), k('t', 'a'), k('g', 'g')], [k('g', ''), 1000]],
+    ['delete with only the entry key', 'delete', [k('e', 'a')], [k('g', ''), 1000]],
+    ['delete with a zero lease', 'delete', [k('e', 'a'), k('t', 'a')], [k('g', ''), 0]],
+    ['read with a zero lease', 'read', [k('e', 'a'), k('t', 'a'), k('g', 'g')], [k('g', ''), 0]],
+    ['set with only the entry key', 'set', [k('e', 'a')], ['"v"', '', 1000, '', '', '']],
+    ['set with a zero lease', 'set', [k('e', 'a'), k('t', 'a')], ['"v"', '', 0, '', '', '']],
     ['expire-groups with arguments', 'expire-groups', [k('g', 'g')], ['extra']],
+    ['read with an empty prefix', 'read', [k('e', 'a'), k('t', 'a')], ['', 1000]],
+    ['read with another namespace’s prefix', 'read', [k('e', 'a'), k('t', 'a')], ['rgc:{other}:g:', 1000]],
+    ['get with a prefix outside the namespace', 'get', [k('e', 'a')], ['plain:g:']],
+    ['delete with an empty prefix', 'delete', [k('e', 'a'), k('t', 'a')], ['', 1000]],
+    ['set with an empty group name', 'set', [k('e', 'a'), k('t', 'a'), k('g', '')], ['"v"', '', 1000, '', '', '', '']],
+    ['set with a generation but no token time', 'set', [k('e', 'a'), k('t', 'a')], ['"v"', '', 1000, '', '', '5']],
   ]
   it.each(cases)('%s', async (_, name, keys, args) => {
     const script = byName[name]

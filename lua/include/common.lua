@@ -34,6 +34,14 @@ local function check(ok, message)
   if not ok then error('redis-group-cache: ' .. message) end
 end
 
+-- The group prefix must be the entry's own namespace (`<base>g:` beside `<base>e:<key>`), so
+-- that the version keys a script derives stay in the namespace, its ACL pattern and its slot.
+local function isGroupPrefixOf(groupPrefix, entryKey)
+  if type(groupPrefix) ~= 'string' or string.sub(groupPrefix, -2) ~= 'g:' then return false end
+  local base = string.sub(groupPrefix, 1, -3)
+  return #base > 0 and string.sub(entryKey, 1, #base + 2) == base .. 'e:'
+end
+
 local function isCount(s)
   return type(s) == 'string' and string.match(s, '^%d+$') ~= nil
 end

@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtempSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 
@@ -58,7 +61,20 @@ export async function waitForPing(url: string, deadline = Date.now() + 10_000): 
 function spawnRedis(port: number, args: readonly string[]): Promise<ChildProcess> {
   const child = spawn(
     'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args],
+    // A data dir of its own: a replica's full sync writes dump.rdb, which no other server may load.
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      mkdtempSync(join(tmpdir(), 'rgc-redis-')),
+      ...args,
+    ],
     { stdio: 'ignore' },
   )
   return new Promise((resolve, reject) => {

@@ -1,0 +1,474 @@
+import { readFileSync } from 'node:fs'
+import fc from 'fast-check'
+import type { Redis } from 'ioredis'
+import { expect, it } from 'vitest'
+import { type ErrorCode, GroupCache, GroupCacheError, MAX_GROUPS } from '../src/index.js'
+import {
+  type BackendName,
+  dumpNamespace,
+  entryKey,
+  forEachBackend,
+  groupKey,
+  randomNamespace,
+} from './support/backends.js'
+
+/**
+ * Properties over the public API, on both backends. fast-check prints the seed and the
+ * shrunk counterexample of a failure; FC_SEED=<seed> replays one run.
+ */
+
+const seed = process.env.FC_SEED === undefined ? {} : { seed: Number(process.env.FC_SEED) }
+/** Runs per property: the in-memory backend runs Lua in fengari, a few ms a script. */
+const RUNS: Record<BackendName, { inputs: number; model: number; token: number }> = {
+  redis: { inputs: 200, model: 200, token: 200 },
+  memory: { inputs: 200, model: 150, token: 150 },
+}
+
+/** The error codes the README's Errors table documents (read at test time, so it cannot drift). */
+const DOCUMENTED_CODES: readonly string[] = [
+  ...readFileSync(new URL('../README.md', import.meta.url), 'utf8').matchAll(/^\| `\w+Error` \| `(E_[A-Z_]+)` \|/gm),
+].map((match) => match[1] as string)
+
+/** The oracle for names, written apart from src/validate.ts: non-empty, no unpaired surrogate. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+const validName = (name: string) => name.length > 0 && !LONE_SURROGATE.test(name)
+
+/** A TTL the README accepts: undefined, Infinity, or a positive whole number of ms. */
+const validTtl = (ttl: number | undefined) =>
+  ttl === undefined || ttl === Number.POSITIVE_INFINITY || (Number.isSafeInteger(ttl) && ttl > 0)
+
+const jsonRoundTrip = (value: unknown) => JSON.parse(JSON.stringify(value))
+
+// ---------------------------------------------------------------------------------------------
+// Arbitraries
+
+const surrogateHalf = fc.integer({ min: 0xd800, max: 0xdfff }).map((code) => String.fromCharCode(code))
+const oneGrapheme = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 1 })
+const tricky = fc.constantFrom(
+  '',
+  '{',
+  '}',
+  '{}',
+  '}{',
+  '{B}',
+  ':',
+  '::',
+  ' ',
+  'a b',
+  'e:k',
+  'g:x',
+  't:k',
+  '\u0000',
+  'rgc:{other}:e:k',
+  '*',
+  '?',
+  '[a]',
+  '\\',
+  '\n',
+  '__proto__',
+  'constructor',
+  '😀',
+  'e\u0301',
+)
+const shortName = fc.oneof(
+  fc.string({ unit: 'grapheme', maxLength: 12 }),
+  fc.string({ unit: 'binary', maxLength: 12 }),
+  fc.string({ unit: 'binary-ascii', maxLength: 12 }),
+  tricky,
+)
+/** Any string a caller may pass as a key or group, valid or not. */
+const anyName: fc.Arbitrary<string> = fc.oneof(
+  { weight: 8, arbitrary: shortName },
+  { weight: 2, arbitrary: fc.tuple(shortName, tricky, shortName).map((parts) => parts.join('')) },
+  { weight: 1, arbitrary: fc.string({ unit: fc.oneof(oneGrapheme, surrogateHalf), maxLength: 6 }) },
+  {
+    // long: 1 KiB to 10 KiB code units (cut by code unit, so an astral character may be halved)
+    weight: 1,
+    arbitrary: fc
+      .tuple(fc.string({ unit: 'binary', minLength: 1, maxLength: 4 }), fc.integer({ min: 1024, max: 10_240 }))
+      .map(([seedText, length]) => seedText.repeat(Math.ceil(length / seedText.length)).slice(0, length)),
+  },
+)
+const goodName = anyName.filter(validName)
+
+/** 0..80 groups, duplicates allowed: all valid, more than MAX_GROUPS distinct valid ones, or anything. */
+const groupList: fc.Arbitrary<string[] | undefined> = fc.oneof(
+  { weight: 1, arbitrary: fc.constant(undefined) },
+  {
+    weight: 4,
+    arbitrary: fc
+      .integer({ min: 0, max: 80 })
+      .chain((n) =>
+        fc.array(fc.oneof(fc.constantFrom('g1', 'g2', 'g3', '{B}'), goodName), { minLength: n, maxLength: n }),
+      ),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .uniqueArray(goodName, { minLength: MAX_GROUPS + 1, maxLength: 80 })
+      .chain((groups) => fc.shuffledSubarray([...groups, ...groups.slice(0, 5)], { minLength: groups.length })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.integer({ min: 0, max: 80 }).chain((n) => fc.array(anyName, { minLength: n, maxLength: n })),
+  },
+)
+
+const ttlArb: fc.Arbitrary<number | undefined> = fc.oneof(
+  { weight: 4, arbitrary: fc.constant(undefined) },
+  { weight: 4, arbitrary: fc.integer({ min: 1, max: 2 ** 31 }) },
+  { weight: 1, arbitrary: fc.integer({ min: -100_000, max: 0 }) },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      1,
+      60_000,
+      2 ** 31,
+      2 ** 32,
+      2 ** 53 - 1,
+      2 ** 53,
+      2 ** 60,
+      -0,
+      0.5,
+      1.5,
+      1e-300,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+    ),
+  },
+  { weight: 1, arbitrary: fc.double() },
+)
+
+interface ValueCase {
+  value: unknown
+  /** The code a set of it must reject with; undefined when it is storable. */
+  code: ErrorCode | undefined
+}
+const cyclic: Record<string, unknown> = { a: 1 }
+cyclic.self = cyclic
+const valueArb: fc.Arbitrary<ValueCase> = fc.oneof(
+  { weight: 6, arbitrary: fc.jsonValue().map((value) => ({ value, code: undefined })) },
+  {
+    weight: 3,
+    arbitrary: fc
+      .jsonValue({ stringUnit: fc.oneof(fc.string({ unit: 'binary', minLength: 1, maxLength: 1 }), surrogateHalf) })
+      .map((value) => ({ value, code: undefined })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom<ValueCase>(
+      { value: undefined, code: 'E_INVALID_ARGUMENT' },
+      { value: 10n, code: 'E_SERIALIZE' },
+      { value: { nested: [1n] }, code: 'E_SERIALIZE' },
+      { value: cyclic, code: 'E_SERIALIZE' },
+      { value: () => 1, code: 'E_SERIALIZE' },
+      { value: Symbol('s'), code: 'E_SERIALIZE' },
+    ),
+  },
+)
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+async function settle<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+  return promise.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  )
+}
+
+/** Removes every key of a namespace a run created (on the real Redis they would outlive the run). */
+async function dropNamespace(raw: Redis, namespace: string): Promise<void> {
+  const names = await raw.keys(`rgc:{${namespace}}:*`)
+  if (names.length > 0) await raw.del(...names)
+}
+
+/** A cache on the backend's own client, in a namespace of its own, for one run. */
+function runCache(raw: Redis, namespace: string): GroupCache {
+  return new GroupCache({ redis: raw, namespace })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model of the semantics: a set records a value and its groups; expireGroup makes every
+// value in the group missing; delete removes.
+
+type Model = Map<string, { value: number; groups: readonly string[] }>
+
+const expire = (model: Model, groups: readonly string[]) => {
+  for (const [key, entry] of model) if (entry.groups.some((group) => groups.includes(group))) model.delete(key)
+}
+
+const KEYS = ['a', 'b', '{c}:e:a'] as const
+const GROUPS = ['g1', 'g2', '{g3}'] as const
+const keyArb: fc.Arbitrary<string> = fc.constantFrom(...KEYS)
+const groupArb: fc.Arbitrary<string> = fc.constantFrom(...GROUPS)
+const groupsArb = fc.array(groupArb, { maxLength: 4 })
+
+type Action =
+  | { op: 'set'; key: string; value: number; groups: string[] }
+  | { op: 'wrap'; key: string; value: number; groups: string[] }
+  | { op: 'get'; key: string }
+  | { op: 'getMany'; keys: string[] }
+  | { op: 'delete'; key: string }
+  | { op: 'expireGroup'; group: string }
+  | { op: 'expireGroups'; groups: string[] }
+
+const valueNumber = fc.integer({ min: 0, max: 1_000_000 })
+const actionArb: fc.Arbitrary<Action> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ op: fc.constant('set'), key: keyArb, value: valueNumber, groups: groupsArb }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('wrap'), key: keyArb, value: valueNumber, groups: groupsArb }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('get'), key: keyArb }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('getMany'), keys: fc.array(keyArb, { maxLength: 4 }) }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('delete'), key: keyArb }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('expireGroup'), group: groupArb }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('expireGroups'), groups: fc.array(groupArb, { maxLength: 3 }) }),
+  },
+)
+
+/** Runs one action on the cache and on the model, and checks the cache's answer against the model's. */
+async function step(cache: GroupCache, model: Model, action: Action): Promise<void> {
+  const where = JSON.stringify(action)
+  switch (action.op) {
+    case 'set': {
+      expect(await cache.set(action.key, action.value, { groups: action.groups }), where).toBe(true)
+      model.set(action.key, { value: action.value, groups: action.groups })
+      return
+    }
+    case 'wrap': {
+      const live = model.get(action.key)
+      let calls = 0
+      const got = await cache.wrap(action.key, { groups: action.groups }, () => {
+        calls++
+        return action.value
+      })
+      if (live) {
+        expect([got, calls], where).toEqual([live.value, 0])
+      } else {
+        expect([got, calls], where).toEqual([action.value, 1])
+        model.set(action.key, { value: action.value, groups: action.groups })
+      }
+      return
+    }
+    case 'get':
+      expect(await cache.get(action.key), where).toBe(model.get(action.key)?.value)
+      return
+    case 'getMany':
+      expect(await cache.getMany(action.keys), where).toEqual(action.keys.map((key) => model.get(key)?.value))
+      return
+    case 'delete': {
+      const live = model.delete(action.key)
+      expect(await cache.delete(action.key), where).toBe(live)
+      return
+    }
+    case 'expireGroup':
+      await cache.expireGroup(action.group)
+      expire(model, [action.group])
+      return
+    case 'expireGroups':
+      await cache.expireGroups(action.groups)
+      expire(model, action.groups)
+      return
+  }
+}
+
+forEachBackend('properties', (backend) => {
+  const runs = RUNS[backend.name]
+
+  it(`set of arbitrary keys, values, ttls and groups: stores and round-trips, or rejects with the expected code and writes nothing (${runs.inputs} runs)`, async () => {
+    expect(DOCUMENTED_CODES).toEqual(expect.arrayContaining(['E_INVALID_ARGUMENT', 'E_SERIALIZE', 'E_REDIS']))
+    await fc.assert(
+      fc.asyncProperty(anyName, valueArb, ttlArb, groupList, async (key, { value, code: valueCode }, ttl, groups) => {
+        // What must happen, decided from the input alone.
+        const expected = new Set<ErrorCode>()
+        if (!validName(key)) expected.add('E_INVALID_ARGUMENT')
+        if (groups !== undefined && (!groups.every(validName) || new Set(groups).size > MAX_GROUPS)) {
+          expected.add('E_INVALID_ARGUMENT')
+        }
+        if (!validTtl(ttl)) expected.add('E_INVALID_ARGUMENT')
+        if (valueCode) expected.add(valueCode)
+
+        const namespace = randomNamespace()
+        const cache = runCache(backend.raw, namespace)
+        try {
+          // Something already there that a refused set must leave alone, under the same key too.
+          await cache.set('existing', 'old', { groups: ['g1'] })
+          if (validName(key)) await cache.set(key, 'previous', { groups: ['g2'] })
+          const before = await dumpNamespace(backend.raw, namespace)
+
+          const result = await settle(cache.set(key, value, { groups, ttl }))
+          if (expected.size > 0) {
+            expect(result.ok, 'set should have been refused').toBe(false)
+            if (result.ok) return
+            expect(result.error).toBeInstanceOf(GroupCacheError)
+            const error = result.error as GroupCacheError
+            expect(DOCUMENTED_CODES).toContain(error.code)
+            // With one fault, exactly its code; with several, the code of one of them.
+            expect([...expected]).toContain(error.code)
+            expect(await dumpNamespace(backend.raw, namespace)).toEqual(before)
+            return
+          }
+
+          if (!result.ok) throw result.error
+          expect(result.value).toBe(true)
+          const stored = await cache.get(key)
+          const ttlMs = ttl === undefined || ttl === Number.POSITIVE_INFINITY ? undefined : ttl
+          if (ttlMs !== undefined && ttlMs < 10_000) {
+            // A short TTL may run out before the get: a miss is then right, anything else is not.
+            expect([undefined, jsonRoundTrip(value)]).toContainEqual(stored)
+          } else {
+            expect(stored).toEqual(jsonRoundTrip(value))
+          }
+          if (key !== 'existing') expect(await cache.get('existing')).toBe('old')
+
+          // The entry holds exactly the value field and one field per distinct group, and every
+          // group version outlives it (guarantee 4). Versions are looked at before the entry: both
+          // TTLs shrink as time passes, so a version read first never looks shorter than it is.
+          const distinct = [...new Set(groups ?? [])]
+          const versionTtls = await Promise.all(distinct.map((group) => backend.raw.pttl(groupKey(namespace, group))))
+          const entryTtl = await backend.raw.pttl(entryKey(namespace, key))
+          if (entryTtl === -2) return // a short TTL ran out
+          const fields = await backend.raw.hgetall(entryKey(namespace, key))
+          if (Object.keys(fields).length === 0 && ttlMs !== undefined && ttlMs < 10_000) return
+          // (The in-memory backend loses a hash field named __proto__: see the it.fails test below.)
+          const kept = backend.name === 'memory' ? distinct.filter((group) => group !== '__proto__') : distinct
+          expect(Object.keys(fields).sort()).toEqual(['', ...kept].sort())
+          if (ttlMs === undefined) {
+            expect(entryTtl).toBe(-1)
+            expect(versionTtls.every((versionTtl) => versionTtl === -1)).toBe(true)
+          } else {
+            expect(entryTtl).toBeLessThanOrEqual(ttlMs)
+            for (const versionTtl of versionTtls)
+              if (versionTtl !== -1) expect(versionTtl).toBeGreaterThanOrEqual(entryTtl)
+          }
+        } finally {
+          await cache.close()
+          await dropNamespace(backend.raw, namespace)
+        }
+      }),
+      { numRuns: runs.inputs, ...seed },
+    )
+  })
+
+  it(`model-based: every get, getMany, wrap and delete answers as a map of values with groups does (${runs.model} runs)`, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(actionArb, { minLength: 1, maxLength: 25 }), async (actions) => {
+        const namespace = randomNamespace()
+        const cache = runCache(backend.raw, namespace)
+        const model: Model = new Map()
+        try {
+          for (const action of actions) await step(cache, model, action)
+          // and at the end, every key of the universe at once
+          expect(await cache.getMany([...KEYS])).toEqual(KEYS.map((key) => model.get(key)?.value))
+        } finally {
+          await cache.close()
+          await dropNamespace(backend.raw, namespace)
+        }
+      }),
+      { numRuns: runs.model, ...seed },
+    )
+  })
+
+  it(`read → anything → set({ token }) stores iff no group of the token was expired, and the key was neither deleted nor stored since the read (${runs.token} runs)`, async () => {
+    const TOKEN_KEYS = ['k', 'other'] as const
+    const tokenKeyArb = fc.constantFrom(...TOKEN_KEYS)
+    /** What may run between the read and the set: other writers, readers and invalidators. */
+    const between: fc.Arbitrary<Action> = fc.oneof(
+      { weight: 3, arbitrary: fc.record({ op: fc.constant('expireGroup'), group: groupArb }) },
+      {
+        weight: 1,
+        arbitrary: fc.record({ op: fc.constant('expireGroups'), groups: fc.array(groupArb, { maxLength: 3 }) }),
+      },
+      { weight: 2, arbitrary: fc.record({ op: fc.constant('delete'), key: tokenKeyArb }) },
+      {
+        weight: 2,
+        arbitrary: fc.record({ op: fc.constant('set'), key: tokenKeyArb, value: valueNumber, groups: groupsArb }),
+      },
+      { weight: 2, arbitrary: fc.record({ op: fc.constant('get'), key: tokenKeyArb }) },
+    )
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(between, { maxLength: 3 }),
+        groupsArb,
+        fc.array(between, { maxLength: 6 }),
+        valueNumber,
+        async (setup, groups, interleaved, value) => {
+          const namespace = randomNamespace()
+          const cache = runCache(backend.raw, namespace)
+          const model: Model = new Map()
+          try {
+            for (const action of setup) await step(cache, model, action)
+            const read = await cache.read<number>('k', { groups })
+            const live = model.get('k')
+            if (live) {
+              expect(read).toEqual({ hit: true, value: live.value })
+              return
+            }
+            expect(read.hit).toBe(false)
+            if (read.hit) return
+
+            // The model decides: did anything covering the key move since the read?
+            let groupOrDelete = false
+            let storedSinceRead = false
+            for (const action of interleaved) {
+              await step(cache, model, action)
+              if (action.op === 'expireGroup' && groups.includes(action.group)) groupOrDelete = true
+              if (action.op === 'expireGroups' && action.groups.some((group) => groups.includes(group))) {
+                groupOrDelete = true
+              }
+              if (action.op === 'delete' && action.key === 'k') groupOrDelete = true
+              if (action.op === 'set' && action.key === 'k') storedSinceRead = true
+            }
+            // The README: stores only if no group was expired and the key was neither deleted
+            // nor stored by someone else since the read.
+            const expected = !groupOrDelete && !storedSinceRead
+            const stored = await cache.set('k', value, { token: read.token })
+            expect(stored).toBe(expected)
+            if (stored) model.set('k', { value, groups })
+            expect(await cache.getMany([...TOKEN_KEYS])).toEqual(TOKEN_KEYS.map((key) => model.get(key)?.value))
+          } finally {
+            await cache.close()
+            await dropNamespace(backend.raw, namespace)
+          }
+        },
+      ),
+      { numRuns: runs.token, ...seed },
+    )
+  })
+
+  // A set without token since the read refuses the fill even once its own entry is gone again
+  // (its TTL, eviction, an invalidation through a group outside the token): it moved the
+  // key's generation.
+  it('a fill after a write-through set whose entry expired by TTL is refused (README: "not stored by someone else")', async () => {
+    const cache = backend.cache()
+    const miss = await cache.read('k', { groups: ['users'] }) // a reader misses, starts loading row v1
+    if (miss.hit) throw new Error('expected a miss')
+    await cache.set('k', 'v2', { groups: ['users'], ttl: 30 }) // a writer updates the row, writes v2 through
+    await new Promise((resolve) => setTimeout(resolve, 80)) // v2's TTL runs out (or LRU evicts it)
+    expect(await cache.set('k', 'v1', { token: miss.token })).toBe(false)
+    expect(await cache.get('k')).toBeUndefined()
+  })
+
+  it('a fill after a write-through set invalidated through a group outside the token is refused', async () => {
+    const cache = backend.cache()
+    const miss = await cache.read('k', { groups: ['users'] })
+    if (miss.hit) throw new Error('expected a miss')
+    await cache.set('k', 'v2', { groups: ['other'] })
+    await cache.expireGroup('other')
+    expect(await cache.get('k')).toBeUndefined() // finds v2 stale and deletes it
+    expect(await cache.set('k', 'v1', { token: miss.token })).toBe(false)
+  })
+
+  // BUG (memory backend): ioredis-mock keeps a hash in a plain object, so a group named
+  // `__proto__` is never stored in the entry and expiring it does not invalidate the value: a
+  // stale hit. Passes on Redis; remove `.fails` once the in-memory backend keeps that field
+  // (for instance with group fields stored under a prefix in the entry hash).
+  ;(backend.name === 'memory' ? it.fails : it)('a group named __proto__ invalidates its values', async () => {
+    const cache = backend.cache()
+    await cache.set('k', 1, { groups: ['__proto__'] })
+    await cache.expireGroup('__proto__')
+    expect(await cache.get('k')).toBeUndefined()
+  })
+})
