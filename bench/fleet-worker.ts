@@ -1,0 +1,109 @@
+/**
+ * One process of the fleet (scenario 5), forked by scenarios/fleet.ts with tsx. It opens every
+ * contender (its own connections) and, on each `run` command, drives one of them for a fixed
+ * time: 90% wrap / 9% set / 1% group invalidation, over `keys` keys with 3 groups each out of
+ * 100. Plain has no groups: its 1% is a DEL of the key drawn (a read-through with key deletion).
+ */
+import { CONTENDERS, type Contender, type ContenderName, createContender } from './contenders.js'
+import { GROUP_POOL, isValueFor, pooledGroupsFor, valueFor } from './data.js'
+
+export interface RunCommand {
+  type: 'run'
+  contender: ContenderName
+  ms: number
+  concurrency: number
+  keys: number
+  seed: number
+}
+
+export type Command = RunCommand | { type: 'exit' }
+
+export interface FleetCounts {
+  ops: number
+  wraps: number
+  /** wrap calls whose function ran (misses) */
+  loads: number
+  sets: number
+  invalidations: number
+  /** wrap results that were not the value of the key asked for */
+  wrong: number
+  seconds: number
+  swallowedErrors: number
+}
+
+export type Reply = { type: 'ready' } | { type: 'result'; counts: FleetCounts } | { type: 'error'; message: string }
+
+/** xorshift32: a fast, seeded generator of floats in [0, 1). */
+function random(seed: number): () => number {
+  let x = seed >>> 0 || 1
+  return () => {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    return (x >>> 0) / 4_294_967_296
+  }
+}
+
+async function run(c: Contender, command: RunCommand): Promise<FleetCounts> {
+  const rng = random(command.seed)
+  const counts: FleetCounts = {
+    ops: 0,
+    wraps: 0,
+    loads: 0,
+    sets: 0,
+    invalidations: 0,
+    wrong: 0,
+    seconds: 0,
+    swallowedErrors: 0,
+  }
+  const errorsBefore = c.swallowedErrors().length
+  const start = performance.now()
+  const deadline = start + command.ms
+  const loop = async () => {
+    while (performance.now() < deadline) {
+      const draw = rng()
+      const i = Math.floor(rng() * command.keys)
+      const key = `f:${i}`
+      const groups = pooledGroupsFor(i)
+      if (draw < 0.9) {
+        counts.wraps++
+        const value = await c.wrap(key, groups, () => {
+          counts.loads++
+          return valueFor(i)
+        })
+        if (!isValueFor(value, i)) counts.wrong++
+      } else if (draw < 0.99) {
+        counts.sets++
+        await c.set(key, valueFor(i), groups)
+      } else {
+        counts.invalidations++
+        if (c.expireGroup) await c.expireGroup(`g_${Math.floor(rng() * GROUP_POOL)}`)
+        else await c.delete(key)
+      }
+      counts.ops++
+    }
+  }
+  await Promise.all(Array.from({ length: command.concurrency }, loop))
+  counts.seconds = (performance.now() - start) / 1000
+  counts.swallowedErrors = c.swallowedErrors().length - errorsBefore
+  return counts
+}
+
+const url = process.argv[2]
+const send = (reply: Reply) => process.send?.(reply)
+if (!url || !process.send) throw new Error('fleet-worker is forked by scenarios/fleet.ts with the Redis URL')
+const contenders = Object.fromEntries(CONTENDERS.map((name) => [name, createContender(name, url)])) as Record<
+  ContenderName,
+  Contender
+>
+process.on('message', (command: Command) => {
+  if (command.type === 'exit') {
+    Promise.all(Object.values(contenders).map((c) => c.close())).finally(() => process.exit(0))
+    return
+  }
+  run(contenders[command.contender], command).then(
+    (counts) => send({ type: 'result', counts }),
+    (error: unknown) => send({ type: 'error', message: `${command.contender}: ${(error as Error)?.stack ?? error}` }),
+  )
+})
+send({ type: 'ready' })

@@ -1,0 +1,280 @@
+/** The results as markdown: one section per scenario, then the targets. */
+import { type ContenderName, PEERS } from './contenders.js'
+import { median, type RaceResult, round } from './measure.js'
+import { bytes, duration, fixed, int, ratio, table } from './report.js'
+import type { ExpireGroupResult } from './scenarios/expire-group.js'
+import type { FleetResult } from './scenarios/fleet.js'
+import type { KeyUsage, MemoryResult } from './scenarios/memory.js'
+import type { ThroughputResult } from './scenarios/throughput.js'
+
+export interface Results {
+  throughput?: ThroughputResult
+  expireGroup?: ExpireGroupResult
+  memory?: MemoryResult
+  fleet?: FleetResult
+}
+
+/** Median over rounds of a's ops/s over b's in the same round. */
+export function roundRatio(race: RaceResult, a: ContenderName, b: ContenderName): number {
+  const ra = race.contenders.find((c) => c.name === a)?.rounds ?? []
+  const rb = race.contenders.find((c) => c.name === b)?.rounds ?? []
+  return median(ra.map((x, i) => x.opsPerSec / (rb[i]?.opsPerSec ?? Number.NaN)).filter(Number.isFinite))
+}
+
+function raceRows(races: readonly RaceResult[]): string[][] {
+  return races.flatMap((race) =>
+    race.contenders.map((c) => [
+      race.name,
+      `${race.concurrency}`,
+      c.name,
+      int(c.opsPerSec.median),
+      `${int(c.opsPerSec.min)}–${int(c.opsPerSec.max)}`,
+      c.name === 'plain' ? '1' : ratio(c.ratioToPlain),
+      fixed(c.p50Us, 1),
+      fixed(c.p99Us, 1),
+      fixed(c.clientCpuUsPerOp, 1),
+      c.serverUsPerOp === undefined ? 'n/a' : fixed(c.serverUsPerOp, 1),
+    ]),
+  )
+}
+
+const RACE_HEADERS = [
+  'scenario',
+  'conc.',
+  'contender',
+  'ops/s median',
+  'ops/s min–max',
+  'ratio to plain, median (min–max)',
+  'p50 µs',
+  'p99 µs',
+  'client CPU µs/op',
+  'Redis CPU µs/op',
+]
+
+export function throughputSection(t: ThroughputResult): string {
+  const gets = t.races.filter((r) => r.name.startsWith('get hit'))
+  const rest = t.races.filter((r) => !r.name.startsWith('get hit'))
+  const naRows = rest
+    .filter((r) => r.name.startsWith('getMany'))
+    .flatMap((r) =>
+      PEERS.filter((peer) => !r.contenders.some((c) => c.name === peer)).map((peer) => [
+        r.name,
+        `${r.concurrency}`,
+        peer,
+        ...RACE_HEADERS.slice(3).map(() => 'n/a'),
+      ]),
+    )
+  const vsBento = gets
+    .filter((r) => !r.name.includes(' 0 groups'))
+    .map((r) => [r.name, `${r.concurrency}`, `${fixed(roundRatio(r, 'group-cache', 'bentocache'), 1)}x`])
+  return [
+    '## 1. get hit, 1 KiB JSON value',
+    '',
+    'Plain reads the same values without groups. Ratio: contender / plain in the same round, median over rounds.',
+    'Client CPU: this Node process (process.cpuUsage) per op; Redis CPU: the redis-server process (INFO cpu) per op, own server only.',
+    '',
+    table(RACE_HEADERS, raceRows(gets), [1, 3, 4, 5, 6, 7, 8, 9]),
+    '',
+    'group-cache ops/s over BentoCache ops/s (tagged get), median of per-round ratios:',
+    '',
+    table(['scenario', 'conc.', 'group-cache / bentocache'], vsBento, [1, 2]),
+    '',
+    '## 2. set, wrap on a hit, getMany',
+    '',
+    'wrap: group-cache `wrap`, BentoCache `getOrSet`, async-cache-dedupe defined function (distinct keys in flight;',
+    `calls answered by its in-process dedupe while timed: ${t.acdDedupesDuringWrap}), plain GET + parse.`,
+    'getMany: group-cache `getMany` vs plain MGET + parse; BentoCache 1.6 and async-cache-dedupe 3.4 have no batch read (n/a).',
+    '',
+    table(RACE_HEADERS, [...raceRows(rest), ...naRows], [1, 3, 4, 5, 6, 7, 8, 9]),
+  ].join('\n')
+}
+
+export function expireGroupSection(e: ExpireGroupResult): string {
+  const rows = e.contenders.flatMap((c) =>
+    c.sizes.map((s) => [
+      c.name,
+      int(s.size),
+      `${fixed(s.populateS, 1)} s (${int(s.populateRate)}/s)`,
+      duration(s.firstMs),
+      `${duration(s.medianMs)} (${s.samplesMs.length})`,
+      `${duration(Math.min(...s.samplesMs))}–${duration(Math.max(...s.samplesMs))}`,
+      s.controlMs.length > 0 ? duration(median(s.controlMs)) : 'n/a',
+      s.pairRatio === undefined ? 'n/a' : `${fixed(s.pairRatio)}x`,
+    ]),
+  )
+  const stops = e.contenders.map((c) =>
+    c.stopped
+      ? `- ${c.name}: stopped at ${int(c.stopped.size)} members: ${c.stopped.reason}.`
+      : `- ${c.name}: ran every size, no invalidation over ${e.slowMs / 1000} s.`,
+  )
+  const gc = e.contenders.find((c) => c.name === 'group-cache')
+  const one = gc?.sizes.find((s) => s.size === 1)
+  const biggest = gc?.sizes.at(-1)
+  const gcLines =
+    one && biggest && biggest.size > 1
+      ? [
+          '',
+          `group-cache, ${int(biggest.size)} members vs 1 member: median ${duration(biggest.medianMs)} vs ${duration(one.medianMs)} = ` +
+            `${fixed(biggest.medianMs / one.medianMs)}x across sizes; timed in alternating pairs with a 1-member group ` +
+            `in the same state: ${fixed(biggest.pairRatio ?? Number.NaN)}x (median of per-pair ratios; target ≤ 1.2x).`,
+        ]
+      : []
+  return [
+    '## 3. expireGroup latency against group size',
+    '',
+    'Members written through each library (256 calls in flight). "first": the first call, members live. group-cache and',
+    'BentoCache leave members in place (a version, a timestamp), so further calls are timed too, in pairs alternating with',
+    'the invalidation of a 1-member control group; async-cache-dedupe deletes its members, so each sample repopulates',
+    '(up to 1,000 members; one sample above). Every invalidation is checked: sampled members miss afterwards.',
+    '',
+    table(
+      [
+        'contender',
+        'members',
+        'populate',
+        'first call',
+        'median (samples)',
+        'min–max',
+        '1-member control',
+        'group / control',
+      ],
+      rows,
+      [1, 3, 4, 5, 6, 7],
+    ),
+    '',
+    ...stops,
+    ...gcLines,
+  ].join('\n')
+}
+
+const usageText = (u: KeyUsage) =>
+  u.bytes === null ? 'none' : `${bytes(u.bytes)} ${u.encoding}${u.size === null ? '' : ` (${u.size})`}`
+
+export function memorySection(m: MemoryResult): string {
+  const rows = m.rows.map((r) => [
+    r.contender,
+    r.label,
+    bytes(r.perEntryBytes),
+    `${fixed(r.ratioToPlain)}x`,
+    r.entryKeys.map(usageText).join(' + '),
+    r.groupKeys.length === 0 ? '–' : r.groupKeys.map(usageText).join(', '),
+  ])
+  const gc0 = m.rows.find((r) => r.contender === 'group-cache' && r.label === '0 groups')
+  const gc3 = m.rows.find((r) => r.contender === 'group-cache' && r.label === '3 groups')
+  const plain = m.rows.find((r) => r.contender === 'plain')
+  const entryBytes = (r: typeof gc0) => r?.entryKeys[0]?.bytes ?? Number.NaN
+  const lines = [
+    '## 4. memory per entry',
+    '',
+    `INFO used_memory delta over ${int(m.entries)} entries of the same 1 KiB JSON value, divided by the entries; groups are`,
+    'drawn from a pool of 100 (so group keys are shared), except in the "one of them per entry" row. MEMORY USAGE (SAMPLES 0)',
+    "of entry 0's keys and of its groups' keys (encoding, and members of a hash or set in parentheses). Peers write with a 1 h",
+    'TTL (async-cache-dedupe requires one, BentoCache defaults to 30 min); plain and group-cache without.',
+    '',
+    table(['contender', 'groups', 'bytes/entry', 'vs plain', 'MEMORY USAGE of the entry', 'group keys'], rows, [2, 3]),
+    '',
+    `- hash-max-listpack-value is ${m.hashMaxListpackValue} (hash-max-listpack-entries ${m.hashMaxListpackEntries}): the entry hash's value field is 1 KiB, so`,
+    `  every entry is a \`${gc3?.entryKeys[0]?.encoding ?? '?'}\` hash (a dict with its own table and one allocation per field), not a listpack.`,
+    `- One entry key: ${bytes(entryBytes(gc0))} with 0 groups, ${bytes(entryBytes(gc3))} with 3, against ${bytes(entryBytes(plain))} for the plain key;`,
+    `  each group adds ~${bytes((entryBytes(gc3) - entryBytes(gc0)) / 3)} to the entry (a field and its version), and a group version key costs`,
+    `  ${bytes(gc3?.groupKeys[0]?.bytes ?? Number.NaN)} once per group (shared by all its entries).`,
+  ]
+  const acd = m.rows.find((r) => r.contender === 'async-cache-dedupe')
+  const reference = acd?.groupKeys.find((k) => k.bytes !== null && (k.size ?? 0) > 0)
+  if (reference?.bytes && reference.size) {
+    lines.push(
+      `- async-cache-dedupe keeps a set per reference (\`${reference.key}\`: ${int(reference.size)} members, ` +
+        `~${bytes(reference.bytes / reference.size)} per member) and a set of references per key (\`k:<key>\`).`,
+    )
+  }
+  if (m.rows.some((r) => r.contender === 'bentocache')) {
+    lines.push(
+      "- BentoCache stores tags in the entry's JSON; a tag key exists only once the tag was invalidated (none here).",
+    )
+  }
+  if (m.listpackWhatIf) {
+    lines.push(
+      `- What if: with hash-max-listpack-value ${m.listpackWhatIf.hashMaxListpackValue}, the same 3-group entry is a ` +
+        `${m.listpackWhatIf.entry.encoding} of ${bytes(m.listpackWhatIf.entry.bytes ?? Number.NaN)}.`,
+    )
+  }
+  return lines.join('\n')
+}
+
+export function fleetSection(f: FleetResult): string {
+  const rows = f.contenders.map((c) => [
+    c.name,
+    c.invalidation,
+    int(c.opsPerSec.median),
+    `${int(c.opsPerSec.min)}–${int(c.opsPerSec.max)}`,
+    `${fixed(c.ratioToGroupCache)}x`,
+    `${fixed(c.hitRate * 100, 1)}%`,
+  ])
+  return [
+    '## 5. fleet',
+    '',
+    `${f.processes} processes (child_process.fork with tsx), ${f.concurrencyPerProcess} calls in flight each, ${f.rounds} round(s) of ` +
+      `${f.roundMs / 1000} s per contender (rotated order): 90% wrap / 9% set / 1% invalidation of one of ${f.groups} groups,`,
+    `over ${int(f.keys)} keys with 3 groups each. Plain has no groups: it is a read-through (GET, on a miss SET) whose 1% is`,
+    'a DEL of one key. Hit rate: share of wrap calls whose function did not run. Each group invalidation hits ~3% of the keys',
+    '(every key is in 3 of the 100 groups), so at 1% of the ops most entries are invalidated before they are read again:',
+    'the workload, not the cache, caps the hit rate of the three grouped caches.',
+    '',
+    table(
+      ['contender', 'the 1%', 'ops/s median', 'ops/s min–max', 'vs group-cache', 'wrap hit rate'],
+      rows,
+      [2, 3, 4, 5],
+    ),
+  ].join('\n')
+}
+
+export interface Target {
+  target: string
+  measured: string
+  met: boolean | undefined
+}
+
+export function targets(r: Results): Target[] {
+  const out: Target[] = []
+  const race = (name: string, concurrency: number) =>
+    r.throughput?.races.find((x) => x.name === name && x.concurrency === concurrency)
+  const vsPlain = (name: string, concurrency: number) =>
+    race(name, concurrency)?.contenders.find((c) => c.name === 'group-cache')?.ratioToPlain?.median
+  const add = (target: string, value: number | undefined, ok: (x: number) => boolean, unit = 'x') =>
+    out.push({
+      target,
+      measured: value === undefined ? 'not run' : `${fixed(value)}${unit}`,
+      met: value === undefined ? undefined : ok(value),
+    })
+  add('get hit, 3 groups, c=64: ≥ 0.90x plain', vsPlain('get hit, 3 groups', 64), (x) => x >= 0.9)
+  add('get hit, 3 groups, c=1: ≥ 0.95x plain', vsPlain('get hit, 3 groups', 1), (x) => x >= 0.95)
+  add('set, 3 groups, c=64: ≥ 0.75x plain', vsPlain('set, 3 groups', 64), (x) => x >= 0.75)
+  for (const c of [1, 64]) {
+    const g = race('get hit, 3 groups', c)
+    add(`get hit, 3 groups, c=${c}: ≥ 10x BentoCache`, g && roundRatio(g, 'group-cache', 'bentocache'), (x) => x >= 10)
+  }
+  const gc = r.expireGroup?.contenders.find((c) => c.name === 'group-cache')
+  const one = gc?.sizes.find((s) => s.size === 1)
+  const million = gc?.sizes.find((s) => s.size === 1_000_000)
+  add('expireGroup, 1M members: ≤ 1.2x 1 member (alternating pairs)', million?.pairRatio, (x) => x <= 1.2)
+  add(
+    'expireGroup, 1M members: ≤ 1.2x 1 member (medians across sizes)',
+    million && one ? round(million.medianMs / one.medianMs, 3) : undefined,
+    (x) => x <= 1.2,
+  )
+  const mem = r.memory?.rows.find((x) => x.contender === 'group-cache' && x.label === '3 groups')
+  add('memory, 3 groups: ≤ 1.5x plain SET', mem?.ratioToPlain, (x) => x <= 1.5)
+  return out
+}
+
+export function targetsSection(list: readonly Target[]): string {
+  return [
+    '## Targets',
+    '',
+    table(
+      ['target', 'measured', 'met'],
+      list.map((t) => [t.target, t.measured, t.met === undefined ? '–' : t.met ? 'yes' : '**no**']),
+      [1],
+    ),
+  ].join('\n')
+}
