@@ -5,6 +5,7 @@ import {
   expireGroups,
   type FillToken,
   getEntries,
+  getEntry,
   type ReadReply,
   readEntry,
   type SetStatus,
@@ -304,7 +305,11 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   private async fetch<T>(cacheKeys: readonly string[]): Promise<(T | undefined)[]> {
     let texts: (string | null)[]
     try {
-      texts = await this.call('get', (client) => getEntries(client, this.keys, cacheKeys))
+      const [single] = cacheKeys
+      texts =
+        cacheKeys.length === 1 && single !== undefined
+          ? [await this.call('get', (client) => getEntry(client, this.keys, single))]
+          : await this.call('get', (client) => getEntries(client, this.keys, cacheKeys))
     } catch (error) {
       if (error instanceof ClosedError) throw error
       this.report(error)

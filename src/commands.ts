@@ -43,6 +43,12 @@ const setStatuses: Record<string, SetStatus> = {
   '-3': 'group-expired',
 }
 
+/** One key: the script answers with the value itself. */
+export function getEntry(client: ScriptClient, keys: Keys, cacheKey: string): Promise<string | null> {
+  return runScript(client, scripts.get, [keys.entry(cacheKey)], [keys.groupPrefix]) as Promise<string | null>
+}
+
+/** Two keys or more: an array of values. */
 export function getEntries(client: ScriptClient, keys: Keys, cacheKeys: readonly string[]): Promise<(string | null)[]> {
   return runScript(client, scripts.get, cacheKeys.map(keys.entry, keys), [keys.groupPrefix]) as Promise<
     (string | null)[]
