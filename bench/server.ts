@@ -3,11 +3,8 @@
  * never flushes it and deletes only its own keys), else its own `redis-server` on a free port,
  * without persistence, stopped when the bench exits.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { createServer } from 'node:net'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
+import { type RedisServer, startRedisServer } from '../test/support/redis-server.js'
 
 export interface BenchServer {
   readonly url: string
@@ -23,27 +20,20 @@ export interface BenchServer {
 export async function startServer(): Promise<BenchServer> {
   const external = process.env.REDIS_URL
   if (external) return connectServer(external, undefined)
-  const port = await freePort()
-  const url = `redis://127.0.0.1:${port}`
-  const child = spawn(
-    'redis-server',
-    ['--port', `${port}`, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--maxmemory', '0'],
-    { stdio: 'ignore' },
-  )
-  process.on('exit', () => child.kill('SIGKILL')) // also when the bench throws
+  const server = await startRedisServer(['--maxmemory', '0'])
+  process.on('exit', () => void server.kill()) // also when the bench throws
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(1))
-  await waitForPing(url, child)
-  return connectServer(url, child)
+  return connectServer(server.url, server)
 }
 
-function connectServer(url: string, child: ChildProcess | undefined): BenchServer {
+function connectServer(url: string, server: RedisServer | undefined): BenchServer {
   const admin = new Redis(url, { lazyConnect: false })
   return {
     url,
-    own: child !== undefined,
+    own: server !== undefined,
     admin,
     async reset(patterns) {
-      if (child) {
+      if (server) {
         await admin.flushall('SYNC')
         return
       }
@@ -51,11 +41,7 @@ function connectServer(url: string, child: ChildProcess | undefined): BenchServe
     },
     async stop() {
       admin.disconnect()
-      if (child && child.exitCode === null) {
-        const exited = once(child, 'exit')
-        child.kill('SIGTERM')
-        await exited
-      }
+      await server?.stop()
     },
   }
 }
@@ -64,33 +50,6 @@ async function unlinkMatching(admin: Redis, pattern: string): Promise<void> {
   for await (const found of admin.scanStream({ match: pattern, count: 1000 })) {
     const keys = found as string[]
     if (keys.length > 0) await admin.unlink(...keys)
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const address = server.address()
-  server.close()
-  if (address === null || typeof address === 'string') throw new Error('no free port')
-  return address.port
-}
-
-async function waitForPing(url: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 10_000
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode} (is it on PATH?)`)
-    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
-    probe.on('error', () => {})
-    try {
-      await probe.connect()
-      if ((await probe.ping()) === 'PONG') return
-    } catch (error) {
-      if (Date.now() > deadline) throw new Error(`redis-server at ${url} did not answer: ${(error as Error).message}`)
-    } finally {
-      probe.disconnect()
-    }
-    await sleep(25)
   }
 }
 
