@@ -103,6 +103,11 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   /** Fills in flight in this process, by key and token: callers that saw the same miss share one. */
   private readonly fills = new Map<string, Promise<unknown>>()
   private closed = false
+  /** With `waitForReplicas`: how many times the connection closed (see `invalidate`). */
+  private connectionCount = 0
+  private readonly countClose = () => {
+    this.connectionCount++
+  }
   private warned = false
 
   constructor(options: GroupCacheOptions) {
@@ -122,6 +127,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     checkFunction(this.serializer.deserialize, 'serializer.deserialize')
     this.connection = connect(options.redis, (error) => this.report(new RedisError('connection', error)))
     this.client = this.connection.client
+    if (this.waitForReplicas) (this.client as unknown as Redis).on('close', this.countClose)
   }
 
   /** The value stored under `key`, or undefined on a miss. Fails open: Redis errors resolve undefined. */
@@ -150,9 +156,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   /** Removes `key`'s entry; fills that began before are refused. True if a live entry was removed. */
   async delete(key: string): Promise<boolean> {
     const cacheKey = checkKey(key)
-    const live = await this.call('delete', (client) => deleteEntry(client, this.keys, cacheKey, this.lease))
-    await this.replicate('delete')
-    return live
+    return this.invalidate('delete', (client) => deleteEntry(client, this.keys, cacheKey, this.lease))
   }
 
   /** Invalidates every value in `group`, whatever its size, in O(1). Rejects if Redis does not confirm. */
@@ -165,8 +169,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     if (!Array.isArray(groups)) throw new InvalidArgumentError('groups must be an array')
     const names = checkGroups(groups, MAX_BATCH)
     if (names.length === 0) return
-    await this.call('expireGroups', (client) => expireGroups(client, this.keys, names))
-    await this.replicate('expireGroups')
+    await this.invalidate('expireGroups', (client) => expireGroups(client, this.keys, names))
   }
 
   /**
@@ -250,6 +253,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   async close(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    if (this.waitForReplicas) (this.client as unknown as Redis).off('close', this.countClose)
     await this.connection.close(this.timeout)
   }
 
@@ -370,16 +374,27 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     })
   }
 
-  /** With `waitForReplicas`: WAIT for the invalidation just written to reach the replicas. */
-  private async replicate(operation: string): Promise<void> {
+  /**
+   * An invalidation, and with `waitForReplicas` a WAIT for it to reach the replicas. WAIT only
+   * speaks for writes made on its own connection: if the connection was replaced in between
+   * (ioredis resends a pending WAIT after reconnecting, maybe to a newly promoted primary that
+   * never had the write), its answer proves nothing and the invalidation is rejected.
+   */
+  private async invalidate<T>(operation: string, run: (client: ScriptClient) => Promise<T>): Promise<T> {
     const wanted = this.waitForReplicas
-    if (wanted === undefined) return
+    const connection = this.connectionCount
+    const result = await this.call(operation, run)
+    if (wanted === undefined) return result
     const acknowledged = await this.call(
       operation,
       (client) => (client as unknown as Pick<Redis, 'wait'>).wait(wanted.replicas, wanted.timeout),
       wanted.timeout + this.timeout,
     )
+    if (this.connectionCount !== connection) {
+      throw new ReplicationError(operation, 0, wanted.replicas, 'the connection was replaced before WAIT answered')
+    }
     if (acknowledged < wanted.replicas) throw new ReplicationError(operation, acknowledged, wanted.replicas)
+    return result
   }
 
   /** Every failure a read absorbed goes to `error`; with no listener, one process warning. */

@@ -56,8 +56,8 @@ export class RedisError extends GroupCacheError {
 export class ReplicationError extends GroupCacheError {
   readonly acknowledged: number
 
-  constructor(operation: string, acknowledged: number, wanted: number) {
-    super('E_REPLICATION', `${operation}: ${acknowledged} of ${wanted} replicas acknowledged in time`)
+  constructor(operation: string, acknowledged: number, wanted: number, reason?: string) {
+    super('E_REPLICATION', `${operation}: ${reason ?? `${acknowledged} of ${wanted} replicas acknowledged in time`}`)
     this.acknowledged = acknowledged
   }
 }

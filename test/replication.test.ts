@@ -77,6 +77,36 @@ describe('waitForReplicas [redis primary and replica]', () => {
     }
   })
 
+  it('rejects when the connection was replaced while WAIT was pending (WAIT then speaks for nothing)', async () => {
+    const client = new Redis(primary.url)
+    const c = new GroupCache({
+      redis: client,
+      namespace: randomNamespace(),
+      waitForReplicas: { replicas: 1, timeout: 3000 },
+    })
+    caches.push(c)
+    try {
+      await c.set('k', 1, { groups: ['g'] })
+      const id = await client.client('ID')
+      replica.pause() // WAIT now blocks
+      const expiring = c.expireGroup('g').then(
+        () => undefined,
+        (failure: unknown) => failure,
+      )
+      await sleep(200)
+      await primaryClient.client('KILL', 'ID', String(id)) // ioredis reconnects and resends WAIT
+      await sleep(200)
+      replica.resume() // the resent WAIT is acknowledged on the new connection
+      const error = await expiring
+      expect(error).toBeInstanceOf(ReplicationError)
+      expect((error as ReplicationError).code).toBe('E_REPLICATION')
+    } finally {
+      replica.resume()
+      await c.close()
+      client.disconnect()
+    }
+  })
+
   it('asking for more replicas than exist rejects', async () => {
     await expect(cache(2, 100).expireGroups(['g'])).rejects.toBeInstanceOf(ReplicationError)
   })
