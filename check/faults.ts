@@ -6,17 +6,24 @@
  * An injector runs until `ctx.signal` aborts and must leave the server up and answering when it
  * returns. Only modes with `harmsServer: false` may run on a server given through REDIS_URL, and
  * those touch nothing but the run's own namespace.
+ *
+ * Most modes must pass: no stale, phantom or late read. A mode with `measures` is a measurement of
+ * a loss the cache does not claim to prevent (a failover with asynchronous replication): its
+ * stale reads are reported, not failures.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 import { Keys } from '../src/keys.js'
 import type { RedisServer } from '../test/support/redis-server.js'
 import { bucketGroup, keyName, rowGroup, type Universe } from './history.js'
+import type { ReplicatedServer } from './replication.js'
 import type { WorkerConfig } from './worker.js'
 
 export interface FaultContext {
-  /** the cache's server, when the checker started it (undefined on REDIS_URL) */
+  /** the cache's server, when the checker started it (undefined on REDIS_URL and for `replicated` modes) */
   readonly server: RedisServer | undefined
+  /** the primary and replica of a `replicated` mode */
+  readonly pair: ReplicatedServer | undefined
   readonly url: string
   readonly namespace: string
   readonly universe: Universe
@@ -24,13 +31,18 @@ export interface FaultContext {
   readonly admin: Redis
   readonly signal: AbortSignal
   readonly random: () => number
+  /** failover modes: ms from a failover to the fresh replica (default: the mode's) */
+  readonly replicaAfter?: number
   /** call once per fault injected */
   count(fault: string, n?: number): void
 }
 
 /** Worker settings a mode may change. */
 export type WorkerTuning = Partial<
-  Pick<WorkerConfig, 'universe' | 'padding' | 'lease' | 'slowFill' | 'writeRatio' | 'fnMax' | 'concurrency'>
+  Pick<
+    WorkerConfig,
+    'universe' | 'padding' | 'lease' | 'slowFill' | 'writeRatio' | 'fnMax' | 'concurrency' | 'waitForReplicas'
+  >
 >
 
 export interface Mode {
@@ -40,6 +52,13 @@ export interface Mode {
   readonly harmsServer: boolean
   /** extra redis-server arguments for the cache's server */
   readonly serverArgs?: readonly string[]
+  /**
+   * The cache's server is a primary with one replica, reached through a proxy in the coordinator
+   * that follows failovers (check/replication.ts): `ctx.pair`.
+   */
+  readonly replicated?: boolean
+  /** A measurement mode, expected to lose writes: what it measures. Its stale reads do not fail the run. */
+  readonly measures?: string
   readonly worker?: WorkerTuning
   /** injects faults until ctx.signal aborts; leaves the server up */
   inject?(ctx: FaultContext): Promise<void>
@@ -97,6 +116,22 @@ async function evict(ctx: FaultContext, pool: string[], fault: string): Promise<
   }
 }
 
+/**
+ * Every 0.8-1.5 s: a failover (SIGKILL the primary while the workers write, promote the replica),
+ * then, 100-300 ms later (or `ctx.replicaAfter`), a fresh replica of the new primary for the next.
+ */
+async function failovers(ctx: FaultContext): Promise<void> {
+  const pair = ctx.pair
+  if (!pair) throw new Error('this mode needs a replicated server')
+  while (await wait(ctx, between(ctx, 800, 1500))) {
+    await pair.failover(ctx.namespace)
+    ctx.count('failover')
+    // the new primary runs alone a moment, as after a real failover
+    await sleep(ctx.replicaAfter ?? between(ctx, 100, 300))
+    await pair.addReplica()
+  }
+}
+
 const modeList: Mode[] = [
   {
     name: 'normal',
@@ -143,7 +178,7 @@ const modeList: Mode[] = [
       while (await wait(ctx, between(ctx, 600, 1500))) {
         await server.kill()
         ctx.count('kill')
-        await sleep(between(ctx, 100, 300))
+        await sleep(ctx.replicaAfter ?? between(ctx, 100, 300))
         await server.restart()
       }
     },
@@ -229,6 +264,28 @@ const modeList: Mode[] = [
       const { versions, generations, entries } = namespaceKeys(ctx)
       // Tombstones three times as likely as the others: they are the keys whose loss is subtle.
       await evict(ctx, [...versions, ...generations, ...generations, ...generations, ...entries], 'keys deleted')
+    },
+  },
+  {
+    name: 'failover',
+    description:
+      'a primary and a replica; every 0.8-1.5 s kill -9 the primary while workers write, promote the replica, add a fresh one',
+    harmsServer: true,
+    replicated: true,
+    measures:
+      'what asynchronous replication loses: invalidations the old primary acknowledged that the promoted replica never got',
+    async inject(ctx) {
+      await failovers(ctx)
+    },
+  },
+  {
+    name: 'failover-wait',
+    description: 'failover, with the caches waiting for the replica: waitForReplicas { replicas: 1, timeout: 200 }',
+    harmsServer: true,
+    replicated: true,
+    worker: { waitForReplicas: { replicas: 1, timeout: 200 } },
+    async inject(ctx) {
+      await failovers(ctx)
     },
   },
 ]

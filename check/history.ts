@@ -117,6 +117,8 @@ export type LogRecord = WriteRecord | InvalidationRecord | FillRecord | ReadReco
 export interface Limits {
   /** the cache's timeout, ms */
   timeout: number
+  /** ms before an invalidation rejects at the latest @default timeout (more with waitForReplicas) */
+  invalidation?: number
   /** slack on top of a bound, ms */
   margin: number
   /** the longest a fill function waits, ms */
@@ -375,7 +377,7 @@ export function checkHistory(
       report.rejectedInvalidations++
       report.rejectedCalls++
       // a rejection must come within the timeout, not after a reconnection or a paused server
-      if (limits) late(inv, ms, limits.timeout + limits.margin)
+      if (limits) late(inv, ms, (limits.invalidation ?? limits.timeout) + limits.margin)
     }
   }
 
@@ -467,4 +469,75 @@ export function describePhantom(phantom: PhantomRead, base = 0): string {
   const t = (ns: number) => `${((ns - base) / MS).toFixed(3)}ms`
   const { read } = phantom
   return `worker ${read.w} ${read.op} of key_${phantom.row} [${t(read.s)}..${t(read.e)}] returned ${JSON.stringify({ row: phantom.item.vr, v: phantom.item.v })}: ${phantom.why}`
+}
+
+/**
+ * What one script call that a failover lost did, as far as invalidations go (read from the old
+ * primary's replication stream: check/replication.ts): the groups whose versions it incremented
+ * (expireGroup(s)), or the key whose generation it moved (only a delete does) or created (a
+ * delete, or a read's miss).
+ */
+export interface LostEffect {
+  groups: string[]
+  deleted?: string
+  created?: string
+}
+
+/** A failover, on the log's clock: the old primary was dead at `at`; the proxy passed connections to the new one from `switched`. */
+export interface FailoverRecord {
+  at: number
+  switched: number
+  lost: readonly LostEffect[]
+}
+
+export interface LostInvalidations {
+  /** invalidation attempts whose effect the old primary applied and the promoted replica never got */
+  lost: number
+  /** of those, attempts that resolved for their writer before the switch: answered by the old primary */
+  resolved: number
+  /** lost version increments or generation moves no attempt in flight accounts for (expected: 0) */
+  unmatched: number
+  resolvedExamples: InvalidationRecord[]
+}
+
+/** How long before a failover a lost effect may have run: more than replication lags here, even on a busy machine. */
+const LOST_WINDOW = 1000 * MS
+
+/**
+ * Matches each lost effect to the invalidation attempt that made it: the latest attempt on the
+ * same target that began before the kill and ended at most LOST_WINDOW before it (an estimate
+ * when several attempts on one target were in flight). A created generation without such a
+ * delete was a read's miss, not an invalidation.
+ */
+export function matchLost(log: readonly LogRecord[], failovers: readonly FailoverRecord[]): LostInvalidations {
+  const attempts = log.filter((record): record is InvalidationRecord => record.t === 'i').sort((a, b) => b.s - a.s)
+  const used = new Set<InvalidationRecord>()
+  const out: LostInvalidations = { lost: 0, resolved: 0, unmatched: 0, resolvedExamples: [] }
+  for (const failover of failovers) {
+    for (const effect of failover.lost) {
+      const key = effect.deleted ?? effect.created
+      const made = (attempt: InvalidationRecord) =>
+        effect.groups.length > 0
+          ? attempt.op !== 'delete' && effect.groups.every((group) => attempt.groups.includes(group))
+          : attempt.op === 'delete' && attempt.keys[0] === key
+      const attempt = attempts.find(
+        (candidate) =>
+          !used.has(candidate) &&
+          candidate.s <= failover.at &&
+          candidate.e >= failover.at - LOST_WINDOW &&
+          made(candidate),
+      )
+      if (!attempt) {
+        if (effect.created === undefined) out.unmatched++
+        continue
+      }
+      used.add(attempt)
+      out.lost++
+      if (attempt.ok && attempt.e < failover.switched) {
+        out.resolved++
+        if (out.resolvedExamples.length < EXAMPLES) out.resolvedExamples.push(attempt)
+      }
+    }
+  }
+  return out
 }

@@ -6,7 +6,8 @@
  * their server) and, always, a separate redis-server as the "database", forks the workers
  * (check/worker.ts), injects the mode's faults while they run (check/faults.ts), then checks the
  * merged log (check/history.ts) and prints a table. Exits non-zero on any stale, phantom or late
- * read, or a get/getMany/wrap that rejected instead of failing open.
+ * read, or a get/getMany/wrap that rejected instead of failing open; in a measurement mode (a
+ * failover with asynchronous replication, expected to lose writes) stale reads are reported only.
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -27,9 +28,11 @@ import {
   describePhantom,
   describeStale,
   type LogRecord,
+  matchLost,
   type Universe,
 } from './history.js'
 import { mutants } from './mutants.js'
+import { ReplicatedServer } from './replication.js'
 import { type CoordinatorMessage, prng, type WorkerConfig, type WorkerDone, type WorkerMessage } from './worker.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -56,6 +59,10 @@ export interface CheckOptions {
   lease?: number
   /** slack on top of a latency bound before a call counts as late, ms @default 250 */
   margin?: number
+  /** replicated modes: ms each way on the replica's link to the primary @default 0 (a direct link) */
+  linkDelay?: number
+  /** replicated modes: ms from a failover to the new primary's fresh replica @default 100-300 */
+  replicaAfter?: number
   /** keep the JSONL logs (their directory is printed) */
   keepLogs?: boolean
   /** where progress lines go @default console.log */
@@ -70,6 +77,8 @@ export interface ModeResult {
   /** why the mode did not run */
   refused?: string
   report?: CheckReport
+  /** a measurement mode: its stale reads are reported, not failures */
+  measures?: string
   workers: WorkerDone[]
   /** `error` events the caches emitted */
   errorEvents: number
@@ -150,6 +159,7 @@ async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index
     stats: {},
     wallMs: 0,
     passed: false,
+    measures: mode.measures,
   }
   if (options.redisUrl && mode.harmsServer) {
     result.refused = `REDIS_URL is set and mode ${mode.name} would harm that server (${mode.description}); unset REDIS_URL to let the checker start a redis-server of its own`
@@ -157,8 +167,11 @@ async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index
     return result
   }
 
-  const server = options.redisUrl ? undefined : await startRedisServer(mode.serverArgs ?? [])
-  const url = options.redisUrl ?? (server as RedisServer).url
+  const pair = mode.replicated
+    ? await ReplicatedServer.start({ args: mode.serverArgs, linkDelay: options.linkDelay })
+    : undefined
+  const server = options.redisUrl || pair ? undefined : await startRedisServer(mode.serverArgs ?? [])
+  const url = options.redisUrl ?? pair?.url ?? (server as RedisServer).url
   const namespace = `check_${mode.name.replace(/[^\w]/g, '_')}_${randomBytes(4).toString('hex')}`
   const admin = new Redis(url, { maxRetriesPerRequest: 1, connectionName: 'checker-admin' })
   admin.on('error', () => {})
@@ -191,6 +204,7 @@ async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index
       fnMax: tuning.fnMax ?? 20,
       slowFill: tuning.slowFill,
       padding: tuning.padding,
+      waitForReplicas: tuning.waitForReplicas,
       retries: 20,
       mutant: options.mutant,
       seed: seed + id,
@@ -208,12 +222,14 @@ async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index
 
     const ctx: FaultContext = {
       server,
+      pair,
       url,
       namespace,
       universe,
       admin,
       signal: controller.signal,
       random: prng(seed + 999),
+      replicaAfter: options.replicaAfter,
       count(fault, n = 1) {
         result.faults[fault] = (result.faults[fault] ?? 0) + n
       },
@@ -252,14 +268,38 @@ async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index
     )
     const log: LogRecord[] = []
     for (const config of configs) await readLog(config.logPath, log)
+    const wait = tuning.waitForReplicas
     const report = checkHistory(universe, log, finalRows, {
       timeout,
+      // with WAIT: the script, then the WAIT for up to its timeout, then the cache's timeout
+      invalidation: wait ? 2 * timeout + wait.timeout : timeout,
       margin: options.margin ?? 250,
       fnMax: tuning.slowFill ? tuning.slowFill[2] : (tuning.fnMax ?? 20),
     })
     result.report = report
     result.stats.opsPerSecond = Math.round(report.operations / (runMs / 1000))
-    result.passed = report.stale === 0 && report.phantom === 0 && report.late === 0 && report.rejectedReads === 0
+    if (pair) {
+      const toLog = (t: bigint) => Number(t - base)
+      const failovers = pair.failovers.map((f) => ({
+        at: toLog(f.killedAt),
+        switched: toLog(f.switchedAt),
+        lost: f.lost,
+      }))
+      const lost = matchLost(log, failovers)
+      Object.assign(result.stats, {
+        failovers: failovers.length,
+        lost_stream_bytes: pair.failovers.reduce((sum, f) => sum + f.lostBytes, 0),
+        lost_stream_commands: pair.failovers.reduce((sum, f) => sum + (f.lostCommands ?? Number.NaN), 0),
+        lost_invalidations: lost.lost,
+        lost_resolved_invalidations: lost.resolved,
+      })
+      if (lost.unmatched > 0) result.stats.lost_unmatched_effects = lost.unmatched
+      for (const inv of lost.resolvedExamples.slice(0, 3)) {
+        const what = inv.op === 'delete' ? inv.keys : inv.groups
+        print(`  lost: worker ${inv.w} ${inv.op}(${JSON.stringify(what)}) resolved, then a failover lost it`)
+      }
+    }
+    result.passed = passes(report, mode)
     for (const stale of report.staleReads.slice(0, 5)) print(`  stale: ${describeStale(stale)}`)
     for (const phantom of report.phantomReads.slice(0, 5)) print(`  phantom: ${describePhantom(phantom)}`)
     for (const late of report.lateCalls.slice(0, 5)) {
@@ -279,6 +319,7 @@ async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index
     admin.disconnect()
     dbClient.disconnect()
     await server?.stop()
+    await pair?.stop()
     if (!options.keepLogs) await rm(logDir, { recursive: true, force: true })
     result.wallMs = Date.now() - started
   }
@@ -330,6 +371,18 @@ function maxRead(report: CheckReport): number {
   return max
 }
 
+/** No phantom, late or rejected read; and no stale read unless the mode measures a loss. */
+export function passes(report: CheckReport, mode: Pick<Mode, 'measures'>): boolean {
+  const sound = report.phantom === 0 && report.late === 0 && report.rejectedReads === 0
+  return sound && (report.stale === 0 || mode.measures !== undefined)
+}
+
+/** `pass`, `FAIL`, or for a measurement mode `measured` (its stale reads are what it measures). */
+export function verdict(result: ModeResult): string {
+  if (!result.passed) return 'FAIL'
+  return result.measures ? 'measured' : 'pass'
+}
+
 export function formatTable(results: readonly ModeResult[]): string {
   const rows: string[][] = [COLUMNS.slice()]
   for (const result of results) {
@@ -356,7 +409,7 @@ export function formatTable(results: readonly ModeResult[]): string {
       String(r.phantom),
       String(r.late),
       String(r.rejectedReads),
-      result.passed ? 'pass' : 'FAIL',
+      verdict(result),
     ])
   }
   const widths = COLUMNS.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? '').length)))
@@ -379,6 +432,8 @@ async function main(): Promise<number> {
       seed: { type: 'string', default: '1' },
       concurrency: { type: 'string' },
       margin: { type: 'string' },
+      'link-delay': { type: 'string' },
+      'replica-after': { type: 'string' },
       'keep-logs': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -387,8 +442,13 @@ async function main(): Promise<number> {
     console.log(
       [
         'npm run check -- [--mode <name|all>] [--workers N] [--ops N | --seconds S] [--mutant <name>] [--seed N]',
-        '                 [--concurrency N] [--margin ms] [--keep-logs]',
+        '                 [--concurrency N] [--margin ms] [--link-delay ms] [--replica-after ms] [--keep-logs]',
         `modes: ${modeNames().join(', ')}, all (default: all, or the mutant's mode)`,
+        `measurement modes (expected to lose writes: stale reads reported, not failures): ${modeNames()
+          .filter((name) => modes[name]?.measures)
+          .join(', ')}`,
+        '--link-delay: failover modes: ms each way on the replica link (default 0: direct); a failover loses what is on it.',
+        '--replica-after: failover modes: ms from a failover to the fresh replica of the new primary (default 100-300).',
         `mutants: ${Object.keys(mutants).join(', ')}`,
         '--ops is the total across the modes run (split evenly); --seconds is per mode. Default: --seconds 10.',
         'REDIS_URL: run the cache on that server; modes that kill, pause or flush it are refused.',
@@ -424,12 +484,15 @@ async function main(): Promise<number> {
     redisUrl,
     concurrency: number('concurrency', values.concurrency),
     margin: number('margin', values.margin),
+    linkDelay: values['link-delay'] === '0' ? 0 : number('link-delay', values['link-delay']),
+    replicaAfter: number('replica-after', values['replica-after']),
     keepLogs: values['keep-logs'],
   }
   const started = Date.now()
   console.log(
     `checking ${names.join(', ')}${mutant ? ` with mutant ${mutant}` : ''}: ${options.workers} workers, ` +
       `${ops !== undefined ? `${options.ops?.toLocaleString('en-US')} ops per mode` : ''}${ops !== undefined && seconds ? ', ' : ''}${seconds ? `${seconds} s per mode` : ''}, seed ${options.seed}` +
+      (options.linkDelay ? `, replica link delay ${options.linkDelay} ms` : '') +
       (redisUrl ? `, cache on REDIS_URL=${redisUrl}` : ''),
   )
   const results = await runCheck({
@@ -447,7 +510,8 @@ async function main(): Promise<number> {
         .map(([code, n]) => `${code}=${n}`)
         .join(' ')
       console.log(
-        `${result.mode}: ${result.passed ? 'pass' : 'FAIL'} in ${(result.wallMs / 1000).toFixed(1)} s` +
+        `${result.mode}: ${verdict(result)} in ${(result.wallMs / 1000).toFixed(1)} s` +
+          `${result.measures ? ` (measures ${result.measures}: ${result.report?.stale ?? 0} stale reads)` : ''}` +
           `${extra ? `; ${extra}` : ''}${codes ? `; error events ${codes}` : ''}` +
           `${result.logDir ? `; logs in ${result.logDir}` : ''}`,
       )
@@ -465,8 +529,11 @@ async function main(): Promise<number> {
     return 1
   }
   const refused = results.filter((result) => result.refused).length
+  const measured = results
+    .filter((result) => result.report && result.measures)
+    .map((result) => `${result.mode}: ${result.report?.stale} stale`)
   console.log(
-    `PASS: no stale, phantom, late or rejected read${refused > 0 ? ` (${refused} modes refused: see above)` : ''}`,
+    `PASS: no stale, phantom, late or rejected read${measured.length > 0 ? ` outside measurement modes (${measured.join(', ')}: expected losses)` : ''}${refused > 0 ? ` (${refused} modes refused: see above)` : ''}`,
   )
   return 0
 }

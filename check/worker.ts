@@ -52,6 +52,8 @@ export interface WorkerConfig {
   padding?: [min: number, max: number]
   /** attempts at an invalidation before the writer gives up on it */
   retries: number
+  /** the cache's waitForReplicas option */
+  waitForReplicas?: { replicas: number; timeout: number }
   mutant?: string
   seed: number
   /** process.hrtime.bigint() of the coordinator at the start, as a decimal string */
@@ -133,6 +135,7 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
     timeout: config.timeout,
     lease: config.lease,
     ttl: config.ttl,
+    waitForReplicas: config.waitForReplicas,
   })
   const errorCodes: Record<string, number> = {}
   let errorEvents = 0

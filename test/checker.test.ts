@@ -1,16 +1,19 @@
 import { describe, expect, it } from 'vitest'
+import { modes } from '../check/faults.js'
 import {
   type CheckReport,
   checkHistory,
   type FillRecord,
   type InvalidationRecord,
   type LogRecord,
+  matchLost,
   type ReadRecord,
   type Universe,
   type WriteRecord,
 } from '../check/history.js'
 import { mutantNames, mutants, mutatedSources } from '../check/mutants.js'
-import { type ModeResult, runCheck } from '../check/run.js'
+import { lostEffects, parseCommands } from '../check/replication.js'
+import { type ModeResult, passes, runCheck } from '../check/run.js'
 import { allScripts } from '../src/commands.js'
 
 /**
@@ -147,6 +150,93 @@ describe('checkHistory on hand-made logs', () => {
   })
 })
 
+describe('failovers: what the old primary applied and the promoted replica never got', () => {
+  const resp = (...commands: string[][]) =>
+    Buffer.from(
+      commands
+        .map((args) => `*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`)
+        .join(''),
+    )
+  const ns = (rest: string) => `rgc:{n}:${rest}`
+
+  it('splits a replication stream into commands with their end offsets, leaving an incomplete tail', () => {
+    const data = resp(['INCR', ns('g:a')], ['DEL', ns('e:k')])
+    const { commands, used } = parseCommands(Buffer.concat([data, Buffer.from('*2\r\n$3\r\nDEL')]), 100)
+    expect(commands.map((command) => command.args)).toEqual([
+      ['INCR', ns('g:a')],
+      ['DEL', ns('e:k')],
+    ])
+    expect(used).toBe(data.length)
+    expect(commands[1]?.end).toBe(100 + data.length)
+  })
+
+  it("picks out the script calls that invalidate: a version INCR, a generation moved or created; not a read's miss", () => {
+    const { commands } = parseCommands(
+      resp(
+        ['MULTI'],
+        ['INCR', ns('g:a')],
+        ['INCR', ns('g:b')],
+        ['EXEC'],
+        ['MULTI'],
+        ['DEL', ns('e:k')],
+        ['INCR', ns('t:k')],
+        ['PEXPIREAT', ns('t:k'), '1'],
+        ['EXEC'],
+        ['SET', ns('t:j'), '17', 'PXAT', '1'], // a delete with no generation, or a read's miss
+        ['MULTI'],
+        ['SET', ns('t:m'), '17', 'PXAT', '1'],
+        ['SET', ns('g:a'), '18', 'PXAT', '1'], // a read's miss: it also created a version
+        ['EXEC'],
+        ['INCR', 'rgc:{other}:g:a'],
+        ['HSET', ns('e:x'), '', 'v', 'a', '1'],
+      ),
+      0,
+    )
+    expect(lostEffects(commands, 'n')).toEqual([
+      { groups: ['a', 'b'] },
+      { groups: [], deleted: 'k' },
+      { groups: [], created: 'j' },
+    ])
+  })
+
+  it('matches lost effects to the attempts that made them, and counts those their writer saw resolve', () => {
+    const attempt = (op: InvalidationRecord['op'], target: string[], s: number, e: number, ok = true) =>
+      ({ ...invalidate(op === 'delete' ? { keys: target } : { groups: target }, s, e, ok), op }) as InvalidationRecord
+    const log: LogRecord[] = [
+      attempt('expireGroup', ['a'], ms(10), ms(11)), // lost and resolved by the old primary
+      attempt('expireGroups', ['b', 'c'], ms(12), ms(40)), // lost, resolved after the switch
+      attempt('delete', ['key_1'], ms(13), ms(14), false), // lost, rejected
+      attempt('expireGroup', ['d'], ms(-2000), ms(-1999)), // long before: not the lost one
+    ]
+    const lost = matchLost(log, [
+      {
+        at: ms(15),
+        switched: ms(20),
+        lost: [
+          { groups: ['a'] },
+          { groups: ['c'] },
+          { groups: [], deleted: 'key_1' },
+          { groups: [], created: 'key_2' }, // a read's miss
+          { groups: ['d'] }, // no attempt in flight accounts for it
+        ],
+      },
+    ])
+    expect(lost).toMatchObject({ lost: 3, resolved: 1, unmatched: 1 })
+    expect(lost.resolvedExamples.map((inv) => inv.groups)).toEqual([['a']])
+  })
+
+  it('a measurement mode reports stale reads without failing; phantom reads fail every mode', () => {
+    const report = check([invalidate({ groups: ['row_0'] }, 11, 20), get(0, 0, 30)])
+    expect(report.stale).toBe(1)
+    const failover = modes.failover
+    expect(failover?.measures).toBeDefined()
+    expect(passes(report, failover as NonNullable<typeof failover>)).toBe(true)
+    expect(passes(report, modes['failover-wait'] as NonNullable<typeof failover>)).toBe(false)
+    const phantom = check([{ ...get(0, 0, 30), items: [{ row: 0, out: 'hit', vr: 0, v: 7 }] }])
+    expect(passes(phantom, failover as NonNullable<typeof failover>)).toBe(false)
+  })
+})
+
 describe('mutants', () => {
   it('each mutation finds its target text in the current Lua, and changes the scripts it names', () => {
     for (const name of mutantNames()) {
@@ -193,6 +283,25 @@ describe('real runs', () => {
     const kill = results[1] as ModeResult
     expect(kill.faults.kill, summary(kill)).toBeGreaterThan(0)
     expect(kill.errorEvents + (kill.report?.rejectedCalls ?? 0), summary(kill)).toBeGreaterThan(0)
+  }, 60_000)
+
+  it('failover-wait: no stale or phantom read across failovers that lose invalidations in flight', async () => {
+    // A replica 2 ms away: each failover loses what was on the link, invalidations whose WAIT was
+    // pending among them; the new primary soon has a replica that would answer a resent WAIT.
+    const [result] = await runCheck({ ...RUN, modes: ['failover-wait'], seconds: 4, linkDelay: 2 })
+    const r = result?.report
+    expect(r, result && summary(result)).toBeDefined()
+    if (!result || !r) return
+    expect(result.faults.failover, summary(result)).toBeGreaterThanOrEqual(1)
+    expect(
+      { stale: r.stale, phantom: r.phantom, late: r.late, rejectedReads: r.rejectedReads },
+      summary(result),
+    ).toEqual({ stale: 0, phantom: 0, late: 0, rejectedReads: 0 })
+    // no invalidation the old primary confirmed was lost with it
+    expect(result.stats.lost_resolved_invalidations, summary(result)).toBe(0)
+    expect(r.invalidations, summary(result)).toBeGreaterThan(0)
+    expect(r.hits, summary(result)).toBeGreaterThan(0)
+    expect(result.passed).toBe(true)
   }, 60_000)
 
   it.each(mutantNames())(
