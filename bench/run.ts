@@ -91,7 +91,8 @@ try {
     targetsSection(list),
   ]
   const markdown = `${sections.filter((section) => typeof section === 'string').join('\n\n')}\n`
-  const base = quick ? `${date}-quick` : date
+  // A partial run (--only) never overwrites the full run's files.
+  const base = `${date}${onlyArg ? `-${only.join('-')}` : ''}${quick ? '-quick' : ''}`
   const files = writeResults(
     base,
     { date: new Date().toISOString(), quick, durationS, machine, settings, results, targets: list },
