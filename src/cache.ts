@@ -133,15 +133,33 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   /** The value stored under `key`, or undefined on a miss. Fails open: Redis errors resolve undefined. */
   async get<T = unknown>(key: string): Promise<T | undefined> {
     const cacheKey = checkKey(key)
-    const [value] = await this.fetch<T>([cacheKey])
-    return value
+    let text: string | null
+    try {
+      text = await this.call('get', (client) => getEntry(client, this.keys, cacheKey))
+    } catch (error) {
+      return this.failOpen(error, undefined)
+    }
+    return text === null ? undefined : this.decodeOrDiscard<T>(cacheKey, text)
   }
 
   /** The values of `keys`, in order (undefined for each miss), in one round trip. Fails open. */
   async getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]> {
     const cacheKeys = checkKeys(keys)
-    if (cacheKeys.length === 0) return []
-    return this.fetch<T>(cacheKeys)
+    const [first] = cacheKeys
+    if (first === undefined) return []
+    if (cacheKeys.length === 1) return [await this.get<T>(first)]
+    let texts: (string | null)[]
+    try {
+      texts = await this.call('get', (client) => getEntries(client, this.keys, cacheKeys))
+    } catch (error) {
+      return this.failOpen(
+        error,
+        cacheKeys.map(() => undefined),
+      )
+    }
+    return Promise.all(
+      texts.map((text, i) => (text === null ? undefined : this.decodeOrDiscard<T>(cacheKeys[i] as string, text))),
+    )
   }
 
   /**
@@ -305,34 +323,21 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     }
   }
 
-  /** get and getMany, after validation: one script call, failing open. */
-  private async fetch<T>(cacheKeys: readonly string[]): Promise<(T | undefined)[]> {
-    let texts: (string | null)[]
+  /** A read that failed: reported, and answered with `fallback` (a call after close() throws). */
+  private failOpen<R>(error: unknown, fallback: R): R {
+    if (error instanceof ClosedError) throw error
+    this.report(error)
+    return fallback
+  }
+
+  /** Synchronous on the hot path; an undecodable value is reported, discarded and read as a miss. */
+  private decodeOrDiscard<T>(key: string, text: string): T | Promise<undefined> {
     try {
-      const [single] = cacheKeys
-      texts =
-        cacheKeys.length === 1 && single !== undefined
-          ? [await this.call('get', (client) => getEntry(client, this.keys, single))]
-          : await this.call('get', (client) => getEntries(client, this.keys, cacheKeys))
+      return this.decode<T>(text)
     } catch (error) {
-      if (error instanceof ClosedError) throw error
       this.report(error)
-      return cacheKeys.map(() => undefined)
+      return this.discard(key).then(() => undefined)
     }
-    let undecodable: string[] | undefined
-    const values = texts.map((text, i) => {
-      if (text === null) return undefined
-      try {
-        return this.decode<T>(text)
-      } catch (error) {
-        this.report(error)
-        undecodable ??= []
-        undecodable.push(cacheKeys[i] as string)
-        return undefined
-      }
-    })
-    if (undecodable) await Promise.all(undecodable.map((key) => this.discard(key)))
-    return values
   }
 
   /**
