@@ -1,12 +1,14 @@
 /**
- * Mutants: deliberately broken Lua, to prove the checker catches the bugs it exists for. A
- * worker applies one before it creates its cache, by patching the scripts the client runs
- * (`allScripts` of src/commands.ts: plain `{ name, source, sha }` objects). Every mutation is a
- * targeted replacement that throws when its target text is missing, so that a change to the Lua
- * cannot silently turn a mutant into the unmutated code.
+ * Mutants: deliberately broken Lua (and client code), to prove the checker catches the bugs it
+ * exists for. A worker applies one before it creates its cache, by patching the scripts the client
+ * runs (`allScripts` of src/commands.ts: plain `{ name, source, sha }` objects) and, where the
+ * client does the same work, the client's own function (`codec` of src/entry.ts). Every Lua
+ * mutation is a targeted replacement that throws when its target text is missing, so that a change
+ * to the Lua cannot silently turn a mutant into the unmutated code.
  */
 import { createHash } from 'node:crypto'
 import { allScripts } from '../src/commands.js'
+import { codec } from '../src/entry.js'
 
 interface Replacement {
   /** the scripts (by name) that must contain `target` */
@@ -21,6 +23,8 @@ export interface Mutant {
   /** the mode whose faults make this mutant's bug show */
   readonly mode: string
   readonly replacements: readonly Replacement[]
+  /** the same bug in the client, where it has a twin there */
+  readonly client?: () => void
 }
 
 export const mutants: Record<string, Mutant> = {
@@ -28,6 +32,7 @@ export const mutants: Record<string, Mutant> = {
     name: 'no-compare',
     description: 'get and read skip the version comparison: an entry is live if it exists',
     mode: 'normal',
+    client: skipMgetComparison,
     replacements: [
       {
         // readEntry (lua/include/common.lua), spliced into get, read, set and delete
@@ -36,6 +41,14 @@ export const mutants: Record<string, Mutant> = {
         replacement: 'if false then',
       },
     ],
+  },
+  'no-compare-mget': {
+    name: 'no-compare-mget',
+    description:
+      'only the MGET read of a key whose groups are known skips the version comparison (the scripts are right)',
+    mode: 'normal',
+    client: skipMgetComparison,
+    replacements: [],
   },
   'ignore-token': {
     name: 'ignore-token',
@@ -70,6 +83,14 @@ export const mutants: Record<string, Mutant> = {
   },
 }
 
+/** The MGET read's check: the entry's groups must match, its versions are not compared. */
+function skipMgetComparison(): void {
+  codec.liveAt = (entry, _reply, _at, groups) => {
+    const start = entry.indexOf(';') + 1
+    return start > 0 && entry.startsWith(groups, start) ? start + groups.length : -1
+  }
+}
+
 export function mutantNames(): string[] {
   return Object.keys(mutants)
 }
@@ -97,8 +118,9 @@ export function mutatedSources(name: string): Map<string, string> {
   return sources
 }
 
-/** Patches the scripts this process's caches run. Call before creating a cache. */
+/** Patches the scripts this process's caches run, and the client's twin. Call before creating a cache. */
 export function applyMutant(name: string): void {
+  mutants[name]?.client?.()
   for (const [scriptName, source] of mutatedSources(name)) {
     const script = allScripts.find((candidate) => candidate.name === scriptName)
     if (!script) throw new Error(`mutant ${name}: no script named ${scriptName}`)

@@ -1,12 +1,13 @@
--- get: the live values of one or more entries, in one atomic read.
+-- get: the live entries of one or more keys, in one atomic read. Clients read a key whose groups
+-- they know with a plain MGET; this script serves the first read, and any read the MGET cannot
+-- settle (an entry with other groups than expected, a stale entry to delete).
 --
--- KEYS[1..n]  entry hash of each requested key
+-- KEYS[1..n]  entry of each requested key
 -- ARGV[1]     group version key prefix (string, `<prefix>:{ns}:g:`), to find each entry's groups
 --
--- Returns, for each key, the serialized value of a live entry, or nil (false) for a missing or
--- stale one: for one key that value itself, for several an array of n items. (A lone value
--- saves the reply table: about a fifth of the script's time in Redis.) Stale entries found
--- are deleted.
+-- Returns, for each key, its live entry as stored (snapshot, group names, value: see
+-- include/common.lua) or nil (false) for a missing or stale one: for one key that entry itself,
+-- for several an array of n items. Stale entries found are deleted.
 
 -- @include common
 
@@ -16,8 +17,8 @@ for i = 1, #KEYS do check(isGroupPrefixOf(groupPrefix, KEYS[i]), 'groupPrefix mu
 
 if #KEYS == 1 then return readEntry(KEYS[1], groupPrefix) or false end
 
-local values = {}
+local entries = {}
 for i = 1, #KEYS do
-  values[i] = readEntry(KEYS[i], groupPrefix) or false
+  entries[i] = readEntry(KEYS[i], groupPrefix) or false
 end
-return reply(values)
+return reply(entries)

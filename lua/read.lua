@@ -6,7 +6,7 @@
 -- ARGV[1]     group version key prefix (string), to check the entry's own snapshot
 -- ARGV[2]     lease (integer, ms): how long a group version created here lives unless a set extends it
 --
--- Returns {1, value} on a hit, or {0, seconds, microseconds, generation, version...} on a miss:
+-- Returns {1, entry} on a hit (the live entry as stored: see include/common.lua), or {0, seconds, microseconds, generation, version...} on a miss:
 -- the Redis time of the read, the key's generation and the current version of each group of
 -- KEYS[3..], in that order. A missing generation or group version gets a fresh one (with the
 -- lease as TTL), so the token can tell a later delete or invalidation from a lost key: were
@@ -23,8 +23,8 @@ check(#KEYS >= 2 and #ARGV == 2, 'read takes KEYS: entry, generation, groups...;
 check(isCount(lease) and tonumber(lease) > 0, 'lease must be a positive integer of ms')
 check(isGroupPrefixOf(groupPrefix, entryKey), 'groupPrefix must be the entry\'s namespace')
 
-local value = readEntry(entryKey, groupPrefix)
-if value ~= nil then return {1, value} end
+local entry = readEntry(entryKey, groupPrefix)
+if entry ~= nil then return {1, entry} end
 
 local t = redis.call('TIME')
 local generation = redis.call('GET', generationKey)

@@ -1,4 +1,4 @@
--- set: store a value with a snapshot of its groups' versions; with a fill token, only if
+-- set: store a value with a snapshot of its groups' versions (one string: see include/common.lua); with a fill token, only if
 -- nothing the token saw has moved since (compare-and-set).
 --
 -- KEYS[1]     entry hash
@@ -58,24 +58,24 @@ if hasToken then
     if versions[i] ~= ARGV[6 + groupCount + i] then return -3 end
   end
 else
-  redis.call('DEL', entryKey)
   -- A write moves the key's generation (when a miss created one), so a fill that read before
   -- it is refused even after this entry is gone again (TTL, eviction, an invalidation).
   if redis.call('EXISTS', generationKey) == 1 then redis.call('INCR', generationKey) end
 end
 
-local fields = {VALUE_FIELD, value}
 local created = {}
 for i = 1, groupCount do
   if not isVersion(versions[i]) then
     versions[i] = freshVersion()
     created[i] = true
   end
-  fields[#fields + 1] = ARGV[6 + i]
-  fields[#fields + 1] = versions[i]
 end
-redis.call('HSET', entryKey, unpack(fields))
-if ttl ~= '' then redis.call('PEXPIRE', entryKey, ttl) end
+local entry = encodeEntry(versions, {unpack(ARGV, 7, 6 + groupCount)}, value)
+if ttl == '' then
+  redis.call('SET', entryKey, entry)
+else
+  redis.call('SET', entryKey, entry, 'PX', ttl)
+end
 
 -- Versions must outlive the entry. Their TTLs are set after the entry's so that they also
 -- do on a backend whose clock moves during a script (the in-memory one).

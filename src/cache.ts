@@ -1,17 +1,19 @@
 import { EventEmitter } from 'node:events'
 import type { Redis } from 'ioredis'
 import {
+  type CacheClient,
   deleteEntry,
   expireGroups,
   type FillToken,
+  fetchEntries,
   getEntries,
   getEntry,
-  type ReadReply,
   readEntry,
   type SetStatus,
   setEntry,
 } from './commands.js'
 import { type Connection, connect, type RedisOption } from './connection.js'
+import { codec, decodeEntry } from './entry.js'
 import {
   ClosedError,
   GroupCacheError,
@@ -21,10 +23,20 @@ import {
   SerializationError,
   TimeoutError,
 } from './errors.js'
+import { type Hint, Hints } from './hints.js'
 import { Keys } from './keys.js'
-import type { ScriptClient } from './scripts.js'
 import { jsonSerializer, type Serializer } from './serializer.js'
-import { checkFunction, checkGroups, checkKey, checkKeys, checkMs, checkName, checkTtl, MAX_BATCH } from './validate.js'
+import {
+  checkCount,
+  checkFunction,
+  checkGroups,
+  checkKey,
+  checkKeys,
+  checkMs,
+  checkName,
+  checkTtl,
+  MAX_BATCH,
+} from './validate.js'
 
 export interface GroupCacheOptions {
   /**
@@ -54,6 +66,12 @@ export interface GroupCacheOptions {
    * or URL (not a Cluster, not `'memory'`). @default undefined (no waiting)
    */
   waitForReplicas?: { replicas: number; timeout: number }
+  /**
+   * How many keys' groups this process remembers (the keys it last read as hits or stored), so
+   * that reading one of them is a plain MGET of its entry and its groups' versions, checked here,
+   * instead of a script. 0: every read runs a script. @default 10000
+   */
+  hints?: number
 }
 
 export interface SetOptions {
@@ -89,17 +107,22 @@ export interface GroupCacheEvents {
 
 const DEFAULT_TIMEOUT = 1000
 const DEFAULT_LEASE = 30_000
+const DEFAULT_HINTS = 10_000
+
+/** A read's answer before decoding: the serialized value, or a miss's token. */
+type RawRead = { hit: true; value: string } | { hit: false; token: FillToken }
 
 export class GroupCache extends EventEmitter<GroupCacheEvents> {
   readonly namespace: string
   private readonly keys: Keys
   private readonly connection: Connection
-  private readonly client: ScriptClient
+  private readonly client: CacheClient
   private readonly ttl: number | undefined
   private readonly timeout: number
   private readonly lease: number
   private readonly waitForReplicas: { replicas: number; timeout: number } | undefined
   private readonly serializer: Serializer
+  private readonly hints: Hints
   /** Fills in flight in this process, by key and token: callers that saw the same miss share one. */
   private readonly fills = new Map<string, Promise<unknown>>()
   private closed = false
@@ -122,6 +145,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
       options.timeout === Number.POSITIVE_INFINITY ? Infinity : checkMs(options.timeout ?? DEFAULT_TIMEOUT, 'timeout')
     this.lease = checkMs(options.lease ?? DEFAULT_LEASE, 'lease')
     this.waitForReplicas = checkWaitForReplicas(options.waitForReplicas, options.redis)
+    this.hints = new Hints(this.keys, checkCount(options.hints ?? DEFAULT_HINTS, 'hints'))
     this.serializer = options.serializer ?? jsonSerializer
     checkFunction(this.serializer.serialize, 'serializer.serialize')
     checkFunction(this.serializer.deserialize, 'serializer.deserialize')
@@ -133,24 +157,52 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   /** The value stored under `key`, or undefined on a miss. Fails open: Redis errors resolve undefined. */
   async get<T = unknown>(key: string): Promise<T | undefined> {
     const cacheKey = checkKey(key)
-    let text: string | null
+    const hint = this.hints.get(cacheKey)
+    let value: string | undefined
     try {
-      text = await this.call('get', (client) => getEntry(client, this.keys, cacheKey))
+      if (hint !== undefined) {
+        const reply = await this.call('get', (client) => fetchEntries(client, hint.keys))
+        value = this.liveValue(cacheKey, hint, reply, 0, hint.at)
+        if (value === undefined && reply[0] === null) return undefined
+      }
+      if (value === undefined) {
+        const entry = await this.call('get', (client) => getEntry(client, this.keys, cacheKey))
+        if (entry === null) return undefined
+        value = this.learn(cacheKey, entry)
+      }
     } catch (error) {
       return this.failOpen(error, undefined)
     }
-    return text === null ? undefined : this.decodeOrDiscard<T>(cacheKey, text)
+    return this.decodeOrDiscard<T>(cacheKey, value)
   }
 
-  /** The values of `keys`, in order (undefined for each miss), in one round trip. Fails open. */
+  /**
+   * The values of `keys`, in order (undefined for each miss). One round trip: an MGET when this
+   * process knows every key's groups, else a script; keys the MGET cannot settle (an entry with
+   * other groups, a stale one) take a second. Fails open.
+   */
   async getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]> {
     const cacheKeys = checkKeys(keys)
     const [first] = cacheKeys
     if (first === undefined) return []
     if (cacheKeys.length === 1) return [await this.get<T>(first)]
-    let texts: (string | null)[]
+    const values: (string | undefined)[] = new Array(cacheKeys.length)
     try {
-      texts = await this.call('get', (client) => getEntries(client, this.keys, cacheKeys))
+      let unsettled = cacheKeys.map((_, i) => i)
+      const hints = cacheKeys.map((key) => this.hints.get(key))
+      if (hints.every((hint) => hint !== undefined)) unsettled = await this.fetchMany(cacheKeys, hints, values)
+      if (unsettled.length > 0) {
+        const wanted = unsettled.map((i) => cacheKeys[i] as string)
+        const entries = await this.call('get', (client) =>
+          wanted.length === 1
+            ? getEntry(client, this.keys, wanted[0] as string).then((entry) => [entry])
+            : getEntries(client, this.keys, wanted),
+        )
+        unsettled.forEach((i, n) => {
+          const entry = entries[n]
+          if (entry != null) values[i] = this.learn(cacheKeys[i] as string, entry)
+        })
+      }
     } catch (error) {
       return this.failOpen(
         error,
@@ -158,7 +210,9 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
       )
     }
     return Promise.all(
-      texts.map((text, i) => (text === null ? undefined : this.decodeOrDiscard<T>(cacheKeys[i] as string, text))),
+      values.map((value, i) =>
+        value === undefined ? undefined : this.decodeOrDiscard<T>(cacheKeys[i] as string, value),
+      ),
     )
   }
 
@@ -174,6 +228,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   /** Removes `key`'s entry; fills that began before are refused. True if a live entry was removed. */
   async delete(key: string): Promise<boolean> {
     const cacheKey = checkKey(key)
+    this.hints.forget(cacheKey)
     return this.invalidate('delete', (client) => deleteEntry(client, this.keys, cacheKey, this.lease))
   }
 
@@ -197,7 +252,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   async read<T = unknown>(key: string, options: { groups?: readonly string[] } = {}): Promise<ReadResult<T>> {
     const cacheKey = checkKey(key)
     const groups = checkGroups(options.groups)
-    const reply = await this.call('read', (client) => readEntry(client, this.keys, cacheKey, groups, this.lease))
+    const reply = await this.readOrToken(cacheKey, groups)
     if (!reply.hit) return reply
     return { hit: true, value: this.decode<T>(reply.value) }
   }
@@ -220,9 +275,9 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     const groups = checkGroups(options.groups)
     const ttl = options.ttl === undefined ? this.ttl : checkTtl(options.ttl)
     checkFunction(fn, 'fn')
-    let reply: ReadReply
+    let reply: RawRead
     try {
-      reply = await this.call('read', (client) => readEntry(client, this.keys, cacheKey, groups, this.lease))
+      reply = await this.readOrToken(cacheKey, groups)
     } catch (error) {
       if (error instanceof ClosedError) throw error
       this.report(error)
@@ -293,9 +348,77 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     const groups = token ? checkToken(token, cacheKey, options.groups) : checkGroups(options.groups)
     const ttl = options.ttl === undefined ? this.ttl : checkTtl(options.ttl)
     const text = this.encode(value)
-    return this.call('set', (client) =>
+    const status = await this.call('set', (client) =>
       setEntry(client, this.keys, { key: cacheKey, value: text, groups, ttl, lease: this.lease, token }),
     )
+    if (status === 'stored') this.hints.remember(cacheKey, groups)
+    return status
+  }
+
+  /**
+   * A hit's serialized value, or a miss's token. With a hint, one MGET first: a live entry is a
+   * hit without a script; anything else (missing, stale, other groups) goes to the read script,
+   * which also hands out the token a miss needs.
+   */
+  private async readOrToken(key: string, groups: readonly string[]): Promise<RawRead> {
+    const hint = this.hints.get(key)
+    if (hint !== undefined) {
+      const reply = await this.call('read', (client) => fetchEntries(client, hint.keys))
+      const value = this.liveValue(key, hint, reply, 0, hint.at)
+      if (value !== undefined) return { hit: true, value }
+    }
+    const reply = await this.call('read', (client) => readEntry(client, this.keys, key, groups, this.lease))
+    return reply.hit ? { hit: true, value: this.learn(key, reply.entry) } : reply
+  }
+
+  /** MGETs every key's entry and the versions of its hinted groups; settles what it can into `values`. */
+  private async fetchMany(keys: string[], hints: Hint[], values: (string | undefined)[]): Promise<number[]> {
+    const args = hints.map((hint) => hint.keys[0] as string)
+    const slots = new Map<string, number>()
+    const at = hints.map((hint) =>
+      hint.keys.slice(1).map((versionKey) => {
+        let slot = slots.get(versionKey)
+        if (slot === undefined) {
+          slot = args.push(versionKey) - 1
+          slots.set(versionKey, slot)
+        }
+        return slot
+      }),
+    )
+    const reply = await this.call('get', (client) => fetchEntries(client, args))
+    const unsettled: number[] = []
+    hints.forEach((hint, i) => {
+      values[i] = this.liveValue(keys[i] as string, hint, reply, i, at[i] as number[])
+      if (values[i] === undefined && reply[i] !== null) unsettled.push(i)
+    })
+    return unsettled
+  }
+
+  /**
+   * The value of `reply[index]` if that entry is live by the versions at `at`; else undefined,
+   * and the hint is dropped: the entry is gone, stale, or holds other groups.
+   */
+  private liveValue(
+    key: string,
+    hint: Hint,
+    reply: readonly (string | null)[],
+    index: number,
+    at: readonly number[],
+  ): string | undefined {
+    const entry = reply[index]
+    if (entry != null) {
+      const offset = codec.liveAt(entry, reply, at, hint.part)
+      if (offset >= 0) return entry.slice(offset)
+    }
+    this.hints.forget(key)
+    return undefined
+  }
+
+  /** The value of an entry a script returned as live; its groups become the key's hint. */
+  private learn(key: string, entry: string): string {
+    const { value, groups } = decodeEntry(entry)
+    this.hints.remember(key, groups)
+    return value
   }
 
   private encode(value: unknown): string {
@@ -354,7 +477,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    */
   private call<T>(
     operation: string,
-    run: (client: ScriptClient) => Promise<T>,
+    run: (client: CacheClient) => Promise<T>,
     timeout: number = this.timeout,
   ): Promise<T> {
     if (this.closed) return Promise.reject(new ClosedError(operation))
@@ -385,7 +508,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * (ioredis resends a pending WAIT after reconnecting, maybe to a newly promoted primary that
    * never had the write), its answer proves nothing and the invalidation is rejected.
    */
-  private async invalidate<T>(operation: string, run: (client: ScriptClient) => Promise<T>): Promise<T> {
+  private async invalidate<T>(operation: string, run: (client: CacheClient) => Promise<T>): Promise<T> {
     const wanted = this.waitForReplicas
     const connection = this.connectionCount
     const result = await this.call(operation, run)

@@ -1,10 +1,18 @@
+import type { Redis } from 'ioredis'
 import type { Keys } from './keys.js'
 import { loadScript, runScript, type ScriptClient } from './scripts.js'
 
 /**
- * One typed function per script of `lua/`: each builds its KEYS and ARGV in the order the
- * script's header gives and decodes its reply. Arguments are already validated.
+ * One typed function per script of `lua/`, and the plain MGET that reads a key whose groups are
+ * known: each builds its KEYS and ARGV in the order the script's header gives and decodes its
+ * reply. Arguments are already validated.
  */
+
+/**
+ * What the cache needs of a client: an ioredis `Redis`, a `Cluster` and the in-memory backend
+ * all have it.
+ */
+export type CacheClient = ScriptClient & Pick<Redis, 'mget'>
 
 const scripts = {
   get: loadScript('get'),
@@ -30,7 +38,8 @@ export interface FillToken {
   readonly issuedAt: readonly [seconds: string, microseconds: string]
 }
 
-export type ReadReply = { hit: true; value: string } | { hit: false; token: FillToken }
+/** A hit carries the live entry as stored (see src/entry.ts). */
+export type ReadReply = { hit: true; entry: string } | { hit: false; token: FillToken }
 
 /** Why a set stored or did not (see `lua/set.lua`). */
 export type SetStatus = 'stored' | 'exists' | 'lease-expired' | 'deleted' | 'group-expired'
@@ -43,20 +52,25 @@ const setStatuses: Record<string, SetStatus> = {
   '-3': 'group-expired',
 }
 
-/** One key: the script answers with the value itself. */
-export function getEntry(client: ScriptClient, keys: Keys, cacheKey: string): Promise<string | null> {
+/** Entries and group versions by key, at one instant: `keys` come from a Hint. */
+export function fetchEntries(client: CacheClient, keys: readonly string[]): Promise<(string | null)[]> {
+  return client.mget(keys as string[])
+}
+
+/** One key: the script answers with the live entry itself. */
+export function getEntry(client: CacheClient, keys: Keys, cacheKey: string): Promise<string | null> {
   return runScript(client, scripts.get, [keys.entry(cacheKey)], [keys.groupPrefix]) as Promise<string | null>
 }
 
-/** Two keys or more: an array of values. */
-export function getEntries(client: ScriptClient, keys: Keys, cacheKeys: readonly string[]): Promise<(string | null)[]> {
+/** Two keys or more: an array of live entries. */
+export function getEntries(client: CacheClient, keys: Keys, cacheKeys: readonly string[]): Promise<(string | null)[]> {
   return runScript(client, scripts.get, cacheKeys.map(keys.entry, keys), [keys.groupPrefix]) as Promise<
     (string | null)[]
   >
 }
 
 export function readEntry(
-  client: ScriptClient,
+  client: CacheClient,
   keys: Keys,
   key: string,
   groups: readonly string[],
@@ -69,7 +83,7 @@ export function readEntry(
     [keys.groupPrefix, lease],
   ).then((reply) => {
     const [status, ...rest] = reply as [number, ...string[]]
-    if (status === 1) return { hit: true, value: rest[0] as string }
+    if (status === 1) return { hit: true, entry: rest[0] as string }
     const [seconds, micros, generation, ...versions] = rest as [string, string, string, ...string[]]
     return { hit: false, token: { key, groups, versions, generation, issuedAt: [seconds, micros] } }
   })
@@ -85,7 +99,7 @@ export interface SetEntry {
   token: FillToken | undefined
 }
 
-export function setEntry(client: ScriptClient, keys: Keys, entry: SetEntry): Promise<SetStatus> {
+export function setEntry(client: CacheClient, keys: Keys, entry: SetEntry): Promise<SetStatus> {
   const { key, value, groups, ttl, lease, token } = entry
   const args: (string | number)[] = [
     value,
@@ -109,12 +123,12 @@ export function setEntry(client: ScriptClient, keys: Keys, entry: SetEntry): Pro
   })
 }
 
-export function deleteEntry(client: ScriptClient, keys: Keys, key: string, lease: number): Promise<boolean> {
+export function deleteEntry(client: CacheClient, keys: Keys, key: string, lease: number): Promise<boolean> {
   return runScript(client, scripts.delete, [keys.entry(key), keys.generation(key)], [keys.groupPrefix, lease]).then(
     (reply) => reply === 1,
   )
 }
 
-export function expireGroups(client: ScriptClient, keys: Keys, groups: readonly string[]): Promise<number> {
+export function expireGroups(client: CacheClient, keys: Keys, groups: readonly string[]): Promise<number> {
   return runScript(client, scripts.expireGroups, groups.map(keys.group, keys), []) as Promise<number>
 }

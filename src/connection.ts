@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module'
 import { Redis } from 'ioredis'
+import type { CacheClient } from './commands.js'
 import { InvalidArgumentError, MissingDependencyError } from './errors.js'
-import type { ScriptClient } from './scripts.js'
 
 /**
  * Where the cache keeps its data: an ioredis `Redis` or `Cluster` (the caller owns it), a
@@ -9,10 +9,10 @@ import type { ScriptClient } from './scripts.js'
  * `'memory'` (ioredis-mock in this process, running the same Lua; every `'memory'` cache of a
  * process shares one store).
  */
-export type RedisOption = ScriptClient | string
+export type RedisOption = CacheClient | string
 
 export interface Connection {
-  readonly client: ScriptClient
+  readonly client: CacheClient
   /**
    * Quits the connection if the cache opened it, dropping it after `timeout` ms if Redis does
    * not answer (a paused server would hold QUIT forever); leaves a caller's client alone.
@@ -30,11 +30,11 @@ export function connect(redis: unknown, onError: (error: unknown) => void): Conn
     // waiting in the offline queue for every reconnection attempt.
     return owned(new Redis(redis, { maxRetriesPerRequest: 1 }), onError)
   }
-  if (isScriptClient(redis)) return { client: redis, close: async () => {} }
+  if (isCacheClient(redis)) return { client: redis, close: async () => {} }
   throw new InvalidArgumentError("redis must be an ioredis client, a redis:// or rediss:// URL, or 'memory'")
 }
 
-type OwnedClient = ScriptClient & Pick<Redis, 'on' | 'quit' | 'disconnect'>
+type OwnedClient = CacheClient & Pick<Redis, 'on' | 'quit' | 'disconnect'>
 
 function owned(client: OwnedClient, onError: (error: unknown) => void): Connection {
   // Without a listener ioredis prints "Unhandled error event" on every failed reconnect.
@@ -58,9 +58,9 @@ function owned(client: OwnedClient, onError: (error: unknown) => void): Connecti
   }
 }
 
-function isScriptClient(value: unknown): value is ScriptClient {
-  const client = value as Partial<ScriptClient> | null
-  return typeof client?.evalsha === 'function' && typeof client.eval === 'function'
+function isCacheClient(value: unknown): value is CacheClient {
+  const client = value as Partial<CacheClient> | null
+  return typeof client?.evalsha === 'function' && typeof client.eval === 'function' && typeof client.mget === 'function'
 }
 
 function memoryClient(): OwnedClient {

@@ -3,9 +3,8 @@ import { readFileSync } from 'node:fs'
 import type { Redis } from 'ioredis'
 
 /**
- * What the cache needs of a client: an ioredis `Redis`, a `Cluster` and the in-memory backend
- * all have it. Scripts go through EVALSHA with an explicit key count (never `defineCommand`,
- * which the in-memory backend misreads when the key count varies per call).
+ * What running a script needs of a client. Scripts go through EVALSHA with an explicit key count
+ * (never `defineCommand`, which the in-memory backend misreads when the key count varies per call).
  */
 export type ScriptClient = Pick<Redis, 'evalsha' | 'eval'>
 

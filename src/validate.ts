@@ -71,3 +71,11 @@ function describe(value: unknown): string {
   if (typeof value === 'bigint') return `${value}n`
   return typeof value === 'object' && value !== null ? (Array.isArray(value) ? 'an array' : 'an object') : String(value)
 }
+
+/** A whole number, zero or more. */
+export function checkCount(value: unknown, what: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidArgumentError(`${what} must be a whole number, 0 or more (got ${describe(value)})`)
+  }
+  return value
+}

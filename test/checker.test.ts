@@ -188,7 +188,7 @@ describe('failovers: what the old primary applied and the promoted replica never
         ['SET', ns('g:a'), '18', 'PXAT', '1'], // a read's miss: it also created a version
         ['EXEC'],
         ['INCR', 'rgc:{other}:g:a'],
-        ['HSET', ns('e:x'), '', 'v', 'a', '1'],
+        ['SET', ns('e:x'), '1;1:av'],
       ),
       0,
     )

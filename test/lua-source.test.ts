@@ -94,6 +94,7 @@ describe.each(targets)('no user input in Lua source [$name]', (target) => {
   let observer: Client
   let evalsha: MockInstance
   let evalSource: MockInstance
+  let mget: MockInstance
   let sendCommand: MockInstance | undefined
   const namespace = randomNamespace()
   const sentinel = `sentinel:${randomBytes(6).toString('hex')}`
@@ -110,13 +111,15 @@ describe.each(targets)('no user input in Lua source [$name]', (target) => {
     await observer.set(sentinel, 'still here')
     evalsha = vi.spyOn(client, 'evalsha')
     evalSource = vi.spyOn(client, 'eval')
-    // On a real client, every command goes through sendCommand: none but the two may be sent.
+    mget = vi.spyOn(client, 'mget')
+    // On a real client, every command goes through sendCommand: none but these three may be sent.
     if (client instanceof Redis) sendCommand = vi.spyOn(client, 'sendCommand')
   })
 
   afterAll(async () => {
     evalsha.mockRestore()
     evalSource.mockRestore()
+    mget.mockRestore()
     sendCommand?.mockRestore()
     const names = Object.keys(await dumpNamespace(observer, namespace))
     if (names.length > 0) await observer.del(...names)
@@ -181,7 +184,7 @@ describe.each(targets)('no user input in Lua source [$name]', (target) => {
     }
   })
 
-  it('only the fixed scripts were sent: EVALSHA of their SHAs, EVAL of their exact sources', () => {
+  it('only the fixed scripts were sent (EVALSHA of their SHAs, EVAL of their exact sources), and MGETs of the namespace', () => {
     expect(evalsha.mock.calls.length).toBeGreaterThan(NASTY.length * 10)
     const prefix = `rgc:{${namespace}}:`
     const check = (calls: unknown[][], allowed: Set<string>) => {
@@ -199,11 +202,17 @@ describe.each(targets)('no user input in Lua source [$name]', (target) => {
     // every script was used, by SHA and on a cold server by source too
     expect(new Set(evalsha.mock.calls.map(([sha]) => sha))).toEqual(SHAS)
     if (target.cold) expect(new Set(evalSource.mock.calls.map(([source]) => source))).toEqual(SOURCES)
+    // hinted reads: plain MGETs of keys inside the namespace
+    expect(mget.mock.calls.length).toBeGreaterThan(NASTY.length)
+    for (const [keys] of mget.mock.calls) {
+      expect(Array.isArray(keys)).toBe(true)
+      for (const key of keys as unknown[]) expect(String(key).startsWith(prefix)).toBe(true)
+    }
     // on a real client nothing else went to the server
     if (sendCommand) {
       const names = new Set(sendCommand.mock.calls.map(([command]) => (command as { name: string }).name))
       expect(names.has('evalsha')).toBe(true)
-      for (const name of names) expect(['evalsha', 'eval']).toContain(name)
+      for (const name of names) expect(['evalsha', 'eval', 'mget']).toContain(name)
     }
   })
 })

@@ -18,7 +18,8 @@ describe('one command on the wire per call [redis]', () => {
   beforeAll(async () => {
     // warm up: every script loaded, so no NOSCRIPT fallback is counted
     await cache.set('warm', 1, { groups: ['g'] })
-    await cache.getMany(['warm'])
+    await cache.getMany(['warm', 'never'])
+    await cache.get('never')
     const miss = await cache.read('cold', { groups: ['g'] })
     if (!miss.hit) await cache.set('cold', 1, { token: miss.token })
     await cache.delete('warm')
@@ -51,20 +52,47 @@ describe('one command on the wire per call [redis]', () => {
   })
 
   it.each([
-    ['get', () => cache.get('k')],
-    ['getMany of 100 keys', () => cache.getMany(Array.from({ length: 100 }, (_, i) => `k${i}`))],
-    ['set with 3 groups', () => cache.set('k', { a: 1 }, { groups: ['a', 'b', 'c'], ttl: 60_000 })],
-    ['get hit with 3 groups', () => cache.get('k')],
-    ['read', () => cache.read('k2', { groups: ['a', 'b'] })],
-    ['delete', () => cache.delete('k')],
-    ['expireGroup', () => cache.expireGroup('a')],
-    ['expireGroups of 50 groups', () => cache.expireGroups(Array.from({ length: 50 }, (_, i) => `g${i}`))],
-  ])('%s sends one EVALSHA', async (_, act) => {
-    expect(await commandsOf(act)).toEqual(['evalsha'])
+    ['get of a key this process has not seen', () => cache.get('k'), ['evalsha']],
+    [
+      'getMany of 100 keys it has not seen',
+      () => cache.getMany(Array.from({ length: 100 }, (_, i) => `k${i}`)),
+      ['evalsha'],
+    ],
+    ['set with 3 groups', () => cache.set('k', { a: 1 }, { groups: ['a', 'b', 'c'], ttl: 60_000 }), ['evalsha']],
+    ['get hit with 3 groups of a key it stored', () => cache.get('k'), ['mget']],
+    ['read', () => cache.read('k2', { groups: ['a', 'b'] }), ['evalsha']],
+    ['delete', () => cache.delete('k'), ['evalsha']],
+    ['expireGroup', () => cache.expireGroup('a'), ['evalsha']],
+    ['expireGroups of 50 groups', () => cache.expireGroups(Array.from({ length: 50 }, (_, i) => `g${i}`)), ['evalsha']],
+  ])('%s', async (_, act, commands) => {
+    expect(await commandsOf(act)).toEqual(commands)
   })
 
-  it('a wrap miss is one read and one set; a wrap hit is one read', async () => {
+  it('a key another cache stored: the first get runs the script, the next is one MGET', async () => {
+    const other = new GroupCache({ redis: url, namespace: cache.namespace })
+    await other.set('theirs', 1, { groups: ['a', 'b'] })
+    await other.close()
+    expect(await commandsOf(() => cache.get('theirs'))).toEqual(['evalsha'])
+    expect(await commandsOf(() => cache.get('theirs'))).toEqual(['mget'])
+  })
+
+  it('getMany of 100 keys it stored is one MGET', async () => {
+    const keys = Array.from({ length: 100 }, (_, i) => `many${i}`)
+    for (const [i, key] of keys.entries()) await cache.set(key, i, { groups: [`own${i}`, 'shared'] })
+    expect(await commandsOf(() => cache.getMany(keys))).toEqual(['mget'])
+  })
+
+  it('a stale entry: the MGET sees it, and the script deletes it', async () => {
+    await cache.set('stale', 1, { groups: ['s'] })
+    await cache.expireGroup('s')
+    expect(await commandsOf(() => cache.get('stale'))).toEqual(['mget', 'evalsha'])
+    expect(await client.exists(`rgc:{${cache.namespace}}:e:stale`)).toBe(0)
+  })
+
+  it('a wrap miss is one read and one set; a wrap hit is one MGET; a miss after an invalidation is three', async () => {
     expect(await commandsOf(() => cache.wrap('w', { groups: ['a'] }, () => 1))).toEqual(['evalsha', 'evalsha'])
-    expect(await commandsOf(() => cache.wrap('w', { groups: ['a'] }, () => 1))).toEqual(['evalsha'])
+    expect(await commandsOf(() => cache.wrap('w', { groups: ['a'] }, () => 1))).toEqual(['mget'])
+    await cache.expireGroup('a')
+    expect(await commandsOf(() => cache.wrap('w', { groups: ['a'] }, () => 1))).toEqual(['mget', 'evalsha', 'evalsha'])
   })
 })

@@ -4,10 +4,6 @@
 
 local unpack = unpack or table.unpack
 
--- The field of an entry hash that holds the serialized value. Group names are never empty, so
--- every other field is a group and its value that group's version when the entry was written.
-local VALUE_FIELD = ''
-
 -- A version or generation no earlier one can equal: Redis TIME in microseconds, as a string.
 local function freshVersion()
   local t = redis.call('TIME')
@@ -46,31 +42,57 @@ local function isCount(s)
   return type(s) == 'string' and string.match(s, '^%d+$') ~= nil
 end
 
--- The value of a live entry, or nil. An entry is live while every group in its snapshot still
--- has the version the snapshot recorded; a stale entry is deleted on sight, so nothing stale
--- outlives the read that found it.
-local function readEntry(entryKey, groupPrefix)
-  local fields = redis.call('HGETALL', entryKey)
-  if #fields == 0 then return nil end
-  local value
-  local groupKeys, snapshot = {}, {}
-  for i = 1, #fields, 2 do
-    if fields[i] == VALUE_FIELD then
-      value = fields[i + 1]
-    else
-      groupKeys[#groupKeys + 1] = groupPrefix .. fields[i]
-      snapshot[#snapshot + 1] = fields[i + 1]
-    end
+-- An entry is one string: the snapshot of its groups' versions, its group names, then the value.
+--   <version 1>,...,<version n>;<bytes>:<group 1>...<bytes>:<group n><value>
+-- With no groups it is ';' and the value. Versions are decimal, so the first ';' ends them; each
+-- name is prefixed with its length in bytes, so a name may hold any character. A reader that
+-- knows an entry's groups can check it with one MGET of the entry and their versions, no script.
+local function encodeEntry(versions, names, value)
+  local parts = {table.concat(versions, ','), ';'}
+  for i = 1, #names do parts[#parts + 1] = #names[i] .. ':' .. names[i] end
+  parts[#parts + 1] = value
+  return table.concat(parts)
+end
+
+-- The snapshot and group names of an entry, or nil for a string that is not one.
+local function decodeEntry(entry)
+  local semi = string.find(entry, ';', 1, true)
+  if semi == nil then return nil end
+  local snapshot, names = {}, {}
+  for version in string.gmatch(string.sub(entry, 1, semi - 1), '[^,]+') do snapshot[#snapshot + 1] = version end
+  local pos = semi + 1
+  for i = 1, #snapshot do
+    local colon = string.find(entry, ':', pos, true)
+    local length = colon and tonumber(string.sub(entry, pos, colon - 1))
+    if length == nil then return nil end
+    names[i] = string.sub(entry, colon + 1, colon + length)
+    pos = colon + length + 1
   end
-  if value ~= nil and #groupKeys > 0 then
+  return snapshot, names
+end
+
+-- The entry stored under entryKey if it is live, else nil. An entry is live while every group in
+-- its snapshot still has the version the snapshot recorded; a stale entry is deleted on sight,
+-- so nothing stale outlives the read that found it.
+local function readEntry(entryKey, groupPrefix)
+  local entry = redis.call('GET', entryKey)
+  if type(entry) ~= 'string' then return nil end
+  local snapshot, names = decodeEntry(entry)
+  local live = snapshot ~= nil
+  if live and #names > 0 then
+    local groupKeys = {}
+    for i = 1, #names do groupKeys[i] = groupPrefix .. names[i] end
     local current = redis.call('MGET', unpack(groupKeys))
     for i = 1, #snapshot do
       if current[i] ~= snapshot[i] then
-        value = nil
+        live = false
         break
       end
     end
   end
-  if value == nil then redis.call('DEL', entryKey) end
-  return value
+  if not live then
+    redis.call('DEL', entryKey)
+    return nil
+  end
+  return entry
 end

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import RedisMock from 'ioredis-mock'
 import { afterAll, afterEach, beforeEach, describe, inject } from 'vitest'
+import { decodeEntry } from '../../src/entry.js'
 import { GroupCache, type GroupCacheOptions } from '../../src/index.js'
 
 export type BackendName = 'redis' | 'memory'
@@ -27,6 +28,12 @@ export function randomNamespace(): string {
 
 export const entryKey = (namespace: string, key: string) => `rgc:{${namespace}}:e:${key}`
 export const groupKey = (namespace: string, group: string) => `rgc:{${namespace}}:g:${group}`
+
+/** The entry stored under a Redis key, decoded (snapshot versions, groups, value); null if none. */
+export async function storedEntry(raw: Redis, name: string): Promise<ReturnType<typeof decodeEntry> | null> {
+  const text = await raw.get(name)
+  return text === null ? null : decodeEntry(text)
+}
 
 export async function dumpNamespace(raw: Redis, namespace: string): Promise<Record<string, string>> {
   // Brackets are glob characters; braces are not. Namespaces hold neither.

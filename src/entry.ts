@@ -1,0 +1,75 @@
+/**
+ * The entry format, read on the client (the scripts write it: lua/include/common.lua):
+ *
+ *   <version 1>,...,<version n>;<bytes>:<group 1>...<bytes>:<group n><value>
+ *
+ * A reader that knows an entry's groups fetches the entry and the groups' current versions with
+ * one MGET, no script, and checks here that the entry holds exactly those groups and that each
+ * snapshot version is still current. One plain command reads the entry and the versions at one
+ * instant, so the check is as atomic as the script's.
+ */
+
+/** The groups part of an entry for `groups`, in their order: what a live entry's header ends with. */
+export function groupsPart(groups: readonly string[]): string {
+  let part = ''
+  for (const group of groups) part += `${Buffer.byteLength(group)}:${group}`
+  return part
+}
+
+/**
+ * Mutable so that the checker's mutants can replace it (check/mutants.ts).
+ */
+export const codec = {
+  /**
+   * The offset of the value in `entry` if it is live, else -1: the entry's snapshot must hold
+   * exactly the expected groups (`groups`, from `groupsPart`), and each snapshot version must be
+   * the current one, `reply[at[i]]` for the i-th group. -1 says nothing more: the entry may be
+   * stale, or hold other groups, and a script must settle it.
+   */
+  liveAt(entry: string, reply: readonly (string | null)[], at: readonly number[], groups: string): number {
+    // Versions are digits, so a version followed by the expected separator is exactly that field,
+    // and a ';' after the n-th says the snapshot has n versions.
+    let pos = 0
+    for (let i = 0; i < at.length; i++) {
+      const version = reply[at[i] as number]
+      if (version == null || !entry.startsWith(version, pos)) return -1
+      pos += version.length
+      if (entry.charCodeAt(pos) !== (i === at.length - 1 ? SEMICOLON : COMMA)) return -1
+      pos++
+    }
+    if (at.length === 0) {
+      if (entry.charCodeAt(0) !== SEMICOLON) return -1
+      pos = 1
+    }
+    // n length-prefixed names are self-delimiting: a prefix match of all n is an exact match.
+    return entry.startsWith(groups, pos) ? pos + groups.length : -1
+  },
+}
+
+const COMMA = 44
+const SEMICOLON = 59
+
+/** An entry's snapshot, groups and value: what a script's read returns is decoded here. */
+export function decodeEntry(entry: string): { versions: string[]; groups: string[]; value: string } {
+  const semi = entry.indexOf(';')
+  if (semi < 0) throw new Error('not an entry: no snapshot')
+  const versions = semi === 0 ? [] : entry.slice(0, semi).split(',')
+  const groups: string[] = []
+  let pos = semi + 1
+  for (let n = 0; n < versions.length; n++) {
+    const colon = entry.indexOf(':', pos)
+    let bytes = colon < 0 ? Number.NaN : Number(entry.slice(pos, colon))
+    if (!Number.isSafeInteger(bytes)) throw new Error('not an entry: a group without its length')
+    // The length is in UTF-8 bytes; walk the UTF-16 string until that many bytes are covered.
+    let end = colon + 1
+    while (bytes > 0 && end < entry.length) {
+      const code = entry.charCodeAt(end)
+      const pair = code >= 0xd800 && code < 0xdc00
+      bytes -= pair ? 4 : code < 0x80 ? 1 : code < 0x800 ? 2 : 3
+      end += pair ? 2 : 1
+    }
+    groups.push(entry.slice(colon + 1, end))
+    pos = end
+  }
+  return { versions, groups, value: entry.slice(pos) }
+}
