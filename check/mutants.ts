@@ -85,9 +85,9 @@ export const mutants: Record<string, Mutant> = {
 
 /** The MGET read's check: the entry's groups must match, its versions are not compared. */
 function skipMgetComparison(): void {
-  codec.liveAt = (entry, _reply, _at, groups) => {
+  codec.liveAt = (entry, _reply, _at, part) => {
     const start = entry.indexOf(';') + 1
-    return start > 0 && entry.startsWith(groups, start) ? start + groups.length : -1
+    return start > 0 && entry.subarray(start, start + part.length).equals(part) ? start + part.length : -1
   }
 }
 

@@ -13,6 +13,7 @@ import {
   setEntry,
 } from './commands.js'
 import { type Connection, connect, type RedisOption } from './connection.js'
+import { type Deadline, Deadlines } from './deadlines.js'
 import { codec, decodeEntry } from './entry.js'
 import {
   ClosedError,
@@ -109,6 +110,11 @@ const DEFAULT_TIMEOUT = 1000
 const DEFAULT_LEASE = 30_000
 const DEFAULT_HINTS = 10_000
 
+/** A call's reply as it came. */
+const same = <R>(reply: R): R => reply
+/** What a read that failed open answers. */
+const nothing = (): undefined => undefined
+
 /** A read's answer before decoding: the serialized value, or a miss's token. */
 type RawRead = { hit: true; value: string } | { hit: false; token: FillToken }
 
@@ -123,6 +129,9 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   private readonly waitForReplicas: { replicas: number; timeout: number } | undefined
   private readonly serializer: Serializer
   private readonly hints: Hints
+  /** Deadlines of the calls in flight (none with an infinite timeout), and of WAITs. */
+  private readonly deadlines: Deadlines | undefined
+  private readonly waitDeadlines: Deadlines | undefined
   /** Fills in flight in this process, by key and token: callers that saw the same miss share one. */
   private readonly fills = new Map<string, Promise<unknown>>()
   private closed = false
@@ -145,6 +154,9 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
       options.timeout === Number.POSITIVE_INFINITY ? Infinity : checkMs(options.timeout ?? DEFAULT_TIMEOUT, 'timeout')
     this.lease = checkMs(options.lease ?? DEFAULT_LEASE, 'lease')
     this.waitForReplicas = checkWaitForReplicas(options.waitForReplicas, options.redis)
+    this.deadlines = this.timeout === Infinity ? undefined : new Deadlines(this.timeout)
+    const waitMs = (this.waitForReplicas?.timeout ?? Number.NaN) + this.timeout
+    if (Number.isFinite(waitMs)) this.waitDeadlines = new Deadlines(waitMs)
     this.hints = new Hints(this.keys, checkCount(options.hints ?? DEFAULT_HINTS, 'hints'))
     this.serializer = options.serializer ?? jsonSerializer
     checkFunction(this.serializer.serialize, 'serializer.serialize')
@@ -155,25 +167,26 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   }
 
   /** The value stored under `key`, or undefined on a miss. Fails open: Redis errors resolve undefined. */
-  async get<T = unknown>(key: string): Promise<T | undefined> {
-    const cacheKey = checkKey(key)
-    const hint = this.hints.get(cacheKey)
-    let value: string | undefined
+  get<T = unknown>(key: string): Promise<T | undefined> {
+    let cacheKey: string
     try {
-      if (hint !== undefined) {
-        const reply = await this.call('get', (client) => fetchEntries(client, hint.keys))
-        value = this.liveValue(cacheKey, hint, reply, 0, hint.at)
-        if (value === undefined && reply[0] === null) return undefined
-      }
-      if (value === undefined) {
-        const entry = await this.call('get', (client) => getEntry(client, this.keys, cacheKey))
-        if (entry === null) return undefined
-        value = this.learn(cacheKey, entry)
-      }
+      cacheKey = checkKey(key)
     } catch (error) {
-      return this.failOpen(error, undefined)
+      return Promise.reject(error)
     }
-    return this.decodeOrDiscard<T>(cacheKey, value)
+    const hint = this.hints.get(cacheKey)
+    if (hint === undefined) return this.getByScript<T>(cacheKey)
+    // Not async, and the reply settled inside the call's own promise: this is a hit's whole path.
+    return this.call(
+      'get',
+      (client) => fetchEntries(client, hint.keys),
+      (reply) => {
+        const value = this.liveValue(cacheKey, hint, reply, 0, hint.at)
+        if (value !== undefined) return this.decodeOrDiscard<T>(cacheKey, value)
+        return reply[0] === null ? undefined : this.getByScript<T>(cacheKey)
+      },
+      nothing,
+    )
   }
 
   /**
@@ -193,7 +206,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
       if (hints.every((hint) => hint !== undefined)) unsettled = await this.fetchMany(cacheKeys, hints, values)
       if (unsettled.length > 0) {
         const wanted = unsettled.map((i) => cacheKeys[i] as string)
-        const entries = await this.call('get', (client) =>
+        const entries = await this.request('get', (client) =>
           wanted.length === 1
             ? getEntry(client, this.keys, wanted[0] as string).then((entry) => [entry])
             : getEntries(client, this.keys, wanted),
@@ -259,9 +272,9 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
 
   /**
    * Read-through: the cached value, or `fn()`'s result, stored with the miss's token. In one
-   * process, callers that miss the same key at the same versions share one `fn()` call. When
-   * Redis fails, `fn()` runs and its value is returned (the failure goes to `error`). A result
-   * of undefined is returned but not stored.
+   * process, callers that miss the same key at the same versions share one `fn()` call, and so
+   * do callers whose read failed. When Redis fails, `fn()` runs and its value is returned (the
+   * failure goes to `error`). A result of undefined is returned but not stored.
    */
   wrap<T>(key: string, fn: () => T | Promise<T>): Promise<T>
   wrap<T>(key: string, options: WrapOptions, fn: () => T | Promise<T>): Promise<T>
@@ -281,7 +294,8 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     } catch (error) {
       if (error instanceof ClosedError) throw error
       this.report(error)
-      return fn()
+      // Redis is failing: the function's value is returned, not stored. One call per key, still.
+      return this.share(`${cacheKey}\u0000`, async () => fn())
     }
     if (reply.hit) {
       try {
@@ -294,13 +308,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     }
     const token = reply.token
     const flight = [cacheKey, token.generation, ...groups, ...token.versions].join('\u0000')
-    const shared = this.fills.get(flight)
-    if (shared) return shared as Promise<T>
-    const fill = this.fill(cacheKey, token, ttl, fn)
-    this.fills.set(flight, fill)
-    const forget = () => this.fills.delete(flight)
-    fill.then(forget, forget)
-    return fill
+    return this.share(flight, () => this.fill(cacheKey, token, ttl, fn))
   }
 
   /**
@@ -330,6 +338,17 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     await this.connection.close(this.timeout)
   }
 
+  /** The promise of the call in flight under `flight`, or a new one from `run`, shared until it settles. */
+  private share<T>(flight: string, run: () => Promise<T>): Promise<T> {
+    const shared = this.fills.get(flight)
+    if (shared) return shared as Promise<T>
+    const fill = run()
+    this.fills.set(flight, fill)
+    const forget = () => this.fills.delete(flight)
+    fill.then(forget, forget)
+    return fill
+  }
+
   private async fill<T>(key: string, token: FillToken, ttl: number | undefined, fn: () => T | Promise<T>): Promise<T> {
     const value = await fn()
     if (value !== undefined && !this.closed) {
@@ -348,11 +367,21 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     const groups = token ? checkToken(token, cacheKey, options.groups) : checkGroups(options.groups)
     const ttl = options.ttl === undefined ? this.ttl : checkTtl(options.ttl)
     const text = this.encode(value)
-    const status = await this.call('set', (client) =>
+    const status = await this.request('set', (client) =>
       setEntry(client, this.keys, { key: cacheKey, value: text, groups, ttl, lease: this.lease, token }),
     )
     if (status === 'stored') this.hints.remember(cacheKey, groups)
     return status
+  }
+
+  /** A read by script: the first of a key, or one the MGET could not settle. Fails open. */
+  private getByScript<T>(key: string): Promise<T | undefined> {
+    return this.call(
+      'get',
+      (client) => getEntry(client, this.keys, key),
+      (entry) => (entry === null ? undefined : this.decodeOrDiscard<T>(key, this.learn(key, entry))),
+      nothing,
+    )
   }
 
   /**
@@ -363,11 +392,11 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   private async readOrToken(key: string, groups: readonly string[]): Promise<RawRead> {
     const hint = this.hints.get(key)
     if (hint !== undefined) {
-      const reply = await this.call('read', (client) => fetchEntries(client, hint.keys))
+      const reply = await this.request('read', (client) => fetchEntries(client, hint.keys))
       const value = this.liveValue(key, hint, reply, 0, hint.at)
       if (value !== undefined) return { hit: true, value }
     }
-    const reply = await this.call('read', (client) => readEntry(client, this.keys, key, groups, this.lease))
+    const reply = await this.request('read', (client) => readEntry(client, this.keys, key, groups, this.lease))
     return reply.hit ? { hit: true, value: this.learn(key, reply.entry) } : reply
   }
 
@@ -385,7 +414,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
         return slot
       }),
     )
-    const reply = await this.call('get', (client) => fetchEntries(client, args))
+    const reply = await this.request('get', (client) => fetchEntries(client, args))
     const unsettled: number[] = []
     hints.forEach((hint, i) => {
       values[i] = this.liveValue(keys[i] as string, hint, reply, i, at[i] as number[])
@@ -401,14 +430,14 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   private liveValue(
     key: string,
     hint: Hint,
-    reply: readonly (string | null)[],
+    reply: readonly (Buffer | null)[],
     index: number,
     at: readonly number[],
   ): string | undefined {
     const entry = reply[index]
     if (entry != null) {
       const offset = codec.liveAt(entry, reply, at, hint.part)
-      if (offset >= 0) return entry.slice(offset)
+      if (offset >= 0) return entry.toString('utf8', offset)
     }
     this.hints.forget(key)
     return undefined
@@ -471,33 +500,55 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     await this.delete(key).catch((failure: unknown) => this.report(failure))
   }
 
+  /** One Redis call that rejects on failure (see `call`). */
+  private request<R>(operation: string, send: (client: CacheClient) => Promise<R>): Promise<R> {
+    return this.call(operation, send, same)
+  }
+
   /**
-   * One Redis call: typed errors, and a `timeout` after which it counts as failed. Not async,
-   * and one promise around the command: this is on every call's path.
+   * One Redis call: `send` it, `settle` the reply, with typed errors and a deadline of `timeout`
+   * ms after which it counts as failed. Without `failOpen` a failure rejects; with it (a read) the
+   * failure is reported and answered with `failOpen()`. A call after close() rejects either way.
+   * One promise and one deadline, no timer of its own: this is on every call's path.
    */
-  private call<T>(
+  private call<R, T>(
     operation: string,
-    run: (client: CacheClient) => Promise<T>,
-    timeout: number = this.timeout,
+    send: (client: CacheClient) => Promise<R>,
+    settle: (reply: R) => T | PromiseLike<T>,
+    failOpen?: () => T,
+    deadlines: Deadlines | undefined = this.deadlines,
   ): Promise<T> {
     if (this.closed) return Promise.reject(new ClosedError(operation))
     return new Promise<T>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined
-      if (timeout !== Infinity) {
-        timer = setTimeout(() => reject(new TimeoutError(operation, timeout)), timeout)
-        timer.unref()
+      let deadline: Deadline | undefined
+      let finished = false
+      const finish = () => {
+        if (finished) return false
+        finished = true
+        if (deadline) deadlines?.settle(deadline)
+        return true
       }
       const fail = (error: unknown) => {
-        clearTimeout(timer)
-        reject(error instanceof GroupCacheError ? error : new RedisError(operation, error))
+        const failure = error instanceof GroupCacheError ? error : new RedisError(operation, error)
+        if (failOpen === undefined) return reject(failure)
+        this.report(failure)
+        resolve(failOpen())
       }
+      if (deadlines) deadline = deadlines.start(() => finish() && fail(new TimeoutError(operation, deadlines.ms)))
       try {
-        run(this.client).then((value) => {
-          clearTimeout(timer)
-          resolve(value)
-        }, fail)
+        send(this.client).then(
+          (reply) => {
+            if (!finish()) return
+            try {
+              resolve(settle(reply))
+            } catch (error) {
+              fail(error)
+            }
+          },
+          (error: unknown) => finish() && fail(error),
+        )
       } catch (error) {
-        fail(error)
+        if (finish()) fail(error)
       }
     })
   }
@@ -511,12 +562,14 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   private async invalidate<T>(operation: string, run: (client: CacheClient) => Promise<T>): Promise<T> {
     const wanted = this.waitForReplicas
     const connection = this.connectionCount
-    const result = await this.call(operation, run)
+    const result = await this.request(operation, run)
     if (wanted === undefined) return result
     const acknowledged = await this.call(
       operation,
       (client) => (client as unknown as Pick<Redis, 'wait'>).wait(wanted.replicas, wanted.timeout),
-      wanted.timeout + this.timeout,
+      same,
+      undefined,
+      this.waitDeadlines,
     )
     if (this.connectionCount !== connection) {
       throw new ReplicationError(operation, 0, wanted.replicas, 'the connection was replaced before WAIT answered')

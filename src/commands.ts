@@ -12,7 +12,7 @@ import { loadScript, runScript, type ScriptClient } from './scripts.js'
  * What the cache needs of a client: an ioredis `Redis`, a `Cluster` and the in-memory backend
  * all have it.
  */
-export type CacheClient = ScriptClient & Pick<Redis, 'mget'>
+export type CacheClient = ScriptClient & Pick<Redis, 'mgetBuffer'>
 
 const scripts = {
   get: loadScript('get'),
@@ -52,9 +52,12 @@ const setStatuses: Record<string, SetStatus> = {
   '-3': 'group-expired',
 }
 
-/** Entries and group versions by key, at one instant: `keys` come from a Hint. */
-export function fetchEntries(client: CacheClient, keys: readonly string[]): Promise<(string | null)[]> {
-  return client.mget(keys as string[])
+/**
+ * Entries and group versions by key, at one instant: `keys` come from hints. As bytes: the client
+ * compares them as such, and converts only the value it keeps.
+ */
+export function fetchEntries(client: CacheClient, keys: readonly string[]): Promise<(Buffer | null)[]> {
+  return client.mgetBuffer(keys as string[])
 }
 
 /** One key: the script answers with the live entry itself. */

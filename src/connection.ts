@@ -60,7 +60,11 @@ function owned(client: OwnedClient, onError: (error: unknown) => void): Connecti
 
 function isCacheClient(value: unknown): value is CacheClient {
   const client = value as Partial<CacheClient> | null
-  return typeof client?.evalsha === 'function' && typeof client.eval === 'function' && typeof client.mget === 'function'
+  return (
+    typeof client?.evalsha === 'function' &&
+    typeof client.eval === 'function' &&
+    typeof client.mgetBuffer === 'function'
+  )
 }
 
 function memoryClient(): OwnedClient {

@@ -9,45 +9,50 @@
  * instant, so the check is as atomic as the script's.
  */
 
-/** The groups part of an entry for `groups`, in their order: what a live entry's header ends with. */
-export function groupsPart(groups: readonly string[]): string {
+/** The groups part of an entry for `groups`, in their order: what a live entry's header holds. */
+export function groupsPart(groups: readonly string[]): Buffer {
   let part = ''
   for (const group of groups) part += `${Buffer.byteLength(group)}:${group}`
-  return part
+  return Buffer.from(part)
 }
 
-/**
- * Mutable so that the checker's mutants can replace it (check/mutants.ts).
- */
+const COMMA = 44
+const SEMICOLON = 59
+
+/** Mutable so that the checker's mutants can replace it (check/mutants.ts). */
 export const codec = {
   /**
    * The offset of the value in `entry` if it is live, else -1: the entry's snapshot must hold
-   * exactly the expected groups (`groups`, from `groupsPart`), and each snapshot version must be
+   * exactly the expected groups (`part`, from `groupsPart`), and each snapshot version must be
    * the current one, `reply[at[i]]` for the i-th group. -1 says nothing more: the entry may be
-   * stale, or hold other groups, and a script must settle it.
+   * stale, or hold other groups, and a script must settle it. Bytes are compared in a loop: the
+   * fields are a few bytes long, shorter than a call into Buffer.compare costs.
    */
-  liveAt(entry: string, reply: readonly (string | null)[], at: readonly number[], groups: string): number {
+  liveAt(entry: Buffer, reply: readonly (Buffer | null)[], at: readonly number[], part: Buffer): number {
     // Versions are digits, so a version followed by the expected separator is exactly that field,
     // and a ';' after the n-th says the snapshot has n versions.
     let pos = 0
     for (let i = 0; i < at.length; i++) {
       const version = reply[at[i] as number]
-      if (version == null || !entry.startsWith(version, pos)) return -1
+      if (version == null || !bytesAt(entry, pos, version)) return -1
       pos += version.length
-      if (entry.charCodeAt(pos) !== (i === at.length - 1 ? SEMICOLON : COMMA)) return -1
+      if (entry[pos] !== (i === at.length - 1 ? SEMICOLON : COMMA)) return -1
       pos++
     }
     if (at.length === 0) {
-      if (entry.charCodeAt(0) !== SEMICOLON) return -1
+      if (entry[0] !== SEMICOLON) return -1
       pos = 1
     }
     // n length-prefixed names are self-delimiting: a prefix match of all n is an exact match.
-    return entry.startsWith(groups, pos) ? pos + groups.length : -1
+    return bytesAt(entry, pos, part) ? pos + part.length : -1
   },
 }
 
-const COMMA = 44
-const SEMICOLON = 59
+function bytesAt(buffer: Buffer, at: number, bytes: Buffer): boolean {
+  if (at + bytes.length > buffer.length) return false
+  for (let i = 0; i < bytes.length; i++) if (buffer[at + i] !== bytes[i]) return false
+  return true
+}
 
 /** An entry's snapshot, groups and value: what a script's read returns is decoded here. */
 export function decodeEntry(entry: string): { versions: string[]; groups: string[]; value: string } {

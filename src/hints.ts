@@ -10,7 +10,7 @@ export interface Hint {
   /** The MGET's keys: the entry, then each group's version. */
   readonly keys: readonly string[]
   /** `groupsPart(groups)`: what the live entry's header must hold. */
-  readonly part: string
+  readonly part: Buffer
   /** Where each group's version is in the MGET's reply: 1..n. */
   readonly at: readonly number[]
 }

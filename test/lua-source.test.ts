@@ -111,7 +111,7 @@ describe.each(targets)('no user input in Lua source [$name]', (target) => {
     await observer.set(sentinel, 'still here')
     evalsha = vi.spyOn(client, 'evalsha')
     evalSource = vi.spyOn(client, 'eval')
-    mget = vi.spyOn(client, 'mget')
+    mget = vi.spyOn(client, 'mgetBuffer')
     // On a real client, every command goes through sendCommand: none but these three may be sent.
     if (client instanceof Redis) sendCommand = vi.spyOn(client, 'sendCommand')
   })

@@ -38,13 +38,24 @@ describe('one command on the wire per call [redis]', () => {
     client.disconnect()
   })
 
+  let marks = 0
+  /** Sends a marker on the cache's connection and waits until MONITOR has shown it. */
+  async function mark(): Promise<string> {
+    const marker = `mark-${marks++}`
+    await client.echo(marker)
+    await expect.poll(() => seen.some((args) => args[1] === marker)).toBe(true)
+    return marker
+  }
+
   async function commandsOf(act: () => Promise<unknown>): Promise<string[]> {
-    // A PING from the same connection marks the end of the call's commands on the wire.
-    seen.length = 0
+    // Markers from the same connection bound the call's commands on the wire: whatever came
+    // before the first (the previous step's commands) is dropped.
+    const start = await mark()
     await act()
-    await client.ping()
-    await expect.poll(() => seen.some((args) => args[0]?.toLowerCase() === 'ping')).toBe(true)
-    return seen.map((args) => String(args[0]).toLowerCase()).filter((name) => name !== 'ping')
+    const end = await mark()
+    const from = seen.findIndex((args) => args[1] === start)
+    const to = seen.findIndex((args) => args[1] === end)
+    return seen.slice(from + 1, to).map((args) => String(args[0]).toLowerCase())
   }
 
   it('finds the cache’s connection on the server', () => {
