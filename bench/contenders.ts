@@ -1,7 +1,7 @@
 /**
  * The four contenders behind one interface, each on its own Redis connection:
  * - `plain`: ioredis GET/SET of JSON.stringify/parse'd values, no groups (the limit);
- * - `group-cache`: this repository (../src);
+ * - `group-cache`: this repository, as built (dist/, what users run);
  * - `bentocache`: BentoCache 1.6, one store with Redis as its only layer (no L1, no bus), tags;
  * - `async-cache-dedupe`: async-cache-dedupe 3.4 on Redis storage with references.
  */
@@ -9,7 +9,7 @@ import { createCache } from 'async-cache-dedupe'
 import { BentoCache, bentostore } from 'bentocache'
 import { redisDriver } from 'bentocache/drivers/redis'
 import { Redis } from 'ioredis'
-import { GroupCache } from '../src/index.js'
+import { GroupCache } from 'redis-group-cache'
 import { Keys } from '../src/keys.js'
 import type { Value } from './data.js'
 

@@ -57,8 +57,8 @@ export const mutants: Record<string, Mutant> = {
     replacements: [
       {
         scripts: ['set'],
-        target: 'if hasToken then',
-        replacement: 'if false then',
+        target: "if hasToken then\n  local t = redis.call('TIME')",
+        replacement: "if false then\n  local t = redis.call('TIME')",
       },
     ],
   },
@@ -76,7 +76,7 @@ export const mutants: Record<string, Mutant> = {
       },
       {
         scripts: ['expire-groups'],
-        target: "if redis.call('EXISTS', KEYS[i]) == 1 then",
+        target: 'if isVersion(versions[i]) then',
         replacement: 'if true then',
       },
     ],

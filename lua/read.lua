@@ -1,29 +1,30 @@
 -- read: the live value of an entry, or on a miss a fill token for a later `set`.
 --
--- KEYS[1]     entry hash
+-- KEYS[1]     entry
 -- KEYS[2]     the key's generation (moved by delete; created here when missing)
 -- KEYS[3..]   version key of each group the caller will store the value under
--- ARGV[1]     group version key prefix (string), to check the entry's own snapshot
--- ARGV[2]     lease (integer, ms): how long a group version created here lives unless a set extends it
+-- ARGV[1]     lease (integer, ms): how long a group version created here lives unless a set extends it
 --
--- Returns {1, entry} on a hit (the live entry as stored: see include/common.lua), or {0, seconds, microseconds, generation, version...} on a miss:
--- the Redis time of the read, the key's generation and the current version of each group of
--- KEYS[3..], in that order. A missing generation or group version gets a fresh one (with the
--- lease as TTL), so the token can tell a later delete or invalidation from a lost key: were
--- a missing generation read as '', a delete whose generation is then evicted would read as
--- 'never deleted' and let a fill from before it be stored.
+-- Returns {1, entry} on a hit (the live entry as stored: see include/common.lua), or
+-- {0, seconds, microseconds, generation, version...} on a miss: the Redis time of the read, the
+-- key's generation and the current version of each group of KEYS[3..], in that order. A missing
+-- generation or group version gets a fresh one (with the lease as TTL), so the token can tell a
+-- later delete or invalidation from a lost key: were a missing generation read as '', a delete
+-- whose generation is then evicted would read as 'never deleted' and let a fill from before it
+-- be stored.
 
 -- @include common
 
 local entryKey = KEYS[1]
 local generationKey = KEYS[2]
-local groupPrefix = ARGV[1]
-local lease = ARGV[2]
-check(#KEYS >= 2 and #ARGV == 2, 'read takes KEYS: entry, generation, groups...; ARGV: groupPrefix, lease')
+local lease = ARGV[1]
+check(#KEYS >= 2 and #ARGV == 1, 'read takes KEYS: entry, generation, groups...; ARGV: lease')
 check(isCount(lease) and tonumber(lease) > 0, 'lease must be a positive integer of ms')
-check(isGroupPrefixOf(groupPrefix, entryKey), 'groupPrefix must be the entry\'s namespace')
+local base = entryBase(entryKey, generationKey)
+local groupHead = base .. 'g:'
+for i = 3, #KEYS do check(isUnder(KEYS[i], groupHead), 'keys after the generation must be group versions') end
 
-local entry = readEntry(entryKey, groupPrefix)
+local entry = readEntry(entryKey, base)
 if entry ~= nil then return {1, entry} end
 
 local t = redis.call('TIME')

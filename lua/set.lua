@@ -1,17 +1,17 @@
--- set: store a value with a snapshot of its groups' versions (one string: see include/common.lua); with a fill token, only if
--- nothing the token saw has moved since (compare-and-set).
+-- set: store a value with a snapshot of its groups' versions (one string: see
+-- include/common.lua); with a fill token, only if nothing the token saw has moved since
+-- (compare-and-set).
 --
--- KEYS[1]     entry hash
+-- KEYS[1]     entry
 -- KEYS[2]     the key's generation
--- KEYS[3..]   version key of each group, n = #KEYS - 2 groups
+-- KEYS[3..]   version key of each group, n = #KEYS - 2 groups (the entry records their names)
 -- ARGV[1]     serialized value (string)
 -- ARGV[2]     entry TTL (integer, ms), or '' for none
 -- ARGV[3]     lease (integer, ms): a token older than this is refused
--- ARGV[4]     token: Redis time of the read, seconds ('' for a set without a token)
--- ARGV[5]     token: microseconds of that time
--- ARGV[6]     token: the key's generation at the read ('' without a token)
--- ARGV[7..6+n]     group names, in the order of KEYS[3..]
--- ARGV[7+n..6+2n]  token: each group's version at the read (absent without a token)
+-- ARGV[4]     token: '<seconds>,<microseconds>,<generation>' of the read (Redis time, and the
+--             key's generation then), or '' for a set without a token
+-- ARGV[5..4+n]  token: each group's version at the read, in the order of KEYS[3..] (absent
+--             without a token)
 --
 -- Returns 1 when stored. A token set that stores nothing returns:
 --   0  the key already has an entry (someone stored since the read; never overwrite it)
@@ -28,22 +28,27 @@ local generationKey = KEYS[2]
 local value = ARGV[1]
 local ttl = ARGV[2]
 local lease = ARGV[3]
-local tokenSeconds = ARGV[4]
-local tokenMicros = ARGV[5]
-local tokenGeneration = ARGV[6]
+local token = ARGV[4]
 local groupCount = #KEYS - 2
-local hasToken = tokenSeconds ~= ''
+local hasToken = token ~= nil and token ~= ''
 
 check(#KEYS >= 2, 'set takes KEYS: entry, generation, groups...')
-check(#ARGV == 6 + groupCount * (hasToken and 2 or 1), 'set takes ARGV: value, ttl, lease, token time (2), generation, group names, token versions')
+check(#ARGV == 4 + (hasToken and groupCount or 0), 'set takes ARGV: value, ttl, lease, token, token versions')
 check(ttl == '' or (isCount(ttl) and tonumber(ttl) > 0), 'ttl must be a positive integer of ms or empty')
 check(isCount(lease) and tonumber(lease) > 0, 'lease must be a positive integer of ms')
-check(
-  hasToken and (isCount(tokenSeconds) and isCount(tokenMicros) and tokenGeneration ~= '')
-    or (tokenMicros == '' and tokenGeneration == ''),
-  'a token needs its time (2) and generation; a set without one leaves all three empty'
-)
-for i = 1, groupCount do check(ARGV[6 + i] ~= '', 'group names must not be empty') end
+local tokenSeconds, tokenMicros, tokenGeneration
+if hasToken then
+  tokenSeconds, tokenMicros, tokenGeneration = string.match(token, '^(%d+),(%d+),(%d+)$')
+  check(tokenGeneration ~= nil, 'a token is <seconds>,<microseconds>,<generation>')
+  for i = 1, groupCount do check(isVersionText(ARGV[4 + i]), 'token versions must be versions') end
+end
+local base = entryBase(entryKey, generationKey)
+local groupHead = base .. 'g:'
+local names = {}
+for i = 1, groupCount do
+  check(isUnder(KEYS[2 + i], groupHead), 'keys after the generation must be group versions')
+  names[i] = string.sub(KEYS[2 + i], #groupHead + 1)
+end
 
 -- Each group's current version: the token must match them, the snapshot records them.
 local versions = groupCount > 0 and redis.call('MGET', unpack(KEYS, 3)) or {}
@@ -55,12 +60,16 @@ if hasToken then
   if redis.call('EXISTS', entryKey) == 1 then return 0 end
   if redis.call('GET', generationKey) ~= tokenGeneration then return -2 end
   for i = 1, groupCount do
-    if versions[i] ~= ARGV[6 + groupCount + i] then return -3 end
+    if versions[i] ~= ARGV[4 + i] then return -3 end
   end
 else
   -- A write moves the key's generation (when a miss created one), so a fill that read before
   -- it is refused even after this entry is gone again (TTL, eviction, an invalidation).
-  if redis.call('EXISTS', generationKey) == 1 then redis.call('INCR', generationKey) end
+  local generation = redis.call('GET', generationKey)
+  if isVersion(generation) then
+    check(isVersionText(generation), 'the generation key does not hold a generation')
+    redis.call('INCR', generationKey)
+  end
 end
 
 local created = {}
@@ -70,7 +79,7 @@ for i = 1, groupCount do
     created[i] = true
   end
 end
-local entry = encodeEntry(versions, {unpack(ARGV, 7, 6 + groupCount)}, value)
+local entry = encodeEntry(versions, names, value)
 if ttl == '' then
   redis.call('SET', entryKey, entry)
 else

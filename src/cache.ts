@@ -9,7 +9,7 @@ import {
   getEntries,
   getEntry,
   readEntry,
-  type SetStatus,
+  type SetEntry,
   setEntry,
 } from './commands.js'
 import { type Connection, connect, type RedisOption } from './connection.js'
@@ -234,8 +234,22 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * `read` miss, stores only if no group of the token was expired, the key was not deleted or
    * stored meanwhile, and the token is younger than the lease. Resolves false when it refused.
    */
-  async set(key: string, value: unknown, options: SetOptions = {}): Promise<boolean> {
-    return (await this.store(key, value, options)) === 'stored'
+  set(key: string, value: unknown, options: SetOptions = {}): Promise<boolean> {
+    let entry: SetEntry
+    try {
+      entry = this.prepare(key, value, options)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return this.call(
+      'set',
+      (client) => setEntry(client, this.keys, entry),
+      (status) => {
+        if (status !== 'stored') return false
+        this.hints.remember(entry.key, entry.groups)
+        return true
+      },
+    )
   }
 
   /** Removes `key`'s entry; fills that began before are refused. True if a live entry was removed. */
@@ -353,7 +367,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     const value = await fn()
     if (value !== undefined && !this.closed) {
       try {
-        await this.store(key, value, { token, ttl: ttl ?? Number.POSITIVE_INFINITY })
+        await this.set(key, value, { token, ttl: ttl ?? Number.POSITIVE_INFINITY })
       } catch (error) {
         this.report(error)
       }
@@ -361,17 +375,13 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     return value
   }
 
-  private async store(key: string, value: unknown, options: SetOptions): Promise<SetStatus> {
+  /** A set's arguments, validated and encoded: nothing is sent before this succeeds. */
+  private prepare(key: string, value: unknown, options: SetOptions): SetEntry {
     const cacheKey = checkKey(key)
     const token = options.token
     const groups = token ? checkToken(token, cacheKey, options.groups) : checkGroups(options.groups)
     const ttl = options.ttl === undefined ? this.ttl : checkTtl(options.ttl)
-    const text = this.encode(value)
-    const status = await this.request('set', (client) =>
-      setEntry(client, this.keys, { key: cacheKey, value: text, groups, ttl, lease: this.lease, token }),
-    )
-    if (status === 'stored') this.hints.remember(cacheKey, groups)
-    return status
+    return { key: cacheKey, value: this.encode(value), groups, ttl, lease: this.lease, token }
   }
 
   /** A read by script: the first of a key, or one the MGET could not settle. Fails open. */

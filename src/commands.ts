@@ -62,14 +62,12 @@ export function fetchEntries(client: CacheClient, keys: readonly string[]): Prom
 
 /** One key: the script answers with the live entry itself. */
 export function getEntry(client: CacheClient, keys: Keys, cacheKey: string): Promise<string | null> {
-  return runScript(client, scripts.get, [keys.entry(cacheKey)], [keys.groupPrefix]) as Promise<string | null>
+  return runScript(client, scripts.get, [keys.entry(cacheKey)], []) as Promise<string | null>
 }
 
 /** Two keys or more: an array of live entries. */
 export function getEntries(client: CacheClient, keys: Keys, cacheKeys: readonly string[]): Promise<(string | null)[]> {
-  return runScript(client, scripts.get, cacheKeys.map(keys.entry, keys), [keys.groupPrefix]) as Promise<
-    (string | null)[]
-  >
+  return runScript(client, scripts.get, cacheKeys.map(keys.entry, keys), []) as Promise<(string | null)[]>
 }
 
 export function readEntry(
@@ -83,7 +81,7 @@ export function readEntry(
     client,
     scripts.read,
     [keys.entry(key), keys.generation(key), ...groups.map(keys.group, keys)],
-    [keys.groupPrefix, lease],
+    [lease],
   ).then((reply) => {
     const [status, ...rest] = reply as [number, ...string[]]
     if (status === 1) return { hit: true, entry: rest[0] as string }
@@ -104,16 +102,9 @@ export interface SetEntry {
 
 export function setEntry(client: CacheClient, keys: Keys, entry: SetEntry): Promise<SetStatus> {
   const { key, value, groups, ttl, lease, token } = entry
-  const args: (string | number)[] = [
-    value,
-    ttl ?? '',
-    lease,
-    token?.issuedAt[0] ?? '',
-    token?.issuedAt[1] ?? '',
-    token?.generation ?? '',
-    ...groups,
-  ]
-  if (token) args.push(...token.versions)
+  const args: (string | number)[] = [value, ttl ?? '', lease]
+  if (token) args.push(`${token.issuedAt[0]},${token.issuedAt[1]},${token.generation}`, ...token.versions)
+  else args.push('')
   return runScript(
     client,
     scripts.set,
@@ -127,7 +118,7 @@ export function setEntry(client: CacheClient, keys: Keys, entry: SetEntry): Prom
 }
 
 export function deleteEntry(client: CacheClient, keys: Keys, key: string, lease: number): Promise<boolean> {
-  return runScript(client, scripts.delete, [keys.entry(key), keys.generation(key)], [keys.groupPrefix, lease]).then(
+  return runScript(client, scripts.delete, [keys.entry(key), keys.generation(key)], [lease]).then(
     (reply) => reply === 1,
   )
 }

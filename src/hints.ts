@@ -42,7 +42,7 @@ export class Hints {
       if (!oldest.done) this.hints.delete(oldest.value)
     }
     this.hints.set(key, {
-      groups,
+      groups: [...groups], // the caller's array may change later
       keys: [this.keys.entry(key), ...groups.map(this.keys.group, this.keys)],
       part: groupsPart(groups),
       at: this.positionsFor(groups.length),

@@ -39,13 +39,22 @@ export function checkKeys(keys: unknown): string[] {
   return keys.map(checkKey)
 }
 
-/** Group names, without repeats (a group listed twice is one group). */
-export function checkGroups(groups: unknown, max = MAX_GROUPS): string[] {
-  if (groups === undefined) return []
+const NO_GROUPS: readonly string[] = Object.freeze([])
+
+/** Group names, without repeats (a group listed twice is one group): the caller's array when it has none. */
+export function checkGroups(groups: unknown, max = MAX_GROUPS): readonly string[] {
+  if (groups === undefined) return NO_GROUPS
   if (!Array.isArray(groups)) throw new InvalidArgumentError(`groups must be an array (got ${describe(groups)})`)
-  const unique = [...new Set(groups.map((group) => checkString(group, 'group')))]
+  for (const group of groups) checkString(group, 'group')
+  const unique: readonly string[] = hasRepeats(groups) ? [...new Set<string>(groups)] : groups
   if (unique.length > max) throw new InvalidArgumentError(`at most ${max} groups (got ${unique.length})`)
   return unique
+}
+
+function hasRepeats(list: readonly unknown[]): boolean {
+  if (list.length > 16) return new Set(list).size !== list.length
+  for (let i = 1; i < list.length; i++) for (let j = 0; j < i; j++) if (list[i] === list[j]) return true
+  return false
 }
 
 /** A TTL in ms: a positive integer, or Infinity for none. Returns undefined for none. */

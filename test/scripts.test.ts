@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis'
 import RedisMock from 'ioredis-mock'
-import { afterAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { allScripts } from '../src/commands.js'
-import { runScript } from '../src/scripts.js'
+import { type LuaScript, runScript } from '../src/scripts.js'
 import { dumpNamespace, randomNamespace } from './support/backends.js'
 
 const real = new Redis(inject('redisUrl'))
@@ -85,40 +85,114 @@ describe.each([
   const byName = Object.fromEntries(allScripts.map((script) => [script.name, script]))
   const ns = randomNamespace()
   const k = (kind: string, name: string) => `rgc:{${ns}}:${kind}:${name}`
+  const huge = '99999999999999999999' // past what Lua and Redis read exactly
+  const token = (generation: string) => `1700000000,5,${generation}`
   const cases: [string, string, string[], (string | number)[]][] = [
-    ['get without a prefix', 'get', [k('e', 'a')], []],
-    ['read with a non-numeric lease', 'read', [k('e', 'a'), k('t', 'a'), k('g', 'g')], [k('g', ''), 'soon']],
-    ['read with too few keys', 'read', [k('e', 'a')], [k('g', ''), 1000]],
-    ['set with a negative ttl', 'set', [k('e', 'a'), k('t', 'a'), k('g', 'g')], ['"v"', '-5', 1000, '', '', '', 'g']],
-    ['set with a fractional ttl', 'set', [k('e', 'a'), k('t', 'a')], ['"v"', '1.5', 1000, '', '', '']],
-    ['set missing group names', 'set', [k('e', 'a'), k('t', 'a'), k('g', 'g')], ['"v"', '', 1000, '', '', '']],
+    ['get with no keys', 'get', [], []],
+    ['get with an argument', 'get', [k('e', 'a')], ['extra']],
+    ['get of a key outside any namespace', 'get', ['plain:key'], []],
+    ['get of an entry of another namespace beside one of this', 'get', [k('e', 'a'), 'rgc:{other}:e:a'], []],
+    ['get of a group version instead of an entry', 'get', [k('g', 'g')], []],
+    ['read with a non-numeric lease', 'read', [k('e', 'a'), k('t', 'a'), k('g', 'g')], ['soon']],
+    ['read with too few keys', 'read', [k('e', 'a')], [1000]],
+    ['read with a zero lease', 'read', [k('e', 'a'), k('t', 'a'), k('g', 'g')], [0]],
+    ['read with an overflowing lease', 'read', [k('e', 'a'), k('t', 'a'), k('g', 'g')], [huge]],
+    ['read with the generation of another key', 'read', [k('e', 'a'), k('t', 'b'), k('g', 'g')], [1000]],
+    ['read with a group of another namespace', 'read', [k('e', 'a'), k('t', 'a'), 'rgc:{other}:g:g'], [1000]],
+    ['read with a group key outside any namespace', 'read', [k('e', 'a'), k('t', 'a'), 'outside:key'], [1000]],
+    ['set with a negative ttl', 'set', [k('e', 'a'), k('t', 'a'), k('g', 'g')], ['"v"', '-5', 1000, '']],
+    ['set with a fractional ttl', 'set', [k('e', 'a'), k('t', 'a')], ['"v"', '1.5', 1000, '']],
+    ['set with an overflowing ttl', 'set', [k('e', 'a'), k('t', 'a'), k('g', 'g')], ['"v"', huge, 1000, '']],
+    ['set with an overflowing lease', 'set', [k('e', 'a'), k('t', 'a')], ['"v"', '', huge, '']],
     [
       'set with a token missing its versions',
       'set',
       [k('e', 'a'), k('t', 'a'), k('g', 'g')],
-      ['"v"', '', 1000, '1', '2', '', 'g'],
+      ['"v"', '', 1000, token('7')],
     ],
-    ['set with a non-numeric token time', 'set', [k('e', 'a'), k('t', 'a')], ['"v"', '', 1000, 'x', '2', '']],
-    ['delete with a missing lease', 'delete', [k('e', 'a'), k('t', 'a')], [k('g', '')]],
-    ['delete with a third key', 'delete', [k('e', 'a'), k('t', 'a'), k('g', 'g')], [k('g', ''), 1000]],
-    ['delete with only the entry key', 'delete', [k('e', 'a')], [k('g', ''), 1000]],
-    ['delete with a zero lease', 'delete', [k('e', 'a'), k('t', 'a')], [k('g', ''), 0]],
-    ['read with a zero lease', 'read', [k('e', 'a'), k('t', 'a'), k('g', 'g')], [k('g', ''), 0]],
-    ['set with only the entry key', 'set', [k('e', 'a')], ['"v"', '', 1000, '', '', '']],
-    ['set with a zero lease', 'set', [k('e', 'a'), k('t', 'a')], ['"v"', '', 0, '', '', '']],
+    ['set with a token missing its generation', 'set', [k('e', 'a'), k('t', 'a')], ['"v"', '', 1000, '1700000000,5']],
+    ['set with a non-numeric token time', 'set', [k('e', 'a'), k('t', 'a')], ['"v"', '', 1000, 'x,5,7']],
+    [
+      'set with a non-numeric token version',
+      'set',
+      [k('e', 'a'), k('t', 'a'), k('g', 'g')],
+      ['"v"', '', 1000, token('7'), 'v'],
+    ],
+    ['set with only the entry key', 'set', [k('e', 'a')], ['"v"', '', 1000, '']],
+    ['set with a zero lease', 'set', [k('e', 'a'), k('t', 'a')], ['"v"', '', 0, '']],
+    [
+      'set with a group key outside any namespace',
+      'set',
+      [k('e', 'a'), k('t', 'a'), 'outside:key'],
+      ['"v"', '', 1000, ''],
+    ],
+    [
+      'set with a group of another namespace',
+      'set',
+      [k('e', 'a'), k('t', 'a'), 'rgc:{other}:g:g'],
+      ['"v"', '', 1000, ''],
+    ],
+    ['set with the generation of another key', 'set', [k('e', 'a'), k('t', 'b')], ['"v"', '', 1000, '']],
+    ['set with an empty group name', 'set', [k('e', 'a'), k('t', 'a'), k('g', '')], ['"v"', '', 1000, '']],
+    ['set with too few arguments', 'set', [k('e', 'a'), k('t', 'a')], ['"v"', '', 1000]],
+    ['set on a generation that holds no number', 'set', [k('e', 'x'), k('t', 'x'), k('g', 'g')], ['"v"', '', 1000, '']],
+    ['delete with a missing lease', 'delete', [k('e', 'a'), k('t', 'a')], []],
+    ['delete with an overflowing lease', 'delete', [k('e', 'a'), k('t', 'a')], [huge]],
+    ['delete with a third key', 'delete', [k('e', 'a'), k('t', 'a'), k('g', 'g')], [1000]],
+    ['delete with only the entry key', 'delete', [k('e', 'a')], [1000]],
+    ['delete with a zero lease', 'delete', [k('e', 'a'), k('t', 'a')], [0]],
+    ['delete with the generation of another key', 'delete', [k('e', 'a'), k('t', 'b')], [1000]],
+    ['delete on a generation that holds no number', 'delete', [k('e', 'x'), k('t', 'x')], [1000]],
     ['expire-groups with arguments', 'expire-groups', [k('g', 'g')], ['extra']],
-    ['read with an empty prefix', 'read', [k('e', 'a'), k('t', 'a')], ['', 1000]],
-    ['read with another namespace’s prefix', 'read', [k('e', 'a'), k('t', 'a')], ['rgc:{other}:g:', 1000]],
-    ['get with a prefix outside the namespace', 'get', [k('e', 'a')], ['plain:g:']],
-    ['delete with an empty prefix', 'delete', [k('e', 'a'), k('t', 'a')], ['', 1000]],
-    ['set with an empty group name', 'set', [k('e', 'a'), k('t', 'a'), k('g', '')], ['"v"', '', 1000, '', '', '', '']],
-    ['set with a generation but no token time', 'set', [k('e', 'a'), k('t', 'a')], ['"v"', '', 1000, '', '', '5']],
+    ['expire-groups of an entry', 'expire-groups', [k('g', 'g'), k('e', 'a')], []],
+    ['expire-groups of a key outside any namespace', 'expire-groups', [k('g', 'g'), 'outside:key'], []],
+    ['expire-groups of a group of another namespace', 'expire-groups', [k('g', 'g'), 'rgc:{other}:g:g'], []],
+    ['expire-groups of a version that holds no number', 'expire-groups', [k('g', 'g'), k('g', 'junk')], []],
   ]
+
+  // Keys every case could touch exist beforehand, so a deletion or an increment would show.
+  beforeAll(async () => {
+    await client.set(k('e', 'a'), `1700000000000001;1:g"old"`)
+    await client.set(k('t', 'a'), '1700000000000002')
+    await client.set(k('t', 'b'), '1700000000000003')
+    await client.set(k('g', 'g'), '1700000000000001')
+    await client.set(k('e', 'x'), ';"x"')
+    await client.set(k('t', 'x'), 'not a number')
+    await client.set(k('g', 'junk'), 'not a number')
+    await client.hset(k('g', 'hash'), 'field', '1')
+    await client.set('outside:key', 'untouched')
+    await client.set('rgc:{other}:g:g', '1700000000000009')
+    await client.set('rgc:{other}:e:a', ';"theirs"')
+  })
+  afterAll(async () => {
+    await client.del(
+      'outside:key',
+      'rgc:{other}:g:g',
+      'rgc:{other}:e:a',
+      ...Object.keys(await dumpNamespace(client, ns)),
+    )
+  })
+
+  const outside = () => Promise.all(['outside:key', 'rgc:{other}:g:g', 'rgc:{other}:e:a'].map((key) => client.get(key)))
+
   it.each(cases)('%s', async (_, name, keys, args) => {
     const script = byName[name]
     if (!script) throw new Error(`no script ${name}`)
     const before = await dumpNamespace(client, ns)
+    const beforeOutside = await outside()
+    expect(Object.keys(before).length).toBeGreaterThan(5)
     await expect(runScript(client, script, keys, args)).rejects.toThrow(/redis-group-cache: /)
     expect(await dumpNamespace(client, ns)).toEqual(before)
+    expect(await outside()).toEqual(beforeOutside)
   })
+
+  if (client === real) {
+    it('expire-groups of a version key of another type: Redis refuses it before moving any group', async () => {
+      const before = await dumpNamespace(client, ns)
+      await expect(
+        runScript(client, byName['expire-groups'] as LuaScript, [k('g', 'g'), k('g', 'hash')], []),
+      ).rejects.toThrow(/WRONGTYPE/)
+      expect(await dumpNamespace(client, ns)).toEqual(before)
+    })
+  }
 })

@@ -30,16 +30,42 @@ local function check(ok, message)
   if not ok then error('redis-group-cache: ' .. message) end
 end
 
--- The group prefix must be the entry's own namespace (`<base>g:` beside `<base>e:<key>`), so
--- that the version keys a script derives stay in the namespace, its ACL pattern and its slot.
-local function isGroupPrefixOf(groupPrefix, entryKey)
-  if type(groupPrefix) ~= 'string' or string.sub(groupPrefix, -2) ~= 'g:' then return false end
-  local base = string.sub(groupPrefix, 1, -3)
-  return #base > 0 and string.sub(entryKey, 1, #base + 2) == base .. 'e:'
+-- Digits, at most `length` of them.
+local function isDigits(s, length)
+  return type(s) == 'string' and #s <= length and string.match(s, '^%d+$') ~= nil
 end
 
+-- A whole number of ms, at most 2^53 - 1 (as the client allows): Lua and Redis read it exactly.
 local function isCount(s)
-  return type(s) == 'string' and string.match(s, '^%d+$') ~= nil
+  return isDigits(s, 16) and tonumber(s) <= 9007199254740991
+end
+
+-- What a version or generation key holds: a number INCR can still move.
+local function isVersionText(s)
+  return isDigits(s, 18)
+end
+
+-- Every key a script touches is `<base><kind>:<name>`, where the base `<prefix>:{<ns>}:` is the
+-- namespace: prefix and namespace hold no braces, so the first `{...}:` ends it. A script takes
+-- its base from KEYS[1] and refuses any other key that is not of the same base and the kind it
+-- expects, so that it never reaches outside the namespace (its ACL pattern, its Cluster slot).
+local function baseOf(key)
+  return string.match(key, '^[^{}]*{[^{}]*}:')
+end
+
+-- Whether `key` is `<head><name>` with a name of at least one byte (no substring is made).
+local function isUnder(key, head)
+  return #key > #head and string.find(key, head, 1, true) == 1
+end
+
+-- The base of an entry `<base>e:<key>` and its generation `<base>t:<key>`; refuses any other pair.
+local function entryBase(entryKey, generationKey)
+  local base = baseOf(entryKey)
+  check(
+    base ~= nil and isUnder(entryKey, base .. 'e:') and generationKey == base .. 't:' .. string.sub(entryKey, #base + 3),
+    'keys must be an entry and its generation'
+  )
+  return base
 end
 
 -- An entry is one string: the snapshot of its groups' versions, its group names, then the value.
@@ -49,7 +75,11 @@ end
 -- knows an entry's groups can check it with one MGET of the entry and their versions, no script.
 local function encodeEntry(versions, names, value)
   local parts = {table.concat(versions, ','), ';'}
-  for i = 1, #names do parts[#parts + 1] = #names[i] .. ':' .. names[i] end
+  for i = 1, #names do
+    parts[#parts + 1] = #names[i]
+    parts[#parts + 1] = ':'
+    parts[#parts + 1] = names[i]
+  end
   parts[#parts + 1] = value
   return table.concat(parts)
 end
@@ -74,14 +104,14 @@ end
 -- The entry stored under entryKey if it is live, else nil. An entry is live while every group in
 -- its snapshot still has the version the snapshot recorded; a stale entry is deleted on sight,
 -- so nothing stale outlives the read that found it.
-local function readEntry(entryKey, groupPrefix)
+local function readEntry(entryKey, base)
   local entry = redis.call('GET', entryKey)
   if type(entry) ~= 'string' then return nil end
   local snapshot, names = decodeEntry(entry)
   local live = snapshot ~= nil
   if live and #names > 0 then
     local groupKeys = {}
-    for i = 1, #names do groupKeys[i] = groupPrefix .. names[i] end
+    for i = 1, #names do groupKeys[i] = base .. 'g:' .. names[i] end
     local current = redis.call('MGET', unpack(groupKeys))
     for i = 1, #snapshot do
       if current[i] ~= snapshot[i] then
