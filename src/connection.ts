@@ -1,7 +1,7 @@
-import { createRequire } from 'node:module'
 import { Redis } from 'ioredis'
 import type { CacheClient } from './commands.js'
-import { InvalidArgumentError, MissingDependencyError } from './errors.js'
+import { InvalidArgumentError } from './errors.js'
+import { memoryClient } from './memory.js'
 
 /**
  * Where the cache keeps its data: an ioredis `Redis` or `Cluster` (the caller owns it), a
@@ -65,17 +65,4 @@ function isCacheClient(value: unknown): value is CacheClient {
     typeof client.eval === 'function' &&
     typeof client.mgetBuffer === 'function'
   )
-}
-
-function memoryClient(): OwnedClient {
-  let RedisMock: new () => OwnedClient
-  try {
-    RedisMock = createRequire(import.meta.url)('ioredis-mock')
-  } catch (cause) {
-    throw new MissingDependencyError(
-      "redis: 'memory' needs the optional peer dependency ioredis-mock: npm install ioredis-mock",
-      { cause },
-    )
-  }
-  return new RedisMock()
 }

@@ -73,6 +73,23 @@ forEachBackend('race-free fills', (backend) => {
       expect(await backend.raw.exists(backend.entryKey('k'))).toBe(0)
     })
 
+    it('refuses a token older than the lease by its age alone: its generation and versions still match', async () => {
+      const lease = 300
+      const cache = backend.cache({ lease })
+      await cache.set('keeper', 0, { groups: ['a'] }) // a's version has no TTL
+      const early = await cache.read('early', { groups: ['a'] })
+      const late = await cache.read('late', { groups: ['a'] })
+      if (early.hit || late.hit) throw new Error('expected misses')
+      await sleep(lease * 0.6)
+      // Misses of the same keys keep their generations alive for another lease from now.
+      for (const key of ['early', 'late']) expect((await cache.read(key, { groups: ['a'] })).hit).toBe(false)
+      expect(await cache.set('early', 'in time', { token: early.token })).toBe(true)
+      await sleep(lease * 0.6)
+      expect(await backend.raw.pttl(`rgc:{${backend.namespace}}:t:late`)).toBeGreaterThan(0)
+      expect(await cache.set('late', 'too late', { token: late.token })).toBe(false)
+      expect(await cache.getMany(['early', 'late'])).toEqual(['in time', undefined])
+    })
+
     it('a token is plain data: it survives JSON and works from another cache instance', async () => {
       const reader = backend.cache()
       const writer = backend.cache()

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto'
 import { Redis } from 'ioredis'
 import RedisMock from 'ioredis-mock'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { allScripts } from '../src/commands.js'
+import { memoryClient } from '../src/memory.js'
 import { type LuaScript, runScript } from '../src/scripts.js'
 import { dumpNamespace, randomNamespace } from './support/backends.js'
 
@@ -70,6 +72,34 @@ describe('backend differences, each handled in one place', () => {
     expect(await real.eval(probe, 1, key)).toBeGreaterThan(50_000)
     expect(await memory.eval(probe, 1, key)).toBeLessThanOrEqual(1000)
     await real.del(key)
+  })
+
+  it('TIME: memory pairs rounded wall seconds with another clock’s microseconds; its client passes this process’s clock (src/memory.ts)', async () => {
+    const time = "return redis.call('TIME')"
+    const micros = (reply: unknown) => {
+      const [seconds, fraction] = reply as [string, string]
+      return Number(seconds) * 1e6 + Number(fraction)
+    }
+    const offWall = (reply: unknown) => Math.abs(micros(reply) - Date.now() * 1000)
+    expect(offWall(await real.eval(time, 0))).toBeLessThan(50_000)
+    // The raw in-memory backend, sampled over a little more than a second: far off at times.
+    let worst = 0
+    for (const end = Date.now() + 1100; Date.now() < end; ) {
+      worst = Math.max(worst, offWall(await memory.eval(time, 0)))
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    expect(worst).toBeGreaterThan(100_000)
+    // The cache's own in-memory client: on the wall clock, and never the same time twice.
+    const client = memoryClient()
+    const script = { name: 'time', source: time, sha: createHash('sha1').update(time).digest('hex') }
+    let previous = 0
+    for (let i = 0; i < 300; i++) {
+      const reply = await runScript(client, script, [], [])
+      expect(offWall(reply)).toBeLessThan(50_000)
+      expect(micros(reply)).toBeGreaterThan(previous)
+      previous = micros(reply)
+    }
+    client.disconnect()
   })
 
   it('integers are 32-bit in memory’s Lua: versions and times stay strings', async () => {

@@ -1,0 +1,64 @@
+import { createHash } from 'node:crypto'
+import { createRequire } from 'node:module'
+import type { Redis } from 'ioredis'
+import type { CacheClient } from './commands.js'
+import { MissingDependencyError } from './errors.js'
+
+export type MemoryClient = CacheClient & Pick<Redis, 'on' | 'quit' | 'disconnect'>
+
+/**
+ * The in-memory backend: ioredis-mock, running the same Lua as Redis. Where its Lua differs from
+ * Redis's, the difference is handled once, in the scripts (lua/include/common.lua) or in
+ * src/scripts.ts; this one cannot be handled in Lua. ioredis-mock's TIME pairs the wall clock's
+ * rounded seconds with the microseconds of another clock, so its times, and the versions the
+ * scripts make from them, jump back and forth by up to a second. Its store lives in this process,
+ * so this process's clock is its clock: every script gets the time as one more argument, and a
+ * prologue makes redis.call('TIME') answer with it.
+ */
+const PROLOGUE = [
+  'local clock = table.remove(ARGV)',
+  'local call = redis.call',
+  'redis.call = function(command, ...)',
+  "  if string.upper(command) == 'TIME' then return {string.sub(clock, 1, -7), string.sub(clock, -6)} end",
+  '  return call(command, ...)',
+  'end',
+  '',
+].join('\n')
+
+let last = 0
+
+/** Microseconds since the epoch, as a string, never the same twice in this process. */
+function now(): string {
+  last = Math.max(last + 1, Math.floor((performance.timeOrigin + performance.now()) * 1000))
+  return String(last)
+}
+
+const sha1 = (text: string) => createHash('sha1').update(text).digest('hex')
+
+export function memoryClient(): MemoryClient {
+  let RedisMock: new () => MemoryClient
+  try {
+    RedisMock = createRequire(import.meta.url)('ioredis-mock')
+  } catch (cause) {
+    throw new MissingDependencyError(
+      "redis: 'memory' needs the optional peer dependency ioredis-mock: npm install ioredis-mock",
+      { cause },
+    )
+  }
+  const client = new RedisMock()
+  const evalSource = client.eval.bind(client) as (...args: unknown[]) => Promise<unknown>
+  const evalSha = client.evalsha.bind(client) as (...args: unknown[]) => Promise<unknown>
+  // The mock keeps a script under the SHA of what it ran: the script with its prologue.
+  const withPrologue = new Map<string, string>()
+  Object.assign(client, {
+    eval(source: string, ...rest: unknown[]) {
+      const patched = PROLOGUE + source
+      withPrologue.set(sha1(source), sha1(patched))
+      return evalSource(patched, ...rest, now())
+    },
+    evalsha(sha: string, ...rest: unknown[]) {
+      return evalSha(withPrologue.get(sha) ?? sha, ...rest, now())
+    },
+  })
+  return client
+}
