@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis'
 import { expect, it } from 'vitest'
 import { type ErrorCode, GroupCache, GroupCacheError, MAX_GROUPS } from '../src/index.js'
 import {
+  type Backend,
   type BackendName,
   dumpNamespace,
   entryKey,
@@ -185,9 +186,12 @@ async function dropNamespace(raw: Redis, namespace: string): Promise<void> {
   if (names.length > 0) await raw.del(...names)
 }
 
-/** A cache on the backend's own client, in a namespace of its own, for one run. */
-function runCache(raw: Redis, namespace: string): GroupCache {
-  return new GroupCache({ redis: raw, namespace })
+/**
+ * A cache in a namespace of its own, for one run: on the backend's own client, or for the
+ * in-memory backend through 'memory' (the store `raw` sees too) so that it runs as users run it.
+ */
+function runCache(backend: Backend, namespace: string): GroupCache {
+  return new GroupCache({ redis: backend.name === 'memory' ? 'memory' : backend.raw, namespace })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -207,6 +211,7 @@ const groupArb: fc.Arbitrary<string> = fc.constantFrom(...GROUPS)
 const groupsArb = fc.array(groupArb, { maxLength: 4 })
 
 type Action =
+  | { op: 'evict'; kind: 'g' | 'e' | 't'; name: string }
   | { op: 'set'; key: string; value: number; groups: string[] }
   | { op: 'wrap'; key: string; value: number; groups: string[] }
   | { op: 'get'; key: string }
@@ -216,7 +221,13 @@ type Action =
   | { op: 'expireGroups'; groups: string[] }
 
 const valueNumber = fc.integer({ min: 0, max: 1_000_000 })
+/** A key the cache wrote, deleted by hand as eviction would: a group's version, an entry, a generation. */
+const evictArb: fc.Arbitrary<Action> = fc.oneof(
+  fc.record({ op: fc.constant('evict' as const), kind: fc.constant('g' as const), name: groupArb }),
+  fc.record({ op: fc.constant('evict' as const), kind: fc.constantFrom('e' as const, 't' as const), name: keyArb }),
+)
 const actionArb: fc.Arbitrary<Action> = fc.oneof(
+  { weight: 2, arbitrary: evictArb },
   { weight: 4, arbitrary: fc.record({ op: fc.constant('set'), key: keyArb, value: valueNumber, groups: groupsArb }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('wrap'), key: keyArb, value: valueNumber, groups: groupsArb }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('get'), key: keyArb }) },
@@ -229,10 +240,27 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   },
 )
 
-/** Runs one action on the cache and on the model, and checks the cache's answer against the model's. */
-async function step(cache: GroupCache, model: Model, action: Action): Promise<void> {
+/**
+ * Runs one action on the cache and on the model, and checks the cache's answer against the model's.
+ * An eviction deletes the key by hand through `raw` in `namespace`.
+ */
+async function step(
+  cache: GroupCache,
+  model: Model,
+  action: Action,
+  evict?: { raw: Redis; namespace: string },
+): Promise<void> {
   const where = JSON.stringify(action)
   switch (action.op) {
+    case 'evict': {
+      if (!evict) throw new Error('an eviction needs the raw client')
+      await evict.raw.del(`rgc:{${evict.namespace}}:${action.kind}:${action.name}`)
+      // A lost version makes every snapshot of it stale; a lost entry is a miss; a lost generation
+      // changes no value.
+      if (action.kind === 'g') expire(model, [action.name])
+      if (action.kind === 'e') model.delete(action.name)
+      return
+    }
     case 'set': {
       expect(await cache.set(action.key, action.value, { groups: action.groups }), where).toBe(true)
       model.set(action.key, { value: action.value, groups: action.groups })
@@ -292,7 +320,7 @@ forEachBackend('properties', (backend) => {
         if (valueCode) expected.add(valueCode)
 
         const namespace = randomNamespace()
-        const cache = runCache(backend.raw, namespace)
+        const cache = runCache(backend, namespace)
         try {
           // Something already there that a refused set must leave alone, under the same key too.
           await cache.set('existing', 'old', { groups: ['g1'] })
@@ -352,21 +380,106 @@ forEachBackend('properties', (backend) => {
     )
   })
 
-  it(`model-based: every get, getMany, wrap and delete answers as a map of values with groups does (${runs.model} runs)`, async () => {
+  it(`every other method with arbitrary keys and groups: valid names work, others reject with E_INVALID_ARGUMENT and write nothing (${runs.inputs} runs)`, async () => {
+    const methods = ['get', 'getMany', 'delete', 'expireGroup', 'expireGroups', 'read', 'wrap', 'cached'] as const
     await fc.assert(
-      fc.asyncProperty(fc.array(actionArb, { minLength: 1, maxLength: 25 }), async (actions) => {
+      fc.asyncProperty(fc.constantFrom(...methods), anyName, groupList, async (method, name, groups) => {
+        const groupsValid = groups === undefined || (groups.every(validName) && new Set(groups).size <= MAX_GROUPS)
+        const valid = {
+          get: validName(name),
+          getMany: validName(name),
+          delete: validName(name),
+          expireGroup: validName(name),
+          expireGroups: (groups ?? [name]).every(validName),
+          read: validName(name) && groupsValid,
+          wrap: validName(name) && groupsValid,
+          cached: validName(name) && groupsValid,
+        }[method]
         const namespace = randomNamespace()
-        const cache = runCache(backend.raw, namespace)
-        const model: Model = new Map()
+        const cache = runCache(backend, namespace)
         try {
-          for (const action of actions) await step(cache, model, action)
-          // and at the end, every key of the universe at once
-          expect(await cache.getMany([...KEYS])).toEqual(KEYS.map((key) => model.get(key)?.value))
+          await cache.set('existing', 'old', { groups: ['g1'] })
+          const before = await dumpNamespace(backend.raw, namespace)
+          const computed = () => 'computed'
+          const call = {
+            get: () => cache.get(name),
+            getMany: () => cache.getMany([name, 'existing']),
+            delete: () => cache.delete(name),
+            expireGroup: () => cache.expireGroup(name),
+            expireGroups: () => cache.expireGroups(groups ?? [name]),
+            read: () => cache.read(name, { groups }),
+            wrap: () => cache.wrap(name, { groups }, computed),
+            cached: () => cache.cached(computed, { key: () => name, groups: () => groups ?? [] })(),
+          }[method]
+          const result = await settle(call())
+          if (!valid) {
+            expect(result.ok, `${method} should have been refused`).toBe(false)
+            expect(result.ok ? undefined : result.error).toBeInstanceOf(GroupCacheError)
+            expect((result as { error: GroupCacheError }).error.code).toBe('E_INVALID_ARGUMENT')
+            expect(await dumpNamespace(backend.raw, namespace)).toEqual(before)
+            return
+          }
+          if (!result.ok) throw result.error
+          const existing = name === 'existing'
+          const expireHitsG1 = method === 'expireGroups' ? (groups ?? [name]).includes('g1') : name === 'g1'
+          switch (method) {
+            case 'get':
+              expect(result.value).toBe(existing ? 'old' : undefined)
+              break
+            case 'getMany':
+              expect(result.value).toEqual([existing ? 'old' : undefined, 'old'])
+              break
+            case 'delete':
+              expect(result.value).toBe(existing)
+              break
+            case 'expireGroup':
+            case 'expireGroups':
+              expect(await cache.get('existing')).toBe(expireHitsG1 ? undefined : 'old')
+              break
+            case 'read':
+              if (existing) expect(result.value).toEqual({ hit: true, value: 'old' })
+              else
+                expect(result.value).toMatchObject({ hit: false, token: { key: name, groups: [...new Set(groups)] } })
+              break
+            case 'wrap':
+            case 'cached':
+              expect(result.value).toBe(existing ? 'old' : 'computed')
+              expect(await cache.get(name)).toBe(existing ? 'old' : 'computed')
+              break
+          }
         } finally {
           await cache.close()
           await dropNamespace(backend.raw, namespace)
         }
       }),
+      { numRuns: runs.inputs, ...seed },
+    )
+  })
+
+  it(`model-based: two caches (two processes) and evictions; every get, getMany, wrap and delete answers as a map of values with groups does (${runs.model} runs)`, async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.tuple(actionArb, fc.integer({ min: 0, max: 1 })), { minLength: 1, maxLength: 25 }),
+        async (actions) => {
+          const namespace = randomNamespace()
+          // Each remembers the groups of what it read and stored: hints one of them holds go stale
+          // when the other writes, invalidates or an eviction strikes.
+          const caches = [runCache(backend, namespace), runCache(backend, namespace)] as const
+          const model: Model = new Map()
+          try {
+            for (const [action, via] of actions) {
+              await step(caches[via as 0 | 1], model, action, { raw: backend.raw, namespace })
+            }
+            // and at the end, every key of the universe at once, through both
+            for (const cache of caches) {
+              expect(await cache.getMany([...KEYS])).toEqual(KEYS.map((key) => model.get(key)?.value))
+            }
+          } finally {
+            await Promise.all(caches.map((cache) => cache.close()))
+            await dropNamespace(backend.raw, namespace)
+          }
+        },
+      ),
       { numRuns: runs.model, ...seed },
     )
   })
@@ -396,7 +509,7 @@ forEachBackend('properties', (backend) => {
         valueNumber,
         async (setup, groups, interleaved, value) => {
           const namespace = randomNamespace()
-          const cache = runCache(backend.raw, namespace)
+          const cache = runCache(backend, namespace)
           const model: Model = new Map()
           try {
             for (const action of setup) await step(cache, model, action)
