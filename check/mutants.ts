@@ -57,8 +57,8 @@ export const mutants: Record<string, Mutant> = {
     replacements: [
       {
         scripts: ['set'],
-        target: "if hasToken then\n  local t = redis.call('TIME')",
-        replacement: "if false then\n  local t = redis.call('TIME')",
+        target: "if hasToken then\n  if redis.call('EXISTS', entryKey) == 1 then",
+        replacement: "if false then\n  if redis.call('EXISTS', entryKey) == 1 then",
       },
     ],
   },

@@ -13,7 +13,8 @@
 -- ARGV[5..4+n]  token: each group's version at the read, in the order of KEYS[3..] (absent
 --             without a token)
 --
--- Returns 1 when stored. A token set that stores nothing returns:
+-- Returns 1 when stored (or when this set already stored: the entry is exactly what it would
+-- store). A token set that stores nothing returns:
 --   0  the key already has an entry (someone stored since the read; never overwrite it)
 --  -1  the token is as old as the lease or older (the generation it saw may be gone)
 --  -2  the key was deleted or set without a token since the read (or its generation was lost)
@@ -54,10 +55,16 @@ end
 local versions = groupCount > 0 and redis.call('MGET', unpack(KEYS, 3)) or {}
 
 if hasToken then
+  if redis.call('EXISTS', entryKey) == 1 then
+    -- This very set, run again (a client resends what was in flight when its connection
+    -- dropped): the entry is what it stored with the token's versions. Say so: it stored.
+    local tokenVersions = {unpack(ARGV, 5, 4 + groupCount)}
+    if redis.call('GET', entryKey) == encodeEntry(tokenVersions, names, value) then return 1 end
+    return 0
+  end
   local t = redis.call('TIME')
   local ageMs = (tonumber(t[1]) - tonumber(tokenSeconds)) * 1000 + (tonumber(t[2]) - tonumber(tokenMicros)) / 1000
   if ageMs >= tonumber(lease) then return -1 end
-  if redis.call('EXISTS', entryKey) == 1 then return 0 end
   if redis.call('GET', generationKey) ~= tokenGeneration then return -2 end
   for i = 1, groupCount do
     if versions[i] ~= ARGV[4 + i] then return -3 end
