@@ -9,7 +9,10 @@
  *
  * Most modes must pass: no stale, phantom or late read. A mode with `measures` is a measurement of
  * a loss the cache does not claim to prevent (a failover with asynchronous replication): its
- * stale reads are reported, not failures.
+ * stale reads are reported, not failures. Every mode must also show hits, misses and resolved
+ * invalidations; a mode that injects faults must have injected some; and a mode without
+ * `failsCalls` must have no error at all (no `error` event, no rejected call): nothing it does
+ * explains one (check/run.ts, `failures`).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
@@ -35,6 +38,13 @@ export interface FaultContext {
   readonly replicaAfter?: number
   /** call once per fault injected */
   count(fault: string, n?: number): void
+  /** the log's clock: ns since the run's base (check/history.ts) */
+  now(): number
+  /**
+   * The fault dropped the workers' connections between `since` (a `now()` taken before it) and
+   * now: logged, since a call in flight may have run before the drop and then again (a resend).
+   */
+  dropped(fault: string, since: number): void
 }
 
 /** Worker settings a mode may change. */
@@ -59,6 +69,12 @@ export interface Mode {
   readonly replicated?: boolean
   /** A measurement mode, expected to lose writes: what it measures. Its stale reads do not fail the run. */
   readonly measures?: string
+  /**
+   * Why this mode's faults make calls fail (`error` events, rejected invalidations, reads, sets).
+   * Without it the mode must end with no error at all: eviction, deleted keys or slow fill
+   * functions are no reason for a call to fail.
+   */
+  readonly failsCalls?: string
   readonly worker?: WorkerTuning
   /** injects faults until ctx.signal aborts; leaves the server up */
   inject?(ctx: FaultContext): Promise<void>
@@ -124,8 +140,10 @@ async function failovers(ctx: FaultContext): Promise<void> {
   const pair = ctx.pair
   if (!pair) throw new Error('this mode needs a replicated server')
   while (await wait(ctx, between(ctx, 800, 1500))) {
+    const since = ctx.now()
     await pair.failover(ctx.namespace)
     ctx.count('failover')
+    ctx.dropped('failover', since)
     // the new primary runs alone a moment, as after a real failover
     await sleep(ctx.replicaAfter ?? between(ctx, 100, 300))
     await pair.addReplica()
@@ -172,20 +190,24 @@ const modeList: Mode[] = [
   {
     name: 'kill',
     description: 'kill -9 the server every 0.6-1.5 s, restart it empty 100-300 ms later',
+    failsCalls: 'the server dies and comes back: calls in flight and sent meanwhile fail',
     harmsServer: true,
     async inject(ctx) {
       const server = ownServer(ctx)
       while (await wait(ctx, between(ctx, 600, 1500))) {
+        const since = ctx.now()
         await server.kill()
         ctx.count('kill')
         await sleep(ctx.replicaAfter ?? between(ctx, 100, 300))
         await server.restart()
+        ctx.dropped('kill', since)
       }
     },
   },
   {
     name: 'flush',
     description: 'SCRIPT FLUSH, FLUSHDB or both every 100-400 ms',
+    failsCalls: "SCRIPT FLUSH can land between a script's load and its call",
     harmsServer: true,
     async inject(ctx) {
       while (await wait(ctx, between(ctx, 100, 400))) {
@@ -204,17 +226,21 @@ const modeList: Mode[] = [
   {
     name: 'client-kill',
     description: 'CLIENT KILL TYPE normal SKIPME yes every 200-600 ms (every worker connection drops)',
+    failsCalls: 'every connection drops: calls on it fail',
     harmsServer: true,
     async inject(ctx) {
       while (await wait(ctx, between(ctx, 200, 600))) {
+        const since = ctx.now()
         const killed = (await ctx.admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes')) as number
         ctx.count('clients killed', killed)
+        ctx.dropped('client kill', since)
       }
     },
   },
   {
     name: 'pause',
     description: 'SIGSTOP the server for 1 s every 1-2 s, then SIGCONT',
+    failsCalls: 'the server answers nobody for 1 s: calls time out',
     harmsServer: true,
     async inject(ctx) {
       const server = ownServer(ctx)
@@ -232,6 +258,7 @@ const modeList: Mode[] = [
   {
     name: 'slow',
     description: 'DEBUG SLEEP 0.5 every 0.5-1.2 s (the server answers nobody for 500 ms)',
+    failsCalls: 'the server answers nobody for 500 ms: calls time out',
     harmsServer: true,
     serverArgs: ['--enable-debug-command', 'local'],
     async inject(ctx) {
@@ -270,6 +297,7 @@ const modeList: Mode[] = [
     name: 'failover',
     description:
       'a primary and a replica; every 0.8-1.5 s kill -9 the primary while workers write, promote the replica, add a fresh one',
+    failsCalls: 'the primary dies and the proxy switches: calls in flight fail',
     harmsServer: true,
     replicated: true,
     measures:
@@ -281,6 +309,7 @@ const modeList: Mode[] = [
   {
     name: 'failover-wait',
     description: 'failover, with the caches waiting for the replica: waitForReplicas { replicas: 1, timeout: 200 }',
+    failsCalls: 'the primary dies and the proxy switches: calls in flight fail, and WAIT times out without a replica',
     harmsServer: true,
     replicated: true,
     worker: { waitForReplicas: { replicas: 1, timeout: 200 } },
@@ -289,6 +318,14 @@ const modeList: Mode[] = [
     },
   },
 ]
+
+/**
+ * A mode that injects faults (a server fault, or fills slower than the lease): a run of it that
+ * counted none tested nothing it exists for.
+ */
+export function injectsFaults(mode: Pick<Mode, 'inject' | 'worker'>): boolean {
+  return mode.inject !== undefined || mode.worker?.slowFill !== undefined
+}
 
 export const modes: Record<string, Mode> = Object.fromEntries(modeList.map((mode) => [mode.name, mode]))
 

@@ -83,16 +83,40 @@ export interface FillRecord {
 }
 
 /**
- * What one key of a read returned: `hit` (the cache's value, or for `wrap` a value another
- * caller's function computed), `miss` (nothing), `fill` (this call's own function ran and its
- * value was returned).
+ * A `set` of key `key_<row>`: the worker's own `set(key, value, { token })` after a `read`, or the
+ * one inside a `wrap`'s fill (the worker observes both through the cache's `set` method). `s` is
+ * taken just before the call and `e` just after it settled: whatever it stored, it stored in [s, e].
+ */
+export interface SetRecord {
+  t: 's'
+  w: number
+  /** the row of the key set */
+  row: number
+  /** the stored value's `row` and `v` fields */
+  vr: unknown
+  v: unknown
+  /** a fill's compare-and-set (with a token), or a plain set */
+  token: boolean
+  s: number
+  e: number
+  /** resolved true (`stored`), resolved false (`refused`: it stored nothing), or rejected (it may have stored) */
+  out: 'stored' | 'refused' | 'error'
+}
+
+/**
+ * What one key of a read returned: `hit` (the cache's value), `miss` (nothing), `fill` (this
+ * call's own function ran and its value was returned), `shared` (a `wrap` returned the value of
+ * another caller's function in the same process: the object that function returned, not a
+ * value read from the cache).
  */
 export interface ReadItem {
   row: number
-  out: 'hit' | 'miss' | 'fill'
+  out: 'hit' | 'miss' | 'fill' | 'shared'
   /** the returned value's `row` and `v` fields (absent on a miss) */
   vr?: unknown
   v?: unknown
+  /** `wrap` whose own function ran: the `row` and `v` fields of what that function returned (always defined) */
+  fn?: { vr: unknown; v: unknown }
 }
 
 export interface ReadRecord {
@@ -112,7 +136,20 @@ export interface ReadRecord {
   err?: string
 }
 
-export type LogRecord = WriteRecord | InvalidationRecord | FillRecord | ReadRecord
+/**
+ * The coordinator's fault dropped the workers' connections to the cache's server during [s, e]
+ * (a kill, CLIENT KILL, a failover). A call in flight then may have run before the drop and been
+ * sent again by ioredis after the reconnection (it resends what was unanswered): a set that stored
+ * the first time is refused the second (the entry exists), and resolves false although it stored.
+ */
+export interface DropRecord {
+  t: 'd'
+  fault: string
+  s: number
+  e: number
+}
+
+export type LogRecord = WriteRecord | InvalidationRecord | FillRecord | ReadRecord | SetRecord | DropRecord
 
 export interface Limits {
   /** the cache's timeout, ms */
@@ -145,6 +182,12 @@ export interface PhantomRead {
   why: string
 }
 
+/** A `wrap` whose own function ran, yet that returned something other than that function's value. */
+export interface WrongWrap {
+  read: ReadRecord
+  item: ReadItem
+}
+
 export interface LateCall {
   record: ReadRecord | InvalidationRecord
   ms: number
@@ -163,7 +206,12 @@ export interface CheckReport {
   reads: number
   writes: number
   hits: number
+  /** misses, `shared` items and fills included */
   misses: number
+  /** `wrap` items that returned another caller's function's value (counted in misses too) */
+  shared: number
+  /** sets the workers made (their own and the ones inside `wrap`), by outcome */
+  sets: { stored: number; refused: number; error: number }
   /** `read` + `set({ token })` fills the cache refused (a `wrap`'s refused store is invisible to its caller) */
   refusedFills: number
   storedFills: number
@@ -175,11 +223,14 @@ export interface CheckReport {
   rejectedReads: number
   stale: number
   phantom: number
-  /** reads (or rejections of invalidations) slower than their bound */
+  /** reads and invalidations (resolved or rejected) slower than their bound */
   late: number
+  /** `wrap` calls whose function ran that did not return that function's value */
+  wrongWraps: number
   staleReads: StaleRead[]
   phantomReads: PhantomRead[]
   lateCalls: LateCall[]
+  wrongWrapCalls: WrongWrap[]
   rejectedReadCalls: ReadRecord[]
   /** per operation, the time spent in the cache (not in the caller's own fill function), ms */
   latency: Record<string, Latency>
@@ -309,7 +360,19 @@ function latency(samples: number[]): Latency {
  * started before the invalidation resolved) may return the old value.
  *
  * Phantom read: a value that is not `{ row: i, v }` for the key read, or whose v is above the
- * row's final value, or that no fill function ever read from the database (0 excepted).
+ * row's final value; a hit of v that no set of `{ row: i, v }` to key_i can explain (one that
+ * resolved true, or rejected, since it may have stored, and that started before the read ended;
+ * a set that resolved false stored nothing, unless a fault dropped its connection meanwhile:
+ * `DropRecord`); a `shared` wrap value that no fill function of the
+ * same worker read before the read ended. v=0 has no exemption: a row starts at 0, but the cache
+ * holds 0 only if a set stored it, and every set is logged.
+ *
+ * Wrong wrap: a `wrap` whose own function ran but that returned something other than what that
+ * function returned.
+ *
+ * Late call (with `limits`): a read slower than its bound (time in the caller's own function not
+ * counted), and an invalidation that settled, resolved or rejected, later than its bound: an
+ * invalidation must reject rather than hang, never resolve late.
  */
 export function checkHistory(
   universe: Universe,
@@ -320,19 +383,34 @@ export function checkHistory(
   const writes: WriteRecord[] = []
   const invalidations: InvalidationRecord[] = []
   const reads: ReadRecord[] = []
-  const filled = new Map<number, Set<number>>()
+  const sets: SetRecord[] = []
+  const drops: DropRecord[] = []
+  /** `${w}:${row}:${v}` -> the earliest start of a fill function of worker w that read v */
+  const fillStart = new Map<string, number>()
   for (const record of log) {
     if (record.t === 'w') writes.push(record)
     else if (record.t === 'i') invalidations.push(record)
     else if (record.t === 'r') reads.push(record)
+    else if (record.t === 's') sets.push(record)
+    else if (record.t === 'd') drops.push(record)
     else if (record.t === 'f') {
-      let set = filled.get(record.row)
-      if (!set) {
-        set = new Set()
-        filled.set(record.row, set)
-      }
-      set.add(record.v)
+      const key = `${record.w}:${record.row}:${record.v}`
+      const first = fillStart.get(key)
+      if (first === undefined || record.s < first) fillStart.set(key, record.s)
     }
+  }
+  /** `${row}:${v}` -> the earliest start of a set of that value that may have stored it */
+  const setStart = new Map<string, number>()
+  /** `${row}:${v}` -> sets of that value, refused ones included (for the reason a hit is a phantom) */
+  const setAny = new Map<string, number>()
+  for (const set of sets) {
+    if (set.vr !== set.row || typeof set.v !== 'number') continue
+    const key = `${set.row}:${set.v}`
+    setAny.set(key, (setAny.get(key) ?? 0) + 1)
+    // a refusal stored nothing, unless the set was in flight when its connection dropped
+    if (set.out === 'refused' && !drops.some((drop) => set.s < drop.e && drop.s < set.e)) continue
+    const first = setStart.get(key)
+    if (first === undefined || set.s < first) setStart.set(key, set.s)
   }
   const reqs = requirements(universe, writes, invalidations)
 
@@ -342,6 +420,8 @@ export function checkHistory(
     writes: writes.length,
     hits: 0,
     misses: 0,
+    shared: 0,
+    sets: { stored: 0, refused: 0, error: 0 },
     refusedFills: 0,
     storedFills: 0,
     invalidations: 0,
@@ -351,12 +431,15 @@ export function checkHistory(
     stale: 0,
     phantom: 0,
     late: 0,
+    wrongWraps: 0,
     staleReads: [],
     phantomReads: [],
     lateCalls: [],
+    wrongWrapCalls: [],
     rejectedReadCalls: [],
     latency: {},
   }
+  for (const set of sets) report.sets[set.out]++
   const samples: Record<string, number[]> = {}
   const sample = (name: string, ms: number) => {
     const list = samples[name]
@@ -376,9 +459,10 @@ export function checkHistory(
     else {
       report.rejectedInvalidations++
       report.rejectedCalls++
-      // a rejection must come within the timeout, not after a reconnection or a paused server
-      if (limits) late(inv, ms, (limits.invalidation ?? limits.timeout) + limits.margin)
     }
+    // Within the timeout, either way: a rejection must not wait for a reconnection or a paused
+    // server, and a resolution after it means a caller was told "done" by a call it had given up on.
+    if (limits) late(inv, ms, (limits.invalidation ?? limits.timeout) + limits.margin)
   }
 
   for (const read of reads) {
@@ -410,12 +494,20 @@ export function checkHistory(
     }
 
     for (const item of read.items) {
+      if (item.fn !== undefined && (item.vr !== item.fn.vr || item.v !== item.fn.v)) {
+        // its function ran, so it is no hit; whatever it returned instead is this violation alone
+        report.misses++
+        report.wrongWraps++
+        if (report.wrongWrapCalls.length < EXAMPLES) report.wrongWrapCalls.push({ read, item })
+        continue
+      }
       if (item.out === 'miss') {
         report.misses++
         continue
       }
       if (item.out === 'hit') report.hits++
       else report.misses++
+      if (item.out === 'shared') report.shared++
       const row = item.row
       const v = item.v
       const phantom = (why: string) => {
@@ -435,9 +527,25 @@ export function checkHistory(
         phantom(`v=${v} is above the row's final value ${final}`)
         continue
       }
-      if (v !== 0 && !filled.get(row)?.has(v)) {
-        phantom(`no fill function ever read v=${v} from the database`)
-        continue
+      if (item.out === 'hit') {
+        const first = setStart.get(`${row}:${v}`)
+        if (first === undefined || first >= read.e) {
+          const sets = setAny.get(`${row}:${v}`) ?? 0
+          phantom(
+            first !== undefined
+              ? `the first set of v=${v} that may have stored it started after the read ended`
+              : sets > 0
+                ? `every set of v=${v} (${sets}) resolved false: none stored it`
+                : `no set of v=${v} was ever made`,
+          )
+          continue
+        }
+      } else if (item.out === 'shared') {
+        const first = fillStart.get(`${read.w}:${row}:${v}`)
+        if (first === undefined || first >= read.e) {
+          phantom(`no fill function of worker ${read.w} read v=${v} before the read ended`)
+          continue
+        }
       }
       const req = reqs.get(row)
       const need = required(req, read.s)
@@ -463,6 +571,12 @@ export function describeStale(stale: StaleRead, base = 0): string {
     `${because.op}(${JSON.stringify(because.op === 'delete' ? because.keys : because.groups)}) ` +
     `[${t(because.s)}..${t(because.e)}] resolved before the read started`
   )
+}
+
+export function describeWrongWrap(wrong: WrongWrap, base = 0): string {
+  const t = (ns: number) => `${((ns - base) / MS).toFixed(3)}ms`
+  const { read, item } = wrong
+  return `worker ${read.w} wrap of key_${item.row} [${t(read.s)}..${t(read.e)}] ran its function, which returned ${JSON.stringify({ row: item.fn?.vr, v: item.fn?.v })}, but returned ${item.vr === undefined ? 'undefined' : JSON.stringify({ row: item.vr, v: item.v })}`
 }
 
 export function describePhantom(phantom: PhantomRead, base = 0): string {

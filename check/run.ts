@@ -5,9 +5,12 @@
  * Per mode it starts a redis-server for the cache (or uses REDIS_URL, for modes that do not harm
  * their server) and, always, a separate redis-server as the "database", forks the workers
  * (check/worker.ts), injects the mode's faults while they run (check/faults.ts), then checks the
- * merged log (check/history.ts) and prints a table. Exits non-zero on any stale, phantom or late
- * read, or a get/getMany/wrap that rejected instead of failing open; in a measurement mode (a
- * failover with asynchronous replication, expected to lose writes) stale reads are reported only.
+ * merged log (check/history.ts) and prints a table. Exits non-zero when a mode fails (`failures`):
+ * a stale, phantom or late read, a late invalidation, a wrap that did not return its function's
+ * value, a get/getMany/wrap that rejected instead of failing open, an error in a mode whose faults
+ * explain none, no hits, misses or invalidations, or a fault mode that injected no fault. In a
+ * measurement mode (a failover with asynchronous replication, expected to lose writes) stale
+ * reads are reported only.
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -20,13 +23,15 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Redis } from 'ioredis'
 import { type RedisServer, startRedisServer } from '../test/support/redis-server.js'
-import { type FaultContext, type Mode, modeNames, modes } from './faults.js'
+import { type FaultContext, injectsFaults, type Mode, modeNames, modes } from './faults.js'
 import {
   type CheckReport,
   checkHistory,
+  type DropRecord,
   dbKey,
   describePhantom,
   describeStale,
+  describeWrongWrap,
   type LogRecord,
   matchLost,
   type Universe,
@@ -87,6 +92,8 @@ export interface ModeResult {
   stats: Record<string, number>
   wallMs: number
   passed: boolean
+  /** why the mode failed (empty when it passed) */
+  failures: string[]
   logDir?: string
 }
 
@@ -159,6 +166,7 @@ async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index
     stats: {},
     wallMs: 0,
     passed: false,
+    failures: [],
     measures: mode.measures,
   }
   if (options.redisUrl && mode.harmsServer) {
@@ -220,6 +228,8 @@ async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index
     const done = Promise.all(children.map((child) => nextMessage(child, 'done')))
     done.catch(() => controller.abort())
 
+    const drops: DropRecord[] = []
+    const now = () => Number(process.hrtime.bigint() - base)
     const ctx: FaultContext = {
       server,
       pair,
@@ -232,6 +242,10 @@ async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index
       replicaAfter: options.replicaAfter,
       count(fault, n = 1) {
         result.faults[fault] = (result.faults[fault] ?? 0) + n
+      },
+      now,
+      dropped(fault, since) {
+        drops.push({ t: 'd', fault, s: since, e: now() })
       },
     }
     const runStarted = Date.now()
@@ -260,6 +274,8 @@ async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index
       }
     }
     if (mode.stats) result.stats = await mode.stats(ctx)
+    const pastLease = dones.reduce((sum, worker) => sum + worker.fillsPastLease, 0)
+    if (tuning.slowFill && pastLease > 0) result.faults['fills past the lease'] = pastLease
     const abandoned = dones.reduce((sum, worker) => sum + worker.abandoned, 0)
     if (abandoned > 0) result.stats.abandoned_invalidations = abandoned
 
@@ -268,6 +284,7 @@ async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index
     )
     const log: LogRecord[] = []
     for (const config of configs) await readLog(config.logPath, log)
+    log.push(...drops)
     const wait = tuning.waitForReplicas
     const report = checkHistory(universe, log, finalRows, {
       timeout,
@@ -299,12 +316,15 @@ async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index
         print(`  lost: worker ${inv.w} ${inv.op}(${JSON.stringify(what)}) resolved, then a failover lost it`)
       }
     }
-    result.passed = passes(report, mode)
+    result.failures = failures(report, mode, result)
+    result.passed = result.failures.length === 0
+    for (const failure of result.failures) print(`  ${mode.name} fails: ${failure}`)
     for (const stale of report.staleReads.slice(0, 5)) print(`  stale: ${describeStale(stale)}`)
     for (const phantom of report.phantomReads.slice(0, 5)) print(`  phantom: ${describePhantom(phantom)}`)
+    for (const wrong of report.wrongWrapCalls.slice(0, 5)) print(`  wrong wrap: ${describeWrongWrap(wrong)}`)
     for (const late of report.lateCalls.slice(0, 5)) {
       const { record } = late
-      const what = record.t === 'r' ? record.op : `${record.op} (rejected: ${record.err})`
+      const what = record.t === 'r' ? record.op : `${record.op} (${record.ok ? 'resolved' : `rejected: ${record.err}`})`
       print(`  late: worker ${record.w} ${what} took ${late.ms.toFixed(1)} ms > ${late.bound} ms`)
     }
     for (const read of report.rejectedReadCalls.slice(0, 5)) {
@@ -362,6 +382,7 @@ const COLUMNS = [
   'phantom',
   'late',
   'rejected reads',
+  'wrong wraps',
   'result',
 ] as const
 
@@ -371,10 +392,52 @@ function maxRead(report: CheckReport): number {
   return max
 }
 
-/** No phantom, late or rejected read; and no stale read unless the mode measures a loss. */
-export function passes(report: CheckReport, mode: Pick<Mode, 'measures'>): boolean {
-  const sound = report.phantom === 0 && report.late === 0 && report.rejectedReads === 0
-  return sound && (report.stale === 0 || mode.measures !== undefined)
+/** What a mode did besides its log: the caches' `error` events and the faults injected. */
+export interface RunFacts {
+  errorEvents: number
+  faults: Readonly<Record<string, number>>
+}
+
+/**
+ * Why a mode fails, empty when it passes:
+ * - a phantom or late read, a late invalidation (resolved or rejected), a get/getMany/wrap that
+ *   rejected instead of failing open, a wrap that did not return its own function's value;
+ * - a stale read, unless the mode measures a loss (`measures`: reported, not failed);
+ * - any error (an `error` event or a rejected call) in a mode without `failsCalls`;
+ * - no hits, no misses or no resolved invalidations: the run did not exercise the cache;
+ * - no fault counted in a mode that injects faults.
+ */
+export function failures(
+  report: CheckReport,
+  mode: Pick<Mode, 'measures' | 'failsCalls' | 'inject' | 'worker'>,
+  facts: RunFacts,
+): string[] {
+  const out: string[] = []
+  if (report.stale > 0 && mode.measures === undefined) out.push(`${report.stale} stale reads`)
+  if (report.phantom > 0) out.push(`${report.phantom} phantom reads`)
+  if (report.late > 0) out.push(`${report.late} late calls`)
+  if (report.rejectedReads > 0) out.push(`${report.rejectedReads} reads rejected instead of failing open`)
+  if (report.wrongWraps > 0) out.push(`${report.wrongWraps} wraps that did not return their function's value`)
+  const errors = facts.errorEvents + report.rejectedCalls
+  if (errors > 0 && mode.failsCalls === undefined) {
+    out.push(
+      `${errors} errors (${facts.errorEvents} error events, ${report.rejectedCalls} rejected calls) in a mode whose faults explain none`,
+    )
+  }
+  if (report.hits === 0) out.push('no hits')
+  if (report.misses === 0) out.push('no misses')
+  if (report.invalidations === 0) out.push('no resolved invalidations')
+  if (injectsFaults(mode) && Object.values(facts.faults).every((n) => !(n > 0))) out.push('no fault injected')
+  return out
+}
+
+/** `failures` is empty. */
+export function passes(
+  report: CheckReport,
+  mode: Pick<Mode, 'measures' | 'failsCalls' | 'inject' | 'worker'>,
+  facts: RunFacts,
+): boolean {
+  return failures(report, mode, facts).length === 0
 }
 
 /** `pass`, `FAIL`, or for a measurement mode `measured` (its stale reads are what it measures). */
@@ -409,6 +472,7 @@ export function formatTable(results: readonly ModeResult[]): string {
       String(r.phantom),
       String(r.late),
       String(r.rejectedReads),
+      String(r.wrongWraps),
       verdict(result),
     ])
   }
@@ -525,7 +589,7 @@ async function main(): Promise<number> {
   )
   const failed = results.filter((result) => result.report && !result.passed)
   if (failed.length > 0) {
-    console.log(`FAIL: ${failed.map((result) => result.mode).join(', ')}`)
+    for (const result of failed) console.log(`FAIL: ${result.mode}: ${result.failures.join('; ')}`)
     return 1
   }
   const refused = results.filter((result) => result.refused).length
@@ -533,7 +597,7 @@ async function main(): Promise<number> {
     .filter((result) => result.report && result.measures)
     .map((result) => `${result.mode}: ${result.report?.stale} stale`)
   console.log(
-    `PASS: no stale, phantom, late or rejected read${measured.length > 0 ? ` outside measurement modes (${measured.join(', ')}: expected losses)` : ''}${refused > 0 ? ` (${refused} modes refused: see above)` : ''}`,
+    `PASS: no stale read${measured.length > 0 ? ` outside measurement modes (${measured.join(', ')}: expected losses)` : ''}; no phantom, late or rejected read, late invalidation, wrong wrap or unexplained error; hits, misses, invalidations and faults in every mode${refused > 0 ? ` (${refused} modes refused: see above)` : ''}`,
   )
   return 0
 }

@@ -21,6 +21,7 @@ import {
   type ReadItem,
   type ReadRecord,
   rowGroup,
+  type SetRecord,
   type Universe,
 } from './history.js'
 import { applyMutant } from './mutants.js'
@@ -71,6 +72,8 @@ export interface WorkerDone {
   errorCodes: Record<string, number>
   /** invalidations abandoned after `retries` rejected attempts */
   abandoned: number
+  /** fill functions that ran longer than the lease (their token was too old to store) */
+  fillsPastLease: number
 }
 
 export type WorkerMessage = { type: 'ready'; id: number } | WorkerDone | { type: 'failed'; id: number; error: string }
@@ -143,6 +146,25 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
     errorEvents++
     errorCodes[error.code] = (errorCodes[error.code] ?? 0) + 1
   })
+  // Every set the cache makes goes through its `set` method: the worker's own after a `read`, and
+  // the one inside a `wrap`'s fill. Observing the method logs both with what they stored (a hit
+  // is legitimate only if some set may have stored its value: check/history.ts). Should the cache
+  // stop routing wrap's store through `set`, its hits show up as phantoms: loudly, not silently.
+  const set = cache.set.bind(cache)
+  cache.set = async (key: string, value: unknown, options?: Parameters<typeof set>[2]): Promise<boolean> => {
+    const s = now()
+    let out: SetRecord['out'] = 'error'
+    try {
+      const stored = await set(key, value, options)
+      out = stored ? 'stored' : 'refused'
+      return stored
+    } finally {
+      const e = now()
+      const { row: vr, v } = (value ?? {}) as { row?: unknown; v?: unknown }
+      const row = Number(key.slice('key_'.length))
+      log.push({ t: 's', w, row, vr, v, token: options?.token !== undefined, s, e, out } satisfies SetRecord)
+    }
+  }
   const db = new Redis(config.dbUrl, { maxRetriesPerRequest: 3 })
   db.on('error', () => {})
   await db.ping()
@@ -153,9 +175,13 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
     for (let i = 0; i < 16; i++) pads.push('x'.repeat(min + int(max - min + 1)))
   }
 
-  /** A fill function: waits, then reads the row from the database; logs what it read. */
+  /** Every value a fill function of this process returned: a `wrap` returning one without running its own function shared another caller's. */
+  const computed = new WeakSet<object>()
+  let fillsPastLease = 0
+
+  /** A fill function: waits, then reads the row from the database; logs what it read. Its value is never undefined. */
   const filler = (row: number) => {
-    const state = { ran: false, ns: 0 }
+    const state: { ran: boolean; ns: number; value?: { row: number; v: number } } = { ran: false, ns: 0 }
     const fn = async () => {
       state.ran = true
       const start = now()
@@ -173,9 +199,13 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
       const e = now()
       log.push({ t: 'f', w, row, v, s, e } satisfies FillRecord)
       if (wait > before) await sleep(wait - before)
-      state.ns += now() - start
+      const took = now() - start
+      state.ns += took
+      if (took >= config.lease * 1e6) fillsPastLease++
       const value: { row: number; v: number; pad?: string } = { row, v }
       if (pads.length > 0) value.pad = pads[int(pads.length)]
+      computed.add(value)
+      state.value = value
       return value
     }
     return { fn, state }
@@ -243,8 +273,16 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
       if (kind < 0.4) {
         record.op = 'wrap'
         const { fn, state } = filler(row)
-        const value = await cache.wrap(key, { groups }, fn)
-        record.items.push(item(row, state.ran ? 'fill' : 'hit', value))
+        const value: unknown = await cache.wrap(key, { groups }, fn)
+        if (state.ran) {
+          // what the function returned, beside what wrap returned (undefined included): they must match
+          const got = (value ?? {}) as { row?: unknown; v?: unknown }
+          const ret = state.value
+          record.items.push({ row, out: 'fill', vr: got.row, v: got.v, fn: { vr: ret?.row, v: ret?.v } })
+        } else {
+          const shared = typeof value === 'object' && value !== null && computed.has(value)
+          record.items.push(item(row, shared ? 'shared' : 'hit', value))
+        }
         record.fn = state.ns
       } else if (kind < 0.6) {
         record.op = 'get'
@@ -303,7 +341,7 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
   await log.close()
   await cache.close()
   db.disconnect()
-  return { type: 'done', id: w, operations: started, errorEvents, errorCodes, abandoned }
+  return { type: 'done', id: w, operations: started, errorEvents, errorCodes, abandoned, fillsPastLease }
 }
 
 // As a forked process (the entry point): wait for the coordinator's `start`, then `go`.
