@@ -1,37 +1,22 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { GroupCache, type GroupCacheError, RedisError } from '../src/index.js'
+import { aclRules, readmeAcl } from './support/acl.js'
 import { type RedisServer, startRedisServer } from './support/redis-server.js'
 
 /**
  * The README's ACL line, run as written (only the password replaced) on a server of this test's
- * own, is enough for every behaviour of a cache in its namespace and no more.
+ * own, is enough for every behaviour of a cache in its namespace and no more. (The behaviour
+ * suite's [acl] backend, test/support/backends.ts, runs every behaviour test as such a user.)
  */
-
-const README = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
-
-/** The one `ACL SETUSER` line of the README, its namespace, and its words with our password. */
-function readmeAcl(password: string): { words: string[]; user: string; namespace: string } {
-  const lines = README.split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line.startsWith('ACL SETUSER '))
-  expect(lines, 'README.md has exactly one "ACL SETUSER" line').toHaveLength(1)
-  const words = (lines[0] as string).split(/\s+/)
-  expect(words, 'the README line sets a password with ">secret"').toContain('>secret')
-  const user = words[2] as string
-  const pattern = words.find((word) => word.startsWith('~')) ?? ''
-  const namespace = /^~rgc:\{([^}]+)\}:\*$/.exec(pattern)?.[1]
-  if (!namespace) throw new Error(`README ACL line: no ~rgc:{ns}:* key pattern in ${lines[0]}`)
-  return { words: words.map((word) => (word === '>secret' ? `>${password}` : word)), user, namespace }
-}
 
 describe('the README ACL [redis, own server]', () => {
   const password = randomBytes(12).toString('hex')
-  const acl = readmeAcl(password)
+  const acl = readmeAcl()
   let server: RedisServer
   let dir: string
   let admin: Redis
@@ -51,9 +36,8 @@ describe('the README ACL [redis, own server]', () => {
     dir = mkdtempSync(join(tmpdir(), 'rgc-acl-'))
     server = await startRedisServer(['--dir', dir])
     admin = new Redis(server.url)
-    // The README line, word for word: ACL SETUSER <user> <rules...>
-    const [command, ...args] = acl.words
-    expect(await admin.call(command as string, ...args)).toBe('OK')
+    // The README line, word for word (only the password replaced): ACL SETUSER <user> <rules...>
+    expect(await admin.call('ACL', 'SETUSER', acl.user, ...aclRules(acl, password))).toBe('OK')
     userUrl = `redis://${acl.user}:${password}@127.0.0.1:${server.port}`
   })
 

@@ -187,11 +187,11 @@ async function dropNamespace(raw: Redis, namespace: string): Promise<void> {
 }
 
 /**
- * A cache in a namespace of its own, for one run: on the backend's own client, or for the
- * in-memory backend through 'memory' (the store `raw` sees too) so that it runs as users run it.
+ * A cache in a namespace of its own, for one run, connected as the backend's caches are ('memory',
+ * the ACL user, a Cluster...) through one client the backend shares.
  */
 function runCache(backend: Backend, namespace: string): GroupCache {
-  return new GroupCache({ redis: backend.name === 'memory' ? 'memory' : backend.raw, namespace })
+  return new GroupCache({ redis: backend.client, namespace })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -59,22 +59,12 @@ export async function waitForPing(url: string, deadline = Date.now() + 10_000): 
 }
 
 function spawnRedis(port: number, args: readonly string[]): Promise<ChildProcess> {
+  // A data dir of its own (unless `args` give one): a replica's full sync writes dump.rdb, which
+  // no other server may load.
+  const dir = args.includes('--dir') ? [] : ['--dir', mkdtempSync(join(tmpdir(), 'rgc-redis-'))]
   const child = spawn(
     'redis-server',
-    // A data dir of its own: a replica's full sync writes dump.rdb, which no other server may load.
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      mkdtempSync(join(tmpdir(), 'rgc-redis-')),
-      ...args,
-    ],
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...dir, ...args],
     { stdio: 'ignore' },
   )
   return new Promise((resolve, reject) => {
@@ -83,8 +73,9 @@ function spawnRedis(port: number, args: readonly string[]): Promise<ChildProcess
   })
 }
 
-async function localServer(args: readonly string[]): Promise<RedisServer> {
-  const port = await freePort()
+/** A `redis-server` from PATH on `port` (default: a free one); no container fallback. */
+export async function startLocalRedisServer(args: readonly string[], chosenPort?: number): Promise<RedisServer> {
+  const port = chosenPort ?? (await freePort())
   const url = `redis://127.0.0.1:${port}`
   let child = await spawnRedis(port, args)
   await waitForPing(url)
@@ -148,7 +139,7 @@ async function containerServer(args: readonly string[]): Promise<RedisServer> {
 export async function startRedisServer(args: readonly string[] = []): Promise<RedisServer> {
   const failures: string[] = []
   try {
-    return await localServer(args)
+    return await startLocalRedisServer(args)
   } catch (error) {
     failures.push(`redis-server: ${(error as Error).message}`)
   }
