@@ -174,7 +174,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     } catch (error) {
       return Promise.reject(error)
     }
-    const hint = this.hints.get(cacheKey)
+    const hint = this.hints.warm(cacheKey)
     if (hint === undefined) return this.getByScript<T>(cacheKey)
     // Not async, and the reply settled inside the call's own promise: this is a hit's whole path.
     return this.call(
@@ -202,7 +202,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     const values: (string | undefined)[] = new Array(cacheKeys.length)
     try {
       let unsettled = cacheKeys.map((_, i) => i)
-      const hints = cacheKeys.map((key) => this.hints.get(key))
+      const hints = cacheKeys.map((key) => this.hints.warm(key))
       if (hints.every((hint) => hint !== undefined)) unsettled = await this.fetchMany(cacheKeys, hints, values)
       if (unsettled.length > 0) {
         const wanted = unsettled.map((i) => cacheKeys[i] as string)
@@ -246,7 +246,8 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
       (client) => setEntry(client, this.keys, entry),
       (status) => {
         if (status !== 'stored') return false
-        this.hints.remember(entry.key, entry.groups)
+        // Written through: likely read live next. Filled after a miss: maybe not (see Hint).
+        this.hints.remember(entry.key, entry.groups, entry.token === undefined)
         return true
       },
     )
@@ -400,7 +401,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * which also hands out the token a miss needs.
    */
   private async readOrToken(key: string, groups: readonly string[]): Promise<RawRead> {
-    const hint = this.hints.get(key)
+    const hint = this.hints.warm(key)
     if (hint !== undefined) {
       const reply = await this.request('read', (client) => fetchEntries(client, hint.keys))
       const value = this.liveValue(key, hint, reply, 0, hint.at)
@@ -456,7 +457,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   /** The value of an entry a script returned as live; its groups become the key's hint. */
   private learn(key: string, entry: string): string {
     const { value, groups } = decodeEntry(entry)
-    this.hints.remember(key, groups)
+    this.hints.remember(key, groups, true)
     return value
   }
 

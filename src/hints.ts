@@ -13,6 +13,13 @@ export interface Hint {
   readonly part: Buffer
   /** Where each group's version is in the MGET's reply: 1..n. */
   readonly at: readonly number[]
+  /**
+   * Whether the entry is likely live: the key was last read as a hit, or written through. A key
+   * this process just filled after a miss is not: under frequent invalidation its next read is
+   * likely stale too, and an MGET before the read script would cost a round trip for nothing. Its
+   * next read runs the script, and a hit there makes it warm.
+   */
+  warm: boolean
 }
 
 /**
@@ -29,14 +36,20 @@ export class Hints {
     private readonly capacity: number,
   ) {}
 
-  get(key: string): Hint | undefined {
-    return this.hints.get(key)
+  /** The key's hint if it is warm: worth an MGET before any script. */
+  warm(key: string): Hint | undefined {
+    const hint = this.hints.get(key)
+    return hint?.warm ? hint : undefined
   }
 
-  remember(key: string, groups: readonly string[]): void {
+  /** The key holds an entry with these groups; `warm`: and it is likely to be read live (see Hint). */
+  remember(key: string, groups: readonly string[], warm: boolean): void {
     if (this.capacity === 0) return
     const known = this.hints.get(key)
-    if (known !== undefined && sameList(known.groups, groups)) return
+    if (known !== undefined && sameList(known.groups, groups)) {
+      known.warm = warm
+      return
+    }
     if (known === undefined && this.hints.size >= this.capacity) {
       const oldest = this.hints.keys().next()
       if (!oldest.done) this.hints.delete(oldest.value)
@@ -46,6 +59,7 @@ export class Hints {
       keys: [this.keys.entry(key), ...groups.map(this.keys.group, this.keys)],
       part: groupsPart(groups),
       at: this.positionsFor(groups.length),
+      warm,
     })
   }
 
