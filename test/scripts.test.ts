@@ -45,6 +45,39 @@ describe('backend differences, each handled in one place', () => {
     for (const [, client] of backends) expect(await runScript(client, script, [], [])).toEqual([1, null, 'x'])
   })
 
+  it('defineCommand without numberOfKeys: Redis takes the key count from the call, memory makes every argument a key (runScript passes counts to EVALSHA)', async () => {
+    const lua = 'return {#KEYS, #ARGV}'
+    real.defineCommand('probeKeyCount', { lua })
+    memory.defineCommand('probeKeyCount', { lua })
+    type Probe = { probeKeyCount(...args: (string | number)[]): Promise<number[]> }
+    expect(await (real as unknown as Probe).probeKeyCount(1, 'k', 'a')).toEqual([1, 1])
+    expect(await (memory as unknown as Probe).probeKeyCount(1, 'k', 'a')).not.toEqual([1, 1])
+    const script = { name: 'probe', source: lua, sha: createHash('sha1').update(lua).digest('hex') }
+    for (const [, client] of backends) expect(await runScript(client, script, ['k'], ['a'])).toEqual([1, 1])
+  })
+
+  it('the clock during a script: still in Redis, moving in memory (set.lua gives versions their TTL after the entry)', async () => {
+    const probe = [
+      "redis.call('SET', KEYS[1], '1', 'PX', 60000)",
+      'local x = 0 for i = 1, 500000 do x = x + i end',
+      "redis.call('SET', KEYS[2], '1', 'PX', 60000)",
+      "return {redis.call('PTTL', KEYS[1]), redis.call('PTTL', KEYS[2])}",
+    ].join(' ')
+    const keys = [`${randomNamespace()}:first`, `${randomNamespace()}:second`]
+    const [realFirst, realSecond] = (await real.eval(probe, 2, ...keys)) as [number, number]
+    const [memoryFirst, memorySecond] = (await memory.eval(probe, 2, ...keys)) as [number, number]
+    await real.del(...keys)
+    await memory.del(...keys)
+    expect(realSecond - realFirst).toBeLessThanOrEqual(5)
+    expect(memorySecond - memoryFirst).toBeGreaterThan(20)
+  })
+
+  it('unpack: a global on both (Redis has Lua 5.1; the in-memory backend defines it over Lua 5.3): no difference', async () => {
+    const probe = 'return type(unpack)'
+    expect(await real.eval(probe, 0)).toBe('function')
+    expect(await memory.eval(probe, 0)).toBe('function')
+  })
+
   it('a table built by assignment: memory returns nothing unless keys went in last-first (lua reply())', async () => {
     const forward = "local t = {} t[1] = 'a' t[2] = 'b' return t"
     const backward = "local t = {} t[2] = 'b' t[1] = 'a' return t"

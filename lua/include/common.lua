@@ -2,8 +2,6 @@
 -- Written for both Redis's Lua 5.1 and the in-memory backend's Lua 5.3 (fengari, whose integers
 -- are 32-bit): no integer arithmetic on versions or times, which stay strings.
 
-local unpack = unpack or table.unpack
-
 -- A version or generation no earlier one can equal: Redis TIME in microseconds, as a string.
 local function freshVersion()
   local t = redis.call('TIME')
