@@ -163,6 +163,7 @@ export function memorySection(m: MemoryResult): string {
   const gc3 = m.rows.find((r) => r.contender === 'group-cache' && r.label === '3 groups')
   const plain = m.rows.find((r) => r.contender === 'plain')
   const entryBytes = (r: typeof gc0) => r?.entryKeys[0]?.bytes ?? Number.NaN
+  const length = (r: typeof gc0) => r?.entryKeys[0]?.length ?? Number.NaN
   const lines = [
     '## 4. memory per entry',
     '',
@@ -173,11 +174,10 @@ export function memorySection(m: MemoryResult): string {
     '',
     table(['contender', 'groups', 'bytes/entry', 'vs plain', 'MEMORY USAGE of the entry', 'group keys'], rows, [2, 3]),
     '',
-    `- hash-max-listpack-value is ${m.hashMaxListpackValue} (hash-max-listpack-entries ${m.hashMaxListpackEntries}): the entry hash's value field is 1 KiB, so`,
-    `  every entry is a \`${gc3?.entryKeys[0]?.encoding ?? '?'}\` hash (a dict with its own table and one allocation per field), not a listpack.`,
-    `- One entry key: ${bytes(entryBytes(gc0))} with 0 groups, ${bytes(entryBytes(gc3))} with 3, against ${bytes(entryBytes(plain))} for the plain key;`,
-    `  each group adds ~${bytes((entryBytes(gc3) - entryBytes(gc0)) / 3)} to the entry (a field and its version), and a group version key costs`,
-    `  ${bytes(gc3?.groupKeys[0]?.bytes ?? Number.NaN)} once per group (shared by all its entries).`,
+    `- An entry is one string: the value, and before it the snapshot (a version per group) and the group names. Entry 0's`,
+    `  is ${bytes(length(gc0) - length(plain))} longer than the plain value with 0 groups and ${bytes(length(gc3) - length(plain))} with 3, which the allocator's size`,
+    `  classes absorb here: ${bytes(entryBytes(gc0))} with 0 groups, ${bytes(entryBytes(gc3))} with 3, against ${bytes(entryBytes(plain))} for the plain key.`,
+    `  A group version key costs ${bytes(gc3?.groupKeys[0]?.bytes ?? Number.NaN)} once per group (shared by all its entries).`,
   ]
   const acd = m.rows.find((r) => r.contender === 'async-cache-dedupe')
   const reference = acd?.groupKeys.find((k) => k.bytes !== null && (k.size ?? 0) > 0)
@@ -190,12 +190,6 @@ export function memorySection(m: MemoryResult): string {
   if (m.rows.some((r) => r.contender === 'bentocache')) {
     lines.push(
       "- BentoCache stores tags in the entry's JSON; a tag key exists only once the tag was invalidated (none here).",
-    )
-  }
-  if (m.listpackWhatIf) {
-    lines.push(
-      `- What if: with hash-max-listpack-value ${m.listpackWhatIf.hashMaxListpackValue}, the same 3-group entry is a ` +
-        `${m.listpackWhatIf.entry.encoding} of ${bytes(m.listpackWhatIf.entry.bytes ?? Number.NaN)}.`,
     )
   }
   return lines.join('\n')

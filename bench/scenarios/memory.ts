@@ -39,6 +39,8 @@ export interface KeyUsage {
   encoding: string | null
   /** Members of a set or hash key (a reference set's members are entries). */
   size: number | null
+  /** Bytes of a string key's value (STRLEN). */
+  length: number | null
 }
 
 export interface MemoryRow {
@@ -54,11 +56,7 @@ export interface MemoryRow {
 
 export interface MemoryResult {
   entries: number
-  hashMaxListpackValue: string
-  hashMaxListpackEntries: string
   rows: MemoryRow[]
-  /** Own server only: one group-cache entry (3 groups) written with hash-max-listpack-value raised. */
-  listpackWhatIf: { hashMaxListpackValue: number; entry: KeyUsage } | undefined
 }
 
 const memKey = (i: number) => `mem:${i}`
@@ -94,28 +92,8 @@ export async function memoryScenario(ctx: Context): Promise<MemoryResult> {
   }
   const plain = rows.find((r) => r.contender === 'plain')?.perEntryBytes ?? Number.NaN
   for (const row of rows) row.ratioToPlain = round(row.perEntryBytes / plain, 3)
-  const config = async (name: string) => ((await admin.config('GET', name)) as string[])[1] ?? 'unknown'
-  const hashMaxListpackValue = await config('hash-max-listpack-value')
-  const hashMaxListpackEntries = await config('hash-max-listpack-entries')
-  const listpackWhatIf = ctx.server.own ? await whatIfListpack(ctx, hashMaxListpackValue) : undefined
   await ctx.server.reset(allPatterns)
-  return { entries: n, hashMaxListpackValue, hashMaxListpackEntries, rows, listpackWhatIf }
-}
-
-/** One group-cache entry written while hash-max-listpack-value allows its 1 KiB value field. */
-async function whatIfListpack(ctx: Context, original: string) {
-  const { admin } = ctx.server
-  const c = ctx.contenders['group-cache']
-  const setting = 2048
-  await admin.config('SET', 'hash-max-listpack-value', `${setting}`)
-  try {
-    await c.set('mem:listpack', valueFor(0), pooledGroupsFor(0))
-    const [key] = c.entryKeys('mem:listpack')
-    return { hashMaxListpackValue: setting, entry: await usage(admin, key as string) }
-  } finally {
-    await admin.config('SET', 'hash-max-listpack-value', original)
-    await c.delete('mem:listpack')
-  }
+  return { entries: n, rows }
 }
 
 async function usage(admin: Redis, key: string): Promise<KeyUsage> {
@@ -123,5 +101,6 @@ async function usage(admin: Redis, key: string): Promise<KeyUsage> {
   const encoding = (await admin.call('OBJECT', 'ENCODING', key).catch(() => null)) as string | null
   const type = await admin.type(key)
   const size = type === 'set' ? await admin.scard(key) : type === 'hash' ? await admin.hlen(key) : null
-  return { key, bytes, encoding, size }
+  const length = type === 'string' ? await admin.strlen(key) : null
+  return { key, bytes, encoding, size, length }
 }
