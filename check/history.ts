@@ -609,6 +609,13 @@ export interface LostInvalidations {
   lost: number
   /** of those, attempts that resolved for their writer before the switch: answered by the old primary */
   resolved: number
+  /**
+   * Lost effects that only created a key's generation, matched to a delete that resolved. A
+   * delete of a key without a generation leaves that effect, and so does a read's miss: the
+   * stream cannot tell them apart. With waitForReplicas a resolved delete reached the promoted
+   * replica, so there it was a read's miss; without, either.
+   */
+  ambiguous: number
   /** lost version increments or generation moves no attempt in flight accounts for (expected: 0) */
   unmatched: number
   resolvedExamples: InvalidationRecord[]
@@ -626,7 +633,7 @@ const LOST_WINDOW = 1000 * MS
 export function matchLost(log: readonly LogRecord[], failovers: readonly FailoverRecord[]): LostInvalidations {
   const attempts = log.filter((record): record is InvalidationRecord => record.t === 'i').sort((a, b) => b.s - a.s)
   const used = new Set<InvalidationRecord>()
-  const out: LostInvalidations = { lost: 0, resolved: 0, unmatched: 0, resolvedExamples: [] }
+  const out: LostInvalidations = { lost: 0, resolved: 0, ambiguous: 0, unmatched: 0, resolvedExamples: [] }
   for (const failover of failovers) {
     for (const effect of failover.lost) {
       const key = effect.deleted ?? effect.created
@@ -647,7 +654,9 @@ export function matchLost(log: readonly LogRecord[], failovers: readonly Failove
       }
       used.add(attempt)
       out.lost++
-      if (attempt.ok && attempt.e < failover.switched) {
+      if (attempt.ok && attempt.e < failover.switched && effect.created !== undefined) {
+        out.ambiguous++
+      } else if (attempt.ok && attempt.e < failover.switched) {
         out.resolved++
         if (out.resolvedExamples.length < EXAMPLES) out.resolvedExamples.push(attempt)
       }

@@ -311,6 +311,7 @@ async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index
         lost_resolved_invalidations: lost.resolved,
       })
       if (lost.unmatched > 0) result.stats.lost_unmatched_effects = lost.unmatched
+      if (lost.ambiguous > 0) result.stats.lost_generations_matched_to_resolved_deletes = lost.ambiguous
       for (const inv of lost.resolvedExamples.slice(0, 3)) {
         const what = inv.op === 'delete' ? inv.keys : inv.groups
         print(`  lost: worker ${inv.w} ${inv.op}(${JSON.stringify(what)}) resolved, then a failover lost it`)

@@ -397,6 +397,14 @@ describe('failovers: what the old primary applied and the promoted replica never
     expect(lost.resolvedExamples.map((inv) => inv.groups)).toEqual([['a']])
   })
 
+  it('a lost generation creation matched to a resolved delete is ambiguous (a read miss leaves the same effect), not a lost resolved delete', () => {
+    const attempt = { ...invalidate({ keys: ['key_3'] }, ms(10), ms(11), true), op: 'delete' } as InvalidationRecord
+    const lost = matchLost([attempt], [{ at: ms(15), switched: ms(20), lost: [{ groups: [], created: 'key_3' }] }])
+    expect(lost).toMatchObject({ lost: 1, resolved: 0, ambiguous: 1, unmatched: 0 })
+    const moved = matchLost([attempt], [{ at: ms(15), switched: ms(20), lost: [{ groups: [], deleted: 'key_3' }] }])
+    expect(moved).toMatchObject({ lost: 1, resolved: 1, ambiguous: 0 })
+  })
+
   it('a measurement mode reports stale reads without failing; phantom reads fail every mode', () => {
     const report = check([invalidate({ groups: ['row_0'] }, 11, 20), get(0, 0, 30), get(0, undefined, 31)])
     expect(report.stale).toBe(1)
