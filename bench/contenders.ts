@@ -9,9 +9,9 @@ import { createCache } from 'async-cache-dedupe'
 import { BentoCache, bentostore } from 'bentocache'
 import { redisDriver } from 'bentocache/drivers/redis'
 import { Redis } from 'ioredis'
-import { GroupCache } from 'redis-group-cache'
 import { Keys } from '../src/keys.js'
 import type { Value } from './data.js'
+import { GroupCache } from './package.js'
 
 export const CONTENDERS = ['plain', 'group-cache', 'bentocache', 'async-cache-dedupe'] as const
 export type ContenderName = (typeof CONTENDERS)[number]

@@ -12,9 +12,9 @@
  */
 import os from 'node:os'
 import { Redis } from 'ioredis'
-import { GroupCache } from 'redis-group-cache'
 import { groupsFor, isValueFor, VALUE_BYTES, valueFor } from './data.js'
 import { loop, type Op, percentile, rotate, round, spread } from './measure.js'
+import { GroupCache } from './package.js'
 import { fixed, int, table, writeResults } from './report.js'
 import { infoField, startServer } from './server.js'
 

@@ -1,0 +1,6 @@
+/**
+ * redis-group-cache as users run it: the built package (dist/, which `npm run bench` builds
+ * first), found through its own name. Typed by its source, so that typechecking needs no build.
+ */
+const name = 'redis-group-cache'
+export const { GroupCache } = (await import(name)) as typeof import('../src/index.js')
