@@ -367,7 +367,10 @@ forEachBackend('properties', (backend) => {
             expect(entryTtl).toBe(-1)
             expect(versionTtls.every((versionTtl) => versionTtl === -1)).toBe(true)
           } else {
-            expect(entryTtl).toBeLessThanOrEqual(ttlMs)
+            // The in-memory backend keeps expiry times as doubles: past 2^53 ms from the epoch they
+            // round, up to 2 ms (see test/scripts.test.ts, backend differences).
+            const rounding = backend.name === 'memory' && Date.now() + ttlMs > Number.MAX_SAFE_INTEGER ? 2 : 0
+            expect(entryTtl).toBeLessThanOrEqual(ttlMs + rounding)
             for (const versionTtl of versionTtls)
               if (versionTtl !== -1) expect(versionTtl).toBeGreaterThanOrEqual(entryTtl)
           }

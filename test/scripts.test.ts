@@ -72,6 +72,17 @@ describe('backend differences, each handled in one place', () => {
     expect(memorySecond - memoryFirst).toBeGreaterThan(20)
   })
 
+  it('a TTL near 2^53 ms: Redis keeps it exact; memory adds it to now in a double, so it may read back up to 2 ms off (the property test allows that on memory)', async () => {
+    const key = `${randomNamespace()}:far`
+    const ttl = Number.MAX_SAFE_INTEGER
+    for (const [, client] of backends) await client.set(key, 'v', 'PX', ttl)
+    expect(await real.pttl(key)).toBeLessThanOrEqual(ttl)
+    expect(Date.now() + ttl).toBeGreaterThan(Number.MAX_SAFE_INTEGER) // where doubles stop being exact
+    const read = await memory.pttl(key)
+    expect(Math.abs(read - ttl)).toBeLessThanOrEqual(2)
+    for (const [, client] of backends) await client.del(key)
+  })
+
   it('unpack: a global on both (Redis has Lua 5.1; the in-memory backend defines it over Lua 5.3): no difference', async () => {
     const probe = 'return type(unpack)'
     expect(await real.eval(probe, 0)).toBe('function')
