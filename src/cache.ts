@@ -132,7 +132,10 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   /** Deadlines of the calls in flight (none with an infinite timeout), and of WAITs. */
   private readonly deadlines: Deadlines | undefined
   private readonly waitDeadlines: Deadlines | undefined
-  /** Fills in flight in this process, by key and token: callers that saw the same miss share one. */
+  /**
+   * wrap functions in flight in this process, by key and token (callers that saw the same miss
+   * share one), or by key alone while Redis fails (callers whose reads failed share one).
+   */
   private readonly fills = new Map<string, Promise<unknown>>()
   private closed = false
   /** With `waitForReplicas`: how many times the connection closed (see `invalidate`). */
