@@ -10,7 +10,6 @@
 
 check(#KEYS >= 1 and #ARGV == 0, 'expire-groups takes KEYS: group versions...; no ARGV')
 local base = baseOf(KEYS[1])
-check(base ~= nil, 'keys must be of a namespace: <prefix>:{<namespace>}:...')
 -- Every key is checked, and read, before the first is moved: nothing is half done.
 local groupHead = base .. 'g:'
 local versions = {}

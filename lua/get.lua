@@ -12,7 +12,6 @@
 
 check(#KEYS >= 1 and #ARGV == 0, 'get takes KEYS: entries...; no ARGV')
 local base = baseOf(KEYS[1])
-check(base ~= nil, 'keys must be of a namespace: <prefix>:{<namespace>}:...')
 local entryHead = base .. 'e:'
 for i = 1, #KEYS do check(isUnder(KEYS[i], entryHead), 'every key must be an entry of one namespace') end
 

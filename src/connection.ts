@@ -34,7 +34,8 @@ export function connect(redis: unknown, onError: (error: unknown) => void): Conn
   throw new InvalidArgumentError("redis must be an ioredis client, a redis:// or rediss:// URL, or 'memory'")
 }
 
-type OwnedClient = CacheClient & Pick<Redis, 'on' | 'quit' | 'disconnect'>
+/** A client the cache opened itself, and so listens to and quits. */
+export type OwnedClient = CacheClient & Pick<Redis, 'on' | 'quit' | 'disconnect'>
 
 function owned(client: OwnedClient, onError: (error: unknown) => void): Connection {
   // Without a listener ioredis prints "Unhandled error event" on every failed reconnect.

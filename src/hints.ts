@@ -67,10 +67,6 @@ export class Hints {
     this.hints.delete(key)
   }
 
-  get size(): number {
-    return this.hints.size
-  }
-
   /** [1..n], shared by every hint of n groups. */
   private positionsFor(n: number): number[] {
     let at = this.positions[n]

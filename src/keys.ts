@@ -7,7 +7,7 @@
  */
 export class Keys {
   /** `<prefix>:{ns}:g:`: a group's version key is this plus the group name. */
-  readonly groupPrefix: string
+  private readonly groupPrefix: string
   private readonly base: string
 
   constructor(prefix: string, namespace: string) {

@@ -1,10 +1,7 @@
 import { createHash } from 'node:crypto'
 import { createRequire } from 'node:module'
-import type { Redis } from 'ioredis'
-import type { CacheClient } from './commands.js'
+import type { OwnedClient } from './connection.js'
 import { MissingDependencyError } from './errors.js'
-
-export type MemoryClient = CacheClient & Pick<Redis, 'on' | 'quit' | 'disconnect'>
 
 /**
  * The in-memory backend: ioredis-mock, running the same Lua as Redis. Where its Lua differs from
@@ -35,8 +32,8 @@ function now(): string {
 
 const sha1 = (text: string) => createHash('sha1').update(text).digest('hex')
 
-export function memoryClient(): MemoryClient {
-  let RedisMock: new () => MemoryClient
+export function memoryClient(): OwnedClient {
+  let RedisMock: new () => OwnedClient
   try {
     RedisMock = createRequire(import.meta.url)('ioredis-mock')
   } catch (cause) {

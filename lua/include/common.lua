@@ -48,7 +48,9 @@ end
 -- its base from KEYS[1] and refuses any other key that is not of the same base and the kind it
 -- expects, so that it never reaches outside the namespace (its ACL pattern, its Cluster slot).
 local function baseOf(key)
-  return string.match(key, '^[^{}]*{[^{}]*}:')
+  local base = string.match(key, '^[^{}]*{[^{}]*}:')
+  check(base ~= nil, 'keys must be of a namespace: <prefix>:{<namespace>}:...')
+  return base
 end
 
 -- Whether `key` is `<head><name>` with a name of at least one byte (no substring is made).
@@ -60,7 +62,7 @@ end
 local function entryBase(entryKey, generationKey)
   local base = baseOf(entryKey)
   check(
-    base ~= nil and isUnder(entryKey, base .. 'e:') and generationKey == base .. 't:' .. string.sub(entryKey, #base + 3),
+    isUnder(entryKey, base .. 'e:') and generationKey == base .. 't:' .. string.sub(entryKey, #base + 3),
     'keys must be an entry and its generation'
   )
   return base
