@@ -1,6 +1,6 @@
 /**
  * What each call costs Redis, in CPU instructions: callgrind (valgrind) counts them in a
- * redis-server of its own, the same count for the same binary and calls however busy the machine
+ * redis-server of its own: within about 1% from run to run, however busy the machine
  * is. Each figure is the difference between a run of 1,500 calls and one of 500, over 1,000.
  *
  *   npm run bench:instructions      (needs valgrind and redis-server on PATH; about 3 minutes)
