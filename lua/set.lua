@@ -13,8 +13,8 @@
 -- ARGV[5..4+n]  token: each group's version at the read, in the order of KEYS[3..] (absent
 --             without a token)
 --
--- Returns 1 when stored (or when this set already stored: the entry is exactly what it would
--- store). A token set that stores nothing returns:
+-- Returns 1 when stored (or when this set already stored and its entry is still live: the entry
+-- is exactly what it would store). A token set that stores nothing returns:
 --   0  the key already has an entry (someone stored since the read; never overwrite it)
 --  -1  the token is as old as the lease or older (the generation it saw may be gone)
 --  -2  the key was deleted or set without a token since the read (or its generation was lost)
@@ -57,8 +57,15 @@ local versions = groupCount > 0 and redis.call('MGET', unpack(KEYS, 3)) or {}
 if hasToken then
   if redis.call('EXISTS', entryKey) == 1 then
     -- This very set, run again (a client resends what was in flight when its connection
-    -- dropped): the entry is what it stored with the token's versions. Say so: it stored.
+    -- dropped): the entry is what it stored with the token's versions. Say so, while nothing the
+    -- token saw has moved: another fill of the same value from the same read, or a plain set of
+    -- it since, makes the same entry, and once a group or the generation moved that entry holds
+    -- nothing this set may claim.
+    if redis.call('GET', generationKey) ~= tokenGeneration then return 0 end
     local tokenVersions = {unpack(ARGV, 5, 4 + groupCount)}
+    for i = 1, groupCount do
+      if versions[i] ~= tokenVersions[i] then return 0 end
+    end
     if redis.call('GET', entryKey) == encodeEntry(tokenVersions, names, value) then return 1 end
     return 0
   end
