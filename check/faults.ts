@@ -51,9 +51,24 @@ export interface FaultContext {
 export type WorkerTuning = Partial<
   Pick<
     WorkerConfig,
-    'universe' | 'padding' | 'lease' | 'slowFill' | 'writeRatio' | 'fnMax' | 'concurrency' | 'waitForReplicas'
+    | 'universe'
+    | 'padding'
+    | 'lease'
+    | 'slowFill'
+    | 'writeRatio'
+    | 'fnMax'
+    | 'concurrency'
+    | 'waitForReplicas'
+    | 'writeThroughTtl'
   >
 >
+
+/**
+ * What the cache may run on in a check (check/run.ts): a redis-server, the same logged in as the
+ * README's ACL user, a 3-master Cluster, the in-memory backend.
+ */
+export type BackendKind = 'redis' | 'acl' | 'cluster' | 'memory'
+export const BACKENDS: readonly BackendKind[] = ['redis', 'acl', 'cluster', 'memory']
 
 export interface Mode {
   readonly name: string
@@ -75,11 +90,29 @@ export interface Mode {
    * functions are no reason for a call to fail.
    */
   readonly failsCalls?: string
+  /**
+   * Why this mode's faults remove entries the log does not show (eviction, FLUSHDB, a restart):
+   * without it, and without `failsCalls`, a miss that the log cannot explain fails the mode (a
+   * lost hit).
+   */
+  readonly removesKeys?: string
+  /**
+   * The backends the mode runs on. @default every backend for a mode that leaves its server
+   * alone and injects nothing; else redis and acl
+   */
+  readonly backends?: readonly BackendKind[]
   readonly worker?: WorkerTuning
   /** injects faults until ctx.signal aborts; leaves the server up */
   inject?(ctx: FaultContext): Promise<void>
   /** numbers to report after the run (read before the server stops) */
   stats?(ctx: FaultContext): Promise<Record<string, number>>
+}
+
+export function modeBackends(
+  mode: Pick<Mode, 'backends' | 'harmsServer' | 'inject' | 'serverArgs'>,
+): readonly BackendKind[] {
+  if (mode.backends) return mode.backends
+  return mode.harmsServer || mode.inject || mode.serverArgs ? ['redis', 'acl'] : BACKENDS
 }
 
 /** Waits `ms`; false if the run ended meanwhile. */
@@ -162,6 +195,7 @@ const modeList: Mode[] = [
       'maxmemory 4mb, allkeys-lru, values of 16-48 KiB on 100 keys: entries, versions and generations get evicted',
     harmsServer: true,
     serverArgs: ['--maxmemory', '4mb', '--maxmemory-policy', 'allkeys-lru', '--notify-keyspace-events', 'Ee'],
+    removesKeys: 'memory is full: entries, versions and generations are evicted',
     worker: { universe: { keys: 100, buckets: 10 }, padding: [16 * 1024, 48 * 1024], writeRatio: 0.08 },
     async inject(ctx) {
       // Counts what was evicted, by kind, from the server's keyspace events.
@@ -191,7 +225,10 @@ const modeList: Mode[] = [
     name: 'kill',
     description: 'kill -9 the server every 0.6-1.5 s, restart it empty 100-300 ms later',
     failsCalls: 'the server dies and comes back: calls in flight and sent meanwhile fail',
+    removesKeys: 'the server restarts empty',
     harmsServer: true,
+    // the ACL user goes with the server's memory
+    backends: ['redis'],
     async inject(ctx) {
       const server = ownServer(ctx)
       while (await wait(ctx, between(ctx, 600, 1500))) {
@@ -208,6 +245,7 @@ const modeList: Mode[] = [
     name: 'flush',
     description: 'SCRIPT FLUSH, FLUSHDB or both every 100-400 ms',
     failsCalls: "SCRIPT FLUSH can land between a script's load and its call",
+    removesKeys: 'FLUSHDB',
     harmsServer: true,
     async inject(ctx) {
       while (await wait(ctx, between(ctx, 100, 400))) {
@@ -273,12 +311,33 @@ const modeList: Mode[] = [
     description:
       'lease 50 ms; 20% of fill functions take 100-200 ms, longer than the lease; few writes (no server fault)',
     harmsServer: false,
+    // the in-memory backend's Lua, one thread for every worker, takes a good part of the lease itself
+    backends: ['redis', 'acl', 'cluster'],
     worker: { lease: 50, slowFill: [0.95, 60, 150], writeRatio: 0.05, concurrency: 32 },
+  },
+  {
+    name: 'move-groups',
+    description:
+      'each key is stored under its row group or its alt group (readers pick either), and writers make the two versions equal on purpose, then expire one',
+    harmsServer: false,
+    worker: {
+      universe: { keys: 8, buckets: 2, moveGroups: true },
+      writeRatio: 0.25,
+    },
+  },
+  {
+    name: 'write-through',
+    description:
+      '4 of the 20 rows are written by one worker each, which stores the new value itself with a plain set (TTL 5-30 ms, so its entry soon goes) instead of invalidating',
+    harmsServer: false,
+    worker: { universe: { keys: 20, buckets: 4, writeThrough: 4 }, writeThroughTtl: [5, 30], writeRatio: 0.2 },
   },
   {
     name: 'evict-versions',
     description: 'DEL 1-3 random group version keys every 1-10 ms (an eviction of version keys only)',
     harmsServer: false,
+    removesKeys: 'version keys are deleted',
+    backends: ['redis', 'acl', 'cluster'],
     async inject(ctx) {
       await evict(ctx, namespaceKeys(ctx).versions, 'versions deleted')
     },
@@ -287,6 +346,8 @@ const modeList: Mode[] = [
     name: 'evict',
     description: 'DEL 1-3 random keys of the namespace (generations, versions, entries) every 1-10 ms',
     harmsServer: false,
+    removesKeys: 'keys are deleted',
+    backends: ['redis', 'acl', 'cluster'],
     async inject(ctx) {
       const { versions, generations, entries } = namespaceKeys(ctx)
       // Tombstones three times as likely as the others: they are the keys whose loss is subtle.
@@ -298,8 +359,10 @@ const modeList: Mode[] = [
     description:
       'a primary and a replica; every 0.8-1.5 s kill -9 the primary while workers write, promote the replica, add a fresh one',
     failsCalls: 'the primary dies and the proxy switches: calls in flight fail',
+    removesKeys: 'a failover loses what had not replicated',
     harmsServer: true,
     replicated: true,
+    backends: ['redis'],
     measures:
       'what asynchronous replication loses: invalidations the old primary acknowledged that the promoted replica never got',
     async inject(ctx) {
@@ -310,8 +373,10 @@ const modeList: Mode[] = [
     name: 'failover-wait',
     description: 'failover, with the caches waiting for the replica: waitForReplicas { replicas: 1, timeout: 200 }',
     failsCalls: 'the primary dies and the proxy switches: calls in flight fail, and WAIT times out without a replica',
+    removesKeys: 'a failover loses what had not replicated',
     harmsServer: true,
     replicated: true,
+    backends: ['redis'],
     worker: { waitForReplicas: { replicas: 1, timeout: 200 } },
     async inject(ctx) {
       await failovers(ctx)

@@ -8,43 +8,59 @@
  * whatever the call did in Redis happened inside [s, e].
  */
 
-/** The data set: key `key_<i>` caches database row `i`; its groups are `row_<i>` and `bucket_<i % buckets>`. */
+/**
+ * The data set: key `key_<i>` caches database row `i`. Its groups are `row_<i>` and
+ * `bucket_<i % buckets>`; with `moveGroups`, a reader may instead store it under `alt_<i>` (a name as long as `row_<i>`, so that an entry of either reads alike) and
+ * the same bucket (the same key stored under other groups). With `writeThrough`, the last
+ * `writeThrough` rows are written by one worker only, which stores each new value itself with a
+ * plain `set` instead of invalidating (check/worker.ts).
+ */
 export interface Universe {
   readonly keys: number
   readonly buckets: number
+  readonly moveGroups?: boolean
+  readonly writeThrough?: number
 }
 
 export const keyName = (row: number): string => `key_${row}`
 export const rowGroup = (row: number): string => `row_${row}`
+export const altGroup = (row: number): string => `alt_${row}`
 export const bucketGroup = (bucket: number): string => `bucket_${bucket}`
-export const groupsOf = (universe: Universe, row: number): string[] => [
-  rowGroup(row),
+/** The groups a value of `row` is stored under by default (`alt`: its other home, with moveGroups). */
+export const groupsOf = (universe: Universe, row: number, alt = false): string[] => [
+  alt ? altGroup(row) : rowGroup(row),
   bucketGroup(row % universe.buckets),
 ]
 export const dbKey = (row: number): string => `db:row:${row}`
 
-/** The rows whose cached value an invalidation of `groups` and `keys` (deleted keys) makes stale. */
-export function coveredRows(universe: Universe, groups: readonly string[], keys: readonly string[]): Set<number> {
-  const rows = new Set<number>()
-  const index = (text: string, prefix: string): number | undefined => {
-    if (!text.startsWith(prefix)) return undefined
-    const n = Number(text.slice(prefix.length))
+/** The rows a group holds values of: `row_<i>` and `alt_<i>` row i, `bucket_<b>` every row i with i % buckets = b. */
+export function rowsOfGroup(universe: Universe, group: string): number[] {
+  const index = (prefix: string): number | undefined => {
+    if (!group.startsWith(prefix)) return undefined
+    const n = Number(group.slice(prefix.length))
     return Number.isInteger(n) && n >= 0 ? n : undefined
   }
-  for (const group of groups) {
-    const row = index(group, 'row_')
-    if (row !== undefined && row < universe.keys) rows.add(row)
-    const bucket = index(group, 'bucket_')
-    if (bucket !== undefined) {
-      for (let i = bucket; i < universe.keys; i += universe.buckets) rows.add(i)
-    }
-  }
-  for (const key of keys) {
-    const row = index(key, 'key_')
-    if (row !== undefined && row < universe.keys) rows.add(row)
-  }
+  const row = index('row_') ?? index('alt_')
+  if (row !== undefined) return row < universe.keys ? [row] : []
+  const bucket = index('bucket_')
+  const rows: number[] = []
+  if (bucket !== undefined) for (let i = bucket; i < universe.keys; i += universe.buckets) rows.push(i)
   return rows
 }
+
+/** The row whose key `key` is (`key_<i>`), if any. */
+export function rowOfKey(universe: Universe, key: string): number | undefined {
+  if (!key.startsWith('key_')) return undefined
+  const n = Number(key.slice('key_'.length))
+  return Number.isInteger(n) && n >= 0 && n < universe.keys ? n : undefined
+}
+
+/**
+ * What invalidates a value: each of its groups, and its key (a delete, or a plain set that
+ * replaces it). Requirements are kept per target, and a value needs the largest of its targets'.
+ */
+const groupTarget = (row: number, group: string) => `${row}|g|${group}`
+const keyTarget = (row: number) => `${row}|k`
 
 /** `INCR db:row:<row>` returned `v`: the database now holds `v` (published once an invalidation covering the row resolves). */
 export interface WriteRecord {
@@ -56,12 +72,16 @@ export interface WriteRecord {
   e: number
 }
 
-/** One attempt at an invalidation: `expireGroup`, `expireGroups` or `delete`. */
+/**
+ * One attempt at an invalidation: `expireGroup`, `expireGroups`, `delete`, or `collide` (with
+ * moveGroups: a raw script that moves two groups' versions forward to one equal value, so that
+ * an entry of one and a hint of the other hold the same version).
+ */
 export interface InvalidationRecord {
   t: 'i'
   w: number
-  op: 'expireGroup' | 'expireGroups' | 'delete'
-  /** the row whose write this invalidation publishes */
+  op: 'expireGroup' | 'expireGroups' | 'delete' | 'collide'
+  /** the first row whose write this invalidation publishes (it may publish others: every row its groups hold) */
   row: number
   groups: string[]
   keys: string[]
@@ -97,6 +117,10 @@ export interface SetRecord {
   v: unknown
   /** a fill's compare-and-set (with a token), or a plain set */
   token: boolean
+  /** the groups it stored the value under (absent: the row's default groups) */
+  groups?: string[]
+  /** the entry's TTL, ms (absent: longer than any run) */
+  ttl?: number
   s: number
   e: number
   /** resolved true (`stored`), resolved false (`refused`: it stored nothing), or rejected (it may have stored) */
@@ -115,6 +139,8 @@ export interface ReadItem {
   /** the returned value's `row` and `v` fields (absent on a miss) */
   vr?: unknown
   v?: unknown
+  /** the groups the returned value was stored under, as the value records them (absent: the row's default groups) */
+  groups?: string[]
   /** `wrap` whose own function ran: the `row` and `v` fields of what that function returned (always defined) */
   fn?: { vr: unknown; v: unknown }
 }
@@ -169,8 +195,8 @@ export interface StaleRead {
   v: number
   /** the value it should have been at least */
   required: number
-  /** the resolved invalidation that published `required` before the read started */
-  because: InvalidationRecord
+  /** what published `required` before the read started: a resolved invalidation, or a plain set */
+  because: Publisher
   /** the write of `required` */
   write: WriteRecord
 }
@@ -186,6 +212,18 @@ export interface PhantomRead {
 export interface WrongWrap {
   read: ReadRecord
   item: ReadItem
+}
+
+/**
+ * A lost hit: a read missed a key although a set had stored it before the read began, and nothing
+ * since could have removed or invalidated that entry: no invalidation attempt of one of its
+ * groups or of its key, no other set of the key, no TTL passed.
+ */
+export interface LostRead {
+  read: ReadRecord
+  row: number
+  /** the set whose entry the read should have found */
+  set: SetRecord
 }
 
 export interface LateCall {
@@ -227,7 +265,10 @@ export interface CheckReport {
   late: number
   /** `wrap` calls whose function ran that did not return that function's value */
   wrongWraps: number
+  /** misses nothing explains (counted only with `lostHits`) */
+  lost: number
   staleReads: StaleRead[]
+  lostReads: LostRead[]
   phantomReads: PhantomRead[]
   lateCalls: LateCall[]
   wrongWrapCalls: WrongWrap[]
@@ -239,36 +280,52 @@ export interface CheckReport {
 const MS = 1e6
 const EXAMPLES = 20
 
-/** The largest value the row's writes published, as a step function of time. */
+/** What published a requirement: a resolved invalidation, or a plain set that stored (write-through). */
+export type Publisher = InvalidationRecord | SetRecord
+
+/** The largest value published for one target (a row's group, or its key), as a step function of time. */
 interface Requirement {
-  /** resolve times of covering invalidations, ascending */
+  /** times the publishers resolved, ascending */
   at: number[]
-  /** at[k]: the largest value published by any invalidation that resolved at or before at[k] */
+  /** at[k]: the largest value published by any publisher that resolved at or before at[k] */
   value: number[]
-  /** the invalidation and write behind value[k] */
-  because: InvalidationRecord[]
+  /** the publisher and write behind value[k] */
+  because: Publisher[]
   write: WriteRecord[]
 }
 
-/**
- * The value a read of `row` that started at `start` must return at least: the largest `v`
- * of a write whose INCR ended before some covering invalidation began, that invalidation
- * having resolved before `start`. -1 when there is none.
- */
+/** -1 when nothing is required. */
 function required(req: Requirement | undefined, start: number): number {
   if (req === undefined) return -1
-  // the last index with at[k] < start
-  let lo = 0
-  let hi = req.at.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if ((req.at[mid] as number) < start) lo = mid + 1
-    else hi = mid
-  }
-  return lo === 0 ? -1 : (req.value[lo - 1] as number)
+  const k = lastBefore(req.at, start)
+  return k < 0 ? -1 : (req.value[k] as number)
 }
 
-function requirements(universe: Universe, writes: WriteRecord[], invalidations: InvalidationRecord[]) {
+/** The last index k with list[k] < time, or -1 (list ascending). */
+function lastBefore(list: readonly number[], time: number): number {
+  let lo = 0
+  let hi = list.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if ((list[mid] as number) < time) lo = mid + 1
+    else hi = mid
+  }
+  return lo - 1
+}
+
+/**
+ * Per target, what a read must return at least (see `checkHistory`). A resolved invalidation
+ * publishes, for each group it names and each row that group holds (and for each key it deletes),
+ * the largest `v` of a write of that row whose INCR ended before the invalidation began. A plain
+ * set that stored publishes its own value for its key: its row has one writer, the one that set
+ * it, so nothing older can legitimately replace it (check/worker.ts, writeThrough).
+ */
+function requirements(
+  universe: Universe,
+  writes: WriteRecord[],
+  invalidations: InvalidationRecord[],
+  sets: SetRecord[],
+): Map<string, Requirement> {
   // Per row: writes by INCR end time, with the running maximum of v.
   const byRow = new Map<number, { e: number[]; max: number[]; write: WriteRecord[] }>()
   const sorted = [...writes].sort((a, b) => a.e - b.e)
@@ -289,55 +346,153 @@ function requirements(universe: Universe, writes: WriteRecord[], invalidations: 
       list.write.push(lastWrite)
     }
   }
-  // Per row: each resolved covering invalidation publishes the largest v whose INCR ended before it began.
-  const points = new Map<number, { at: number; value: number; because: InvalidationRecord; write: WriteRecord }[]>()
+  type Point = { at: number; value: number; because: Publisher; write: WriteRecord }
+  const points = new Map<string, Point[]>()
+  const add = (target: string, point: Point) => {
+    const list = points.get(target)
+    if (list) list.push(point)
+    else points.set(target, [point])
+  }
   for (const inv of invalidations) {
     if (!inv.ok) continue
-    for (const row of coveredRows(universe, inv.groups, inv.keys)) {
+    const publish = (row: number, target: string) => {
       const list = byRow.get(row)
-      if (!list) continue
-      let lo = 0
-      let hi = list.e.length
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1
-        if ((list.e[mid] as number) < inv.s) lo = mid + 1
-        else hi = mid
-      }
-      if (lo === 0) continue
-      let rowPoints = points.get(row)
-      if (!rowPoints) {
-        rowPoints = []
-        points.set(row, rowPoints)
-      }
-      rowPoints.push({
-        at: inv.e,
-        value: list.max[lo - 1] as number,
-        because: inv,
-        write: list.write[lo - 1] as WriteRecord,
-      })
+      const k = list ? lastBefore(list.e, inv.s) : -1
+      if (!list || k < 0) return
+      add(target, { at: inv.e, value: list.max[k] as number, because: inv, write: list.write[k] as WriteRecord })
+    }
+    for (const group of inv.groups)
+      for (const row of rowsOfGroup(universe, group)) publish(row, groupTarget(row, group))
+    for (const key of inv.keys) {
+      const row = rowOfKey(universe, key)
+      if (row !== undefined) publish(row, keyTarget(row))
     }
   }
-  const out = new Map<number, Requirement>()
-  for (const [row, rowPoints] of points) {
-    rowPoints.sort((a, b) => a.at - b.at)
+  const firstWrittenThrough = universe.keys - (universe.writeThrough ?? 0)
+  for (const set of sets) {
+    if (set.token || set.out !== 'stored' || set.row < firstWrittenThrough) continue
+    if (set.vr !== set.row || typeof set.v !== 'number') continue
+    const write = byRow.get(set.row)?.write.find((candidate) => candidate.v === set.v)
+    if (write) add(keyTarget(set.row), { at: set.e, value: set.v, because: set, write })
+  }
+  const out = new Map<string, Requirement>()
+  for (const [target, list] of points) {
+    list.sort((a, b) => a.at - b.at)
     const req: Requirement = { at: [], value: [], because: [], write: [] }
-    let best = rowPoints[0] as (typeof rowPoints)[number]
-    for (const point of rowPoints) {
+    let best = list[0] as Point
+    for (const point of list) {
       if (point.value > best.value) best = point
       req.at.push(point.at)
       req.value.push(best.value)
       req.because.push(best.because)
       req.write.push(best.write)
     }
-    out.set(row, req)
+    out.set(target, req)
   }
   return out
 }
 
-function culprit(req: Requirement, start: number): { because: InvalidationRecord; write: WriteRecord } {
-  let k = 0
-  while (k + 1 < req.at.length && (req.at[k + 1] as number) < start) k++
-  return { because: req.because[k] as InvalidationRecord, write: req.write[k] as WriteRecord }
+/** The groups a returned value was stored under: as it records them, else the row's defaults. */
+function valueGroups(universe: Universe, row: number, groups: unknown): readonly string[] {
+  return Array.isArray(groups) && groups.every((group) => typeof group === 'string') ? groups : groupsOf(universe, row)
+}
+
+/** Sorted by start, with the longest duration: the records that overlap a window are found from its end back. */
+interface ByStart<R extends { s: number; e: number }> {
+  list: R[]
+  starts: number[]
+  longest: number
+}
+
+function byStart<R extends { s: number; e: number }>(records: R[]): ByStart<R> {
+  const list = [...records].sort((a, b) => a.s - b.s)
+  return { list, starts: list.map((r) => r.s), longest: list.reduce((max, r) => Math.max(max, r.e - r.s), 0) }
+}
+
+/** Whether some record of `index` other than `not` overlaps (from, to) and satisfies `test`. */
+function overlaps<R extends { s: number; e: number }>(
+  index: ByStart<R> | undefined,
+  from: number,
+  to: number,
+  test: (record: R) => boolean,
+): boolean {
+  if (!index) return false
+  for (let k = lastBefore(index.starts, to); k >= 0; k--) {
+    const record = index.list[k] as R
+    if (record.s < from - index.longest) break
+    if (record.e > from && test(record)) return true
+  }
+  return false
+}
+
+/**
+ * Misses that nothing explains (`LostRead`): for each key a read missed, the last set that stored
+ * it before the read began must have been removed by something the log shows. Sound only where
+ * nothing else removes entries: no eviction, flush or restart, no failed call (a read that failed
+ * open misses), so check/run.ts asks for it only in modes without such faults.
+ */
+function lostHits(
+  universe: Universe,
+  reads: ReadRecord[],
+  sets: SetRecord[],
+  invalidations: InvalidationRecord[],
+): LostRead[] {
+  /** per row, the sets that stored, by end time */
+  const stored = new Map<number, { list: SetRecord[]; ends: number[] }>()
+  const setsByRow = new Map<number, SetRecord[]>()
+  for (const set of sets) {
+    if (set.out === 'refused') continue
+    const list = setsByRow.get(set.row)
+    if (list) list.push(set)
+    else setsByRow.set(set.row, [set])
+  }
+  for (const [row, list] of setsByRow) {
+    const done = list.filter((set) => set.out === 'stored').sort((a, b) => a.e - b.e)
+    stored.set(row, { list: done, ends: done.map((set) => set.e) })
+  }
+  const setIndex = new Map([...setsByRow].map(([row, list]) => [row, byStart(list)]))
+  const invByRow = new Map<number, InvalidationRecord[]>()
+  for (const inv of invalidations) {
+    const rows = new Set<number>()
+    for (const group of inv.groups) for (const row of rowsOfGroup(universe, group)) rows.add(row)
+    for (const key of inv.keys) {
+      const row = rowOfKey(universe, key)
+      if (row !== undefined) rows.add(row)
+    }
+    for (const row of rows) {
+      const list = invByRow.get(row)
+      if (list) list.push(inv)
+      else invByRow.set(row, [inv])
+    }
+  }
+  const invIndex = new Map([...invByRow].map(([row, list]) => [row, byStart(list)]))
+  const out: LostRead[] = []
+  for (const read of reads) {
+    if (read.err !== undefined) continue
+    const end = read.re ?? read.e
+    for (const item of read.items) {
+      if (item.out === 'hit') continue
+      const row = item.row
+      const done = stored.get(row)
+      const k = done ? lastBefore(done.ends, read.s) : -1
+      if (!done || k < 0) continue
+      const set = done.list[k] as SetRecord
+      if (set.ttl !== undefined && end >= set.s + set.ttl * MS) continue
+      const groups = valueGroups(universe, row, set.groups)
+      const key = keyName(row)
+      const invalidated = overlaps(
+        invIndex.get(row),
+        set.s,
+        end,
+        (inv) =>
+          inv.keys.includes(key) ||
+          inv.groups.some((g) => groups.includes(g) && rowsOfGroup(universe, g).includes(row)),
+      )
+      if (invalidated || overlaps(setIndex.get(row), set.s, end, (other) => other !== set)) continue
+      out.push({ read, row, set })
+    }
+  }
+  return out
 }
 
 function latency(samples: number[]): Latency {
@@ -379,6 +534,7 @@ export function checkHistory(
   log: readonly LogRecord[],
   finalRows: readonly number[],
   limits?: Limits,
+  rules: { lostHits?: boolean } = {},
 ): CheckReport {
   const writes: WriteRecord[] = []
   const invalidations: InvalidationRecord[] = []
@@ -412,7 +568,7 @@ export function checkHistory(
     const first = setStart.get(key)
     if (first === undefined || set.s < first) setStart.set(key, set.s)
   }
-  const reqs = requirements(universe, writes, invalidations)
+  const reqs = requirements(universe, writes, invalidations, sets)
 
   const report: CheckReport = {
     operations: writes.length + invalidations.length + reads.length,
@@ -432,11 +588,13 @@ export function checkHistory(
     phantom: 0,
     late: 0,
     wrongWraps: 0,
+    lost: 0,
     staleReads: [],
     phantomReads: [],
     lateCalls: [],
     wrongWrapCalls: [],
     rejectedReadCalls: [],
+    lostReads: [],
     latency: {},
   }
   for (const set of sets) report.sets[set.out]++
@@ -547,15 +705,40 @@ export function checkHistory(
           continue
         }
       }
-      const req = reqs.get(row)
-      const need = required(req, read.s)
-      if (v < need && req) {
+      // The largest requirement of the value's targets: each group it was stored under, and its key.
+      let need = -1
+      let by: Requirement | undefined
+      for (const target of [
+        keyTarget(row),
+        ...valueGroups(universe, row, item.groups).map((g) => groupTarget(row, g)),
+      ]) {
+        const req = reqs.get(target)
+        const value = required(req, read.s)
+        if (value > need) {
+          need = value
+          by = req
+        }
+      }
+      if (v < need && by) {
         report.stale++
         if (report.staleReads.length < EXAMPLES) {
-          report.staleReads.push({ read, row, v, required: need, ...culprit(req, read.s) })
+          const k = lastBefore(by.at, read.s)
+          report.staleReads.push({
+            read,
+            row,
+            v,
+            required: need,
+            because: by.because[k] as Publisher,
+            write: by.write[k] as WriteRecord,
+          })
         }
       }
     }
+  }
+  if (rules.lostHits) {
+    const lost = lostHits(universe, reads, sets, invalidations)
+    report.lost = lost.length
+    report.lostReads = lost.slice(0, EXAMPLES)
   }
   for (const [name, list] of Object.entries(samples)) report.latency[name] = latency(list)
   return report
@@ -565,11 +748,24 @@ export function checkHistory(
 export function describeStale(stale: StaleRead, base = 0): string {
   const t = (ns: number) => `${((ns - base) / MS).toFixed(3)}ms`
   const { read, because, write } = stale
+  const what =
+    because.t === 's'
+      ? `set(key_${because.row}, v=${String(because.v)})`
+      : `${because.op}(${JSON.stringify(because.op === 'delete' ? because.keys : because.groups)})`
   return (
     `worker ${read.w} ${read.op} of key_${stale.row} [${t(read.s)}..${t(read.e)}] returned v=${stale.v}, ` +
     `but worker ${write.w} wrote v=${write.v} (INCR ended ${t(write.e)}) and worker ${because.w}'s ` +
-    `${because.op}(${JSON.stringify(because.op === 'delete' ? because.keys : because.groups)}) ` +
-    `[${t(because.s)}..${t(because.e)}] resolved before the read started`
+    `${what} [${t(because.s)}..${t(because.e)}] resolved before the read started`
+  )
+}
+
+export function describeLost(lost: LostRead, base = 0): string {
+  const t = (ns: number) => `${((ns - base) / MS).toFixed(3)}ms`
+  const { read, set } = lost
+  return (
+    `worker ${read.w} ${read.op} of key_${lost.row} [${t(read.s)}..${t(read.e)}] missed, but worker ${set.w}'s ` +
+    `set of v=${String(set.v)} under ${JSON.stringify(set.groups ?? [])} [${t(set.s)}..${t(set.e)}] stored it, ` +
+    'and no invalidation, set or TTL since explains its loss'
   )
 }
 

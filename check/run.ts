@@ -1,14 +1,16 @@
 /**
- * The history checker's coordinator: `npm run check -- [--mode <name|all>] [--workers N]
- * [--ops N | --seconds S] [--mutant <name>] [--seed N]`.
+ * The history checker's coordinator: `npm run check -- [--mode <name|all>] [--backend <name>]
+ * [--workers N] [--ops N | --seconds S] [--mutant <name>] [--seed N]`.
  *
- * Per mode it starts a redis-server for the cache (or uses REDIS_URL, for modes that do not harm
+ * Per mode it starts what the cache runs on (a redis-server, one logged in as the README's ACL
+ * user, a 3-master Cluster, or the in-memory backend; or REDIS_URL, for modes that do not harm
  * their server) and, always, a separate redis-server as the "database", forks the workers
- * (check/worker.ts), injects the mode's faults while they run (check/faults.ts), then checks the
- * merged log (check/history.ts) and prints a table. Exits non-zero when a mode fails (`failures`):
- * a stale, phantom or late read, a late invalidation, a wrap that did not return its function's
- * value, a get/getMany/wrap that rejected instead of failing open, an error in a mode whose faults
- * explain none, no hits, misses or invalidations, or a fault mode that injected no fault. In a
+ * (check/worker.ts; with a mutant, from its edited copy: check/mutants.ts), injects the mode's
+ * faults while they run (check/faults.ts), then checks the merged log (check/history.ts) and
+ * prints a table. Exits non-zero when a mode fails (`failures`): a stale, phantom or late read, a
+ * lost hit, a late invalidation, a wrap that did not return its function's value, a
+ * get/getMany/wrap that rejected instead of failing open, an error in a mode whose faults explain
+ * none, no hits, misses or invalidations, or a fault mode that injected no fault. In a
  * measurement mode (a failover with asynchronous replication, expected to lose writes) stale
  * reads are reported only.
  */
@@ -21,14 +23,26 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
+import { aclRules, readmeAcl } from '../test/support/acl.js'
+import { type RedisCluster, startCluster } from '../test/support/cluster.js'
 import { type RedisServer, startRedisServer } from '../test/support/redis-server.js'
-import { type FaultContext, injectsFaults, type Mode, modeNames, modes } from './faults.js'
+import {
+  BACKENDS,
+  type BackendKind,
+  type FaultContext,
+  injectsFaults,
+  type Mode,
+  modeBackends,
+  modeNames,
+  modes,
+} from './faults.js'
 import {
   type CheckReport,
   checkHistory,
   type DropRecord,
   dbKey,
+  describeLost,
   describePhantom,
   describeStale,
   describeWrongWrap,
@@ -36,12 +50,18 @@ import {
   matchLost,
   type Universe,
 } from './history.js'
-import { mutants } from './mutants.js'
+import { mutants, mutantTree } from './mutants.js'
 import { ReplicatedServer } from './replication.js'
-import { type CoordinatorMessage, prng, type WorkerConfig, type WorkerDone, type WorkerMessage } from './worker.js'
+import {
+  type CacheTarget,
+  type CoordinatorMessage,
+  prng,
+  type WorkerConfig,
+  type WorkerDone,
+  type WorkerMessage,
+} from './worker.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
-const workerPath = fileURLToPath(new URL('./worker.ts', import.meta.url))
 
 export interface CheckOptions {
   /** mode names, in order */
@@ -54,6 +74,13 @@ export interface CheckOptions {
   seconds?: number
   mutant?: string
   seed?: number
+  /**
+   * What the cache runs on: 'redis' (a redis-server), 'acl' (the same, each worker logged in as a
+   * user made from the README's ACL line), 'cluster' (3 masters), 'memory' (the in-memory
+   * backend: every worker in one process, sharing its store). A mode that cannot run there is
+   * refused. @default 'redis'
+   */
+  backend?: BackendKind
   /** a Redis for the cache (modes that harm their server are refused on it) */
   redisUrl?: string
   /** calls in flight per worker @default 8 */
@@ -78,6 +105,7 @@ export interface CheckOptions {
 
 export interface ModeResult {
   mode: string
+  backend: BackendKind
   mutant?: string
   /** why the mode did not run */
   refused?: string
@@ -99,17 +127,21 @@ export interface ModeResult {
 
 const DEFAULT_UNIVERSE: Universe = { keys: 20, buckets: 4 }
 
-function startWorker(): ChildProcess {
-  return fork(workerPath, [], {
-    cwd: root,
+/** A process of workers, forked from `tree` (the project, or a mutant's copy of it). */
+function startWorkers(tree: string, configs: WorkerConfig[]): ChildProcess {
+  const child = fork(join(tree, 'check', 'worker.ts'), [], {
+    cwd: tree,
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   })
+  child.send({ type: 'start', configs } satisfies CoordinatorMessage)
+  return child
 }
 
-/** The next message of `type` from `child`; rejects if the child fails or exits first. */
+/** The next message of `type` from worker `id` of `child`; rejects if a worker fails or the child exits first. */
 function nextMessage<T extends WorkerMessage['type']>(
   child: ChildProcess,
+  id: number,
   type: T,
 ): Promise<Extract<WorkerMessage, { type: T }>> {
   return new Promise((resolve, reject) => {
@@ -117,7 +149,7 @@ function nextMessage<T extends WorkerMessage['type']>(
       if (msg.type === 'failed') {
         cleanup()
         reject(new Error(`worker ${msg.id} failed: ${msg.error}`))
-      } else if (msg.type === type) {
+      } else if (msg.type === type && msg.id === id) {
         cleanup()
         resolve(msg as Extract<WorkerMessage, { type: T }>)
       }
@@ -151,13 +183,42 @@ async function dropNamespace(admin: Redis, namespace: string): Promise<void> {
   } while (cursor !== '0')
 }
 
-async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index: number): Promise<ModeResult> {
+/** What a run shares across its modes: the database, the cluster of a cluster run, the tree the workers run from. */
+interface RunContext {
+  db: RedisServer
+  cluster: RedisCluster | undefined
+  tree: string
+}
+
+/**
+ * A user made from the README's ACL line, for one namespace, on the server at `url`: `url`
+ * logged in as it. Its command rules stay exactly the README's.
+ */
+async function aclUrl(url: string, namespace: string): Promise<string> {
+  const name = `checker_${randomBytes(4).toString('hex')}`
+  const password = randomBytes(16).toString('hex')
+  const admin = new Redis(url, { maxRetriesPerRequest: 1 })
+  try {
+    await admin.call('ACL', 'SETUSER', name, ...aclRules(readmeAcl(), password, [`rgc:{${namespace}}:*`]))
+  } finally {
+    admin.disconnect()
+  }
+  const logged = new URL(url)
+  logged.username = name
+  logged.password = password
+  return logged.toString()
+}
+
+async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index: number): Promise<ModeResult> {
   const started = Date.now()
   const print = options.print ?? console.log
   const workers = options.workers ?? 4
   const seed = (options.seed ?? 1) + index * 1000
+  const backend = options.backend ?? 'redis'
+  const { db } = run
   const result: ModeResult = {
     mode: mode.name,
+    backend,
     mutant: options.mutant,
     workers: [],
     errorEvents: 0,
@@ -169,20 +230,34 @@ async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index
     failures: [],
     measures: mode.measures,
   }
+  if (!modeBackends(mode).includes(backend)) {
+    result.refused = `mode ${mode.name} runs on ${modeBackends(mode).join(', ')}, not ${backend}`
+    result.wallMs = Date.now() - started
+    return result
+  }
   if (options.redisUrl && mode.harmsServer) {
     result.refused = `REDIS_URL is set and mode ${mode.name} would harm that server (${mode.description}); unset REDIS_URL to let the checker start a redis-server of its own`
     result.wallMs = Date.now() - started
     return result
   }
 
+  const onServer = backend === 'redis' || backend === 'acl'
   const pair = mode.replicated
     ? await ReplicatedServer.start({ args: mode.serverArgs, linkDelay: options.linkDelay })
     : undefined
-  const server = options.redisUrl || pair ? undefined : await startRedisServer(mode.serverArgs ?? [])
-  const url = options.redisUrl ?? pair?.url ?? (server as RedisServer).url
+  const server = options.redisUrl || pair || !onServer ? undefined : await startRedisServer(mode.serverArgs ?? [])
+  const nodes = run.cluster ? [...run.cluster.nodes] : []
+  const url = options.redisUrl ?? pair?.url ?? server?.url ?? nodes[0] ?? 'memory'
   const namespace = `check_${mode.name.replace(/[^\w]/g, '_')}_${randomBytes(4).toString('hex')}`
-  const admin = new Redis(url, { maxRetriesPerRequest: 1, connectionName: 'checker-admin' })
-  admin.on('error', () => {})
+  // The coordinator's own connection to the cache's data (the default user), for faults and stats.
+  let admin: Redis | undefined
+  if (backend === 'cluster')
+    admin = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 1 } }) as unknown as Redis
+  else if (backend !== 'memory') admin = new Redis(url, { maxRetriesPerRequest: 1, connectionName: 'checker-admin' })
+  admin?.on('error', () => {})
+  const raw: CacheTarget =
+    backend === 'memory' ? { memory: true } : backend === 'cluster' ? { cluster: nodes } : { url }
+  const cache: CacheTarget = backend === 'acl' ? { url: await aclUrl(url, namespace) } : raw
   const dbClient = new Redis(db.url)
   dbClient.on('error', () => {})
   await dbClient.flushall()
@@ -198,7 +273,9 @@ async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index
     const timeout = options.timeout ?? 300
     const configs: WorkerConfig[] = Array.from({ length: workers }, (_, id) => ({
       id,
-      cacheUrl: url,
+      workers,
+      cache,
+      raw,
       dbUrl: db.url,
       namespace,
       universe,
@@ -207,25 +284,27 @@ async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index
       ttl: 600_000,
       ops: Math.ceil(ops / workers),
       ms,
-      concurrency: tuning.concurrency ?? options.concurrency ?? 8,
+      // the in-memory backend runs every worker's Lua on one thread of one process
+      concurrency: tuning.concurrency ?? options.concurrency ?? (backend === 'memory' ? 2 : 8),
       writeRatio: tuning.writeRatio ?? 0.15,
       fnMax: tuning.fnMax ?? 20,
       slowFill: tuning.slowFill,
       padding: tuning.padding,
       waitForReplicas: tuning.waitForReplicas,
+      writeThroughTtl: tuning.writeThroughTtl,
       retries: 20,
-      mutant: options.mutant,
       seed: seed + id,
       base: base.toString(),
       logPath: join(logDir, `worker-${id}.jsonl`),
     }))
-    for (const config of configs) {
-      const child = startWorker()
-      children.push(child)
-      child.send({ type: 'start', config } satisfies CoordinatorMessage)
-    }
-    await Promise.all(children.map((child) => nextMessage(child, 'ready')))
-    const done = Promise.all(children.map((child) => nextMessage(child, 'done')))
+    // A process per worker; on the in-memory backend one for all, whose store they share.
+    const placed = configs.map((config) => {
+      if (backend !== 'memory' || children.length === 0)
+        children.push(startWorkers(run.tree, backend === 'memory' ? configs : [config]))
+      return { child: children[children.length - 1] as ChildProcess, id: config.id }
+    })
+    await Promise.all(placed.map(({ child, id }) => nextMessage(child, id, 'ready')))
+    const done = Promise.all(placed.map(({ child, id }) => nextMessage(child, id, 'done')))
     done.catch(() => controller.abort())
 
     const drops: DropRecord[] = []
@@ -236,7 +315,10 @@ async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index
       url,
       namespace,
       universe,
-      admin,
+      get admin(): Redis {
+        if (!admin) throw new Error('the in-memory backend has no server for the coordinator to reach')
+        return admin
+      },
       signal: controller.signal,
       random: prng(seed + 999),
       replicaAfter: options.replicaAfter,
@@ -286,13 +368,19 @@ async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index
     for (const config of configs) await readLog(config.logPath, log)
     log.push(...drops)
     const wait = tuning.waitForReplicas
-    const report = checkHistory(universe, log, finalRows, {
-      timeout,
-      // with WAIT: the script, then the WAIT for up to its timeout, then the cache's timeout
-      invalidation: wait ? 2 * timeout + wait.timeout : timeout,
-      margin: options.margin ?? 250,
-      fnMax: tuning.slowFill ? tuning.slowFill[2] : (tuning.fnMax ?? 20),
-    })
+    const report = checkHistory(
+      universe,
+      log,
+      finalRows,
+      {
+        timeout,
+        // with WAIT: the script, then the WAIT for up to its timeout, then the cache's timeout
+        invalidation: wait ? 2 * timeout + wait.timeout : timeout,
+        margin: options.margin ?? 250,
+        fnMax: tuning.slowFill ? tuning.slowFill[2] : (tuning.fnMax ?? 20),
+      },
+      { lostHits: keepsEntries(mode) },
+    )
     result.report = report
     result.stats.opsPerSecond = Math.round(report.operations / (runMs / 1000))
     if (pair) {
@@ -321,6 +409,7 @@ async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index
     result.passed = result.failures.length === 0
     for (const failure of result.failures) print(`  ${mode.name} fails: ${failure}`)
     for (const stale of report.staleReads.slice(0, 5)) print(`  stale: ${describeStale(stale)}`)
+    for (const lost of report.lostReads.slice(0, 5)) print(`  lost: ${describeLost(lost)}`)
     for (const phantom of report.phantomReads.slice(0, 5)) print(`  phantom: ${describePhantom(phantom)}`)
     for (const wrong of report.wrongWrapCalls.slice(0, 5)) print(`  wrong wrap: ${describeWrongWrap(wrong)}`)
     for (const late of report.lateCalls.slice(0, 5)) {
@@ -336,8 +425,8 @@ async function runMode(mode: Mode, db: RedisServer, options: CheckOptions, index
   } finally {
     controller.abort()
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    if (options.redisUrl) await dropNamespace(admin, namespace).catch(() => {})
-    admin.disconnect()
+    if (options.redisUrl && admin) await dropNamespace(admin, namespace).catch(() => {})
+    admin?.disconnect()
     dbClient.disconnect()
     await server?.stop()
     await pair?.stop()
@@ -354,16 +443,22 @@ export async function runCheck(options: CheckOptions): Promise<ModeResult[]> {
   if (options.mutant && !mutants[options.mutant]) {
     throw new Error(`unknown mutant ${JSON.stringify(options.mutant)}; known: ${Object.keys(mutants).join(', ')}`)
   }
+  const backend = options.backend ?? 'redis'
+  if (!BACKENDS.includes(backend))
+    throw new Error(`unknown backend ${JSON.stringify(backend)}; known: ${BACKENDS.join(', ')}`)
+  const tree = options.mutant ? mutantTree(options.mutant) : root
   const db = await startRedisServer()
+  let cluster: RedisCluster | undefined
   const results: ModeResult[] = []
   try {
+    cluster = backend === 'cluster' ? await startCluster() : undefined
     for (const [index, name] of options.modes.entries()) {
-      const result = await runMode(modes[name] as Mode, db, options, index)
+      const result = await runMode(modes[name] as Mode, { db, cluster, tree }, options, index)
       results.push(result)
       options.onResult?.(result)
     }
   } finally {
-    await db.stop()
+    await Promise.all([db.stop(), cluster?.stop()])
   }
   return results
 }
@@ -380,6 +475,7 @@ const COLUMNS = [
   'faults',
   'max read ms',
   'stale',
+  'lost',
   'phantom',
   'late',
   'rejected reads',
@@ -391,6 +487,15 @@ function maxRead(report: CheckReport): number {
   let max = 0
   for (const op of ['get', 'getMany', 'read']) max = Math.max(max, report.latency[op]?.max ?? 0)
   return max
+}
+
+/**
+ * Whether a run of the mode must show no lost hit: nothing in it removes entries but what the
+ * log shows (no eviction, flush, restart or failover), and no call fails (a read that fails open
+ * misses).
+ */
+export function keepsEntries(mode: Pick<Mode, 'failsCalls' | 'removesKeys'>): boolean {
+  return mode.failsCalls === undefined && mode.removesKeys === undefined
 }
 
 /** What a mode did besides its log: the caches' `error` events and the faults injected. */
@@ -416,6 +521,7 @@ export function failures(
   const out: string[] = []
   if (report.stale > 0 && mode.measures === undefined) out.push(`${report.stale} stale reads`)
   if (report.phantom > 0) out.push(`${report.phantom} phantom reads`)
+  if (report.lost > 0) out.push(`${report.lost} lost hits`)
   if (report.late > 0) out.push(`${report.late} late calls`)
   if (report.rejectedReads > 0) out.push(`${report.rejectedReads} reads rejected instead of failing open`)
   if (report.wrongWraps > 0) out.push(`${report.wrongWraps} wraps that did not return their function's value`)
@@ -470,6 +576,7 @@ export function formatTable(results: readonly ModeResult[]): string {
       faults || '-',
       `${maxRead(r).toFixed(0)} (wrap ${(r.latency.wrap?.max ?? 0).toFixed(0)})`,
       String(r.stale),
+      String(r.lost),
       String(r.phantom),
       String(r.late),
       String(r.rejectedReads),
@@ -490,6 +597,7 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
       mode: { type: 'string' },
+      backend: { type: 'string', default: 'redis' },
       workers: { type: 'string', default: '4' },
       ops: { type: 'string' },
       seconds: { type: 'string' },
@@ -506,7 +614,8 @@ async function main(): Promise<number> {
   if (values.help) {
     console.log(
       [
-        'npm run check -- [--mode <name|all>] [--workers N] [--ops N | --seconds S] [--mutant <name>] [--seed N]',
+        'npm run check -- [--mode <name|all>] [--backend redis|acl|cluster|memory] [--workers N] [--ops N | --seconds S]',
+        '                 [--mutant <name>] [--seed N]',
         '                 [--concurrency N] [--margin ms] [--link-delay ms] [--replica-after ms] [--keep-logs]',
         `modes: ${modeNames().join(', ')}, all (default: all, or the mutant's mode)`,
         `measurement modes (expected to lose writes: stale reads reported, not failures): ${modeNames()
@@ -514,7 +623,8 @@ async function main(): Promise<number> {
           .join(', ')}`,
         '--link-delay: failover modes: ms each way on the replica link (default 0: direct); a failover loses what is on it.',
         '--replica-after: failover modes: ms from a failover to the fresh replica of the new primary (default 100-300).',
-        `mutants: ${Object.keys(mutants).join(', ')}`,
+        '--backend: what the cache runs on (default redis); a mode that cannot run there is refused.',
+        `mutants: ${Object.keys(mutants).join(', ')} (each run from an edited copy under .mutants/)`,
         '--ops is the total across the modes run (split evenly); --seconds is per mode. Default: --seconds 10.',
         'REDIS_URL: run the cache on that server; modes that kill, pause or flush it are refused.',
       ].join('\n'),
@@ -539,8 +649,11 @@ async function main(): Promise<number> {
     )
     return 2
   }
+  const backend = values.backend as BackendKind
+  if (!BACKENDS.includes(backend)) throw new Error(`--backend must be one of ${BACKENDS.join(', ')} (got ${backend})`)
   const options: CheckOptions = {
     modes: names,
+    backend,
     workers: number('workers', values.workers),
     ops: ops === undefined ? undefined : Math.ceil(ops / names.length),
     seconds,
@@ -557,6 +670,7 @@ async function main(): Promise<number> {
   console.log(
     `checking ${names.join(', ')}${mutant ? ` with mutant ${mutant}` : ''}: ${options.workers} workers, ` +
       `${ops !== undefined ? `${options.ops?.toLocaleString('en-US')} ops per mode` : ''}${ops !== undefined && seconds ? ', ' : ''}${seconds ? `${seconds} s per mode` : ''}, seed ${options.seed}` +
+      `, backend ${backend}` +
       (options.linkDelay ? `, replica link delay ${options.linkDelay} ms` : '') +
       (redisUrl ? `, cache on REDIS_URL=${redisUrl}` : ''),
   )

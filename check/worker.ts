@@ -1,16 +1,19 @@
 /**
- * A checker worker: one process, one GroupCache and its own connection, running a random mix of
- * writes (INCR a database row, then invalidate) and reads (wrap, get, getMany, read + set) on a
- * small universe of keys, and logging every call with its start and end on the machine's
- * monotonic clock. The coordinator (check/run.ts) forks it, sends `start`, then `go`; the worker
- * writes its log as JSONL to `logPath` and answers `done` with its counters.
+ * A checker worker: one GroupCache and its own connection, running a random mix of writes (INCR
+ * database rows, then invalidate them, or store the new value itself) and reads (wrap, get,
+ * getMany, read + set) on a small universe of keys, and logging every call with its start and end
+ * on the machine's monotonic clock. The coordinator (check/run.ts) forks a process, sends `start`
+ * with the configs of the workers it runs (one, or on the in-memory backend all of them, which
+ * share the process's store), then `go`; each worker writes its log as JSONL to `logPath` and
+ * answers `done` with its counters.
  */
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
-import { Redis } from 'ioredis'
-import { GroupCache } from '../src/index.js'
+import { Cluster, Redis } from 'ioredis'
+import { GroupCache, type GroupCacheOptions } from '../src/index.js'
 import {
+  altGroup,
   bucketGroup,
   dbKey,
   type FillRecord,
@@ -24,11 +27,17 @@ import {
   type SetRecord,
   type Universe,
 } from './history.js'
-import { applyMutant } from './mutants.js'
+
+/** Where a worker's cache keeps its data: a URL (a server, maybe as an ACL user), a Cluster's nodes, or 'memory'. */
+export type CacheTarget = { url: string } | { cluster: string[] } | { memory: true }
 
 export interface WorkerConfig {
   id: number
-  cacheUrl: string
+  /** how many workers the run has (a write-through row belongs to worker row % workers) */
+  workers: number
+  cache: CacheTarget
+  /** the same data as the server's default user: for the faults a worker makes itself (moveGroups' collide) */
+  raw: CacheTarget
   dbUrl: string
   namespace: string
   universe: Universe
@@ -55,7 +64,9 @@ export interface WorkerConfig {
   retries: number
   /** the cache's waitForReplicas option */
   waitForReplicas?: { replicas: number; timeout: number }
-  mutant?: string
+  /** ms of TTL, random in [min, max], for the values written through (universe.writeThrough) */
+  writeThroughTtl?: [min: number, max: number]
+
   seed: number
   /** process.hrtime.bigint() of the coordinator at the start, as a decimal string */
   base: string
@@ -77,7 +88,7 @@ export interface WorkerDone {
 }
 
 export type WorkerMessage = { type: 'ready'; id: number } | WorkerDone | { type: 'failed'; id: number; error: string }
-export type CoordinatorMessage = { type: 'start'; config: WorkerConfig } | { type: 'go' }
+export type CoordinatorMessage = { type: 'start'; configs: WorkerConfig[] } | { type: 'go' }
 
 /** mulberry32: a small seeded PRNG, so that a seed reproduces a worker's choices. */
 export function prng(seed: number): () => number {
@@ -122,8 +133,47 @@ function message(error: unknown): string {
   return error instanceof Error ? `${(error as { code?: string }).code ?? error.name}: ${error.message}` : String(error)
 }
 
+/** The `redis` option of a cache (or a raw client) on `target`, and how to let go of what it opened. */
+function connectTo(target: CacheTarget): { redis: GroupCacheOptions['redis']; close(): void } {
+  if ('memory' in target) return { redis: 'memory', close() {} }
+  if ('url' in target) return { redis: target.url, close() {} }
+  const cluster = new Cluster(target.cluster, { redisOptions: { maxRetriesPerRequest: 1 } })
+  cluster.on('error', () => {})
+  return { redis: cluster, close: () => cluster.disconnect() }
+}
+
+/** A plain client on `target`'s data (the in-memory backend's store is this process's). */
+async function rawClient(target: CacheTarget): Promise<Pick<Redis, 'eval' | 'disconnect'>> {
+  if ('url' in target) {
+    const client = new Redis(target.url, { maxRetriesPerRequest: 1 })
+    client.on('error', () => {})
+    return client
+  }
+  if ('cluster' in target) {
+    const client = new Cluster(target.cluster, { redisOptions: { maxRetriesPerRequest: 1 } })
+    client.on('error', () => {})
+    return client as unknown as Redis
+  }
+  const { default: RedisMock } = await import('ioredis-mock')
+  return new RedisMock() as unknown as Redis
+}
+
+/**
+ * Moves two groups' versions forward to one value, max of both + 1, when both exist: every
+ * snapshot of either is stale (an invalidation of both), and an entry stored under one next
+ * holds the very version a hint of the other reads. A raw script, not the cache's: only a test
+ * makes versions collide on purpose. Lua numbers are doubles, exact for versions (below 2^53).
+ */
+const COLLIDE = `
+local a, b = redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2])
+if type(a) ~= 'string' or type(b) ~= 'string' then return 0 end
+local x, y = tonumber(a), tonumber(b)
+local m = math.max(x, y) + 1
+redis.call('INCRBY', KEYS[1], string.format('%d', m - x))
+redis.call('INCRBY', KEYS[2], string.format('%d', m - y))
+return 1`
+
 export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: () => void): Promise<WorkerDone> {
-  if (config.mutant) applyMutant(config.mutant)
   const base = BigInt(config.base)
   const now = () => Number(process.hrtime.bigint() - base)
   const random = prng(config.seed)
@@ -132,42 +182,58 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
   const log = new Log(config.logPath)
   const w = config.id
 
-  const cache = new GroupCache({
-    redis: config.cacheUrl,
-    namespace: config.namespace,
-    timeout: config.timeout,
-    lease: config.lease,
-    ttl: config.ttl,
-    waitForReplicas: config.waitForReplicas,
-  })
   const errorCodes: Record<string, number> = {}
   let errorEvents = 0
-  cache.on('error', (error) => {
-    errorEvents++
-    errorCodes[error.code] = (errorCodes[error.code] ?? 0) + 1
-  })
-  // Every set the cache makes goes through its `set` method: the worker's own after a `read`, and
-  // the one inside a `wrap`'s fill. Observing the method logs both with what they stored (a hit
-  // is legitimate only if some set may have stored its value: check/history.ts). Should the cache
-  // stop routing wrap's store through `set`, its hits show up as phantoms: loudly, not silently.
-  const set = cache.set.bind(cache)
-  cache.set = async (key: string, value: unknown, options?: Parameters<typeof set>[2]): Promise<boolean> => {
-    const s = now()
-    let out: SetRecord['out'] = 'error'
-    try {
-      const stored = await set(key, value, options)
-      out = stored ? 'stored' : 'refused'
-      return stored
-    } finally {
-      const e = now()
-      const { row: vr, v } = (value ?? {}) as { row?: unknown; v?: unknown }
-      const row = Number(key.slice('key_'.length))
-      log.push({ t: 's', w, row, vr, v, token: options?.token !== undefined, s, e, out } satisfies SetRecord)
+  const targets: { close(): void }[] = []
+  /** A cache on the run's data, its failures counted and its sets logged. */
+  const openCache = (): GroupCache => {
+    const target = connectTo(config.cache)
+    targets.push(target)
+    const opened = new GroupCache({
+      redis: target.redis,
+      namespace: config.namespace,
+      timeout: config.timeout,
+      lease: config.lease,
+      ttl: config.ttl,
+      waitForReplicas: config.waitForReplicas,
+    })
+    opened.on('error', (error) => {
+      errorEvents++
+      errorCodes[error.code] = (errorCodes[error.code] ?? 0) + 1
+    })
+    // Every set the cache makes goes through its `set` method: the worker's own after a `read`
+    // or a write-through, and the one inside a `wrap`'s fill. Observing the method logs all of
+    // them with what they stored (a hit is legitimate only if some set may have stored its
+    // value: check/history.ts). Should the cache stop routing wrap's store through `set`, its
+    // hits show up as phantoms: loudly, not silently.
+    const set = opened.set.bind(opened)
+    opened.set = async (key: string, value: unknown, options?: Parameters<typeof set>[2]): Promise<boolean> => {
+      const s = now()
+      let out: SetRecord['out'] = 'error'
+      try {
+        const stored = await set(key, value, options)
+        out = stored ? 'stored' : 'refused'
+        return stored
+      } finally {
+        const e = now()
+        const { row: vr, v } = (value ?? {}) as { row?: unknown; v?: unknown }
+        const row = Number(key.slice('key_'.length))
+        const groups = [...(options?.token?.groups ?? options?.groups ?? [])]
+        const ttl = options?.ttl ?? config.ttl
+        const record: SetRecord = { t: 's', w, row, vr, v, token: options?.token !== undefined, groups, s, e, out }
+        if (Number.isFinite(ttl)) record.ttl = ttl
+        log.push(record)
+      }
     }
+    return opened
   }
+  const cache = openCache()
+  // With moveGroups, a second process in this one: its hints are its own (see `moveRound`).
+  const mover = universe.moveGroups ? openCache() : undefined
   const db = new Redis(config.dbUrl, { maxRetriesPerRequest: 3 })
   db.on('error', () => {})
   await db.ping()
+  const raw = universe.moveGroups ? await rawClient(config.raw) : undefined
 
   const pads: string[] = []
   if (config.padding) {
@@ -179,9 +245,17 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
   const computed = new WeakSet<object>()
   let fillsPastLease = 0
 
+  /** A cached value: the row, the value read, and the groups it is stored under (the checker needs them). */
+  type Value = { row: number; v: number; g: string[]; pad?: string }
+  const cachedValue = (row: number, v: number, groups: string[]): Value => {
+    const value: Value = { row, v, g: groups }
+    if (pads.length > 0) value.pad = pads[int(pads.length)]
+    return value
+  }
+
   /** A fill function: waits, then reads the row from the database; logs what it read. Its value is never undefined. */
-  const filler = (row: number) => {
-    const state: { ran: boolean; ns: number; value?: { row: number; v: number } } = { ran: false, ns: 0 }
+  const filler = (row: number, groups: string[]) => {
+    const state: { ran: boolean; ns: number; value?: Value } = { ran: false, ns: 0 }
     const fn = async () => {
       state.ran = true
       const start = now()
@@ -202,8 +276,7 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
       const took = now() - start
       state.ns += took
       if (took >= config.lease * 1e6) fillsPastLease++
-      const value: { row: number; v: number; pad?: string } = { row, v }
-      if (pads.length > 0) value.pad = pads[int(pads.length)]
+      const value = cachedValue(row, v, groups)
       computed.add(value)
       state.value = value
       return value
@@ -213,42 +286,41 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
 
   const item = (row: number, out: ReadItem['out'], value: unknown): ReadItem => {
     if (value === undefined || value === null) return { row, out: 'miss' }
-    const { row: vr, v } = value as { row?: unknown; v?: unknown }
-    return { row, out, vr, v }
+    const { row: vr, v, g } = value as { row?: unknown; v?: unknown; g?: unknown }
+    const read: ReadItem = { row, out, vr, v }
+    if (Array.isArray(g)) read.groups = g as string[]
+    return read
   }
 
+  /** The groups a reader stores a row under: its home groups, or with moveGroups either home. */
+  const readerGroups = (row: number) => groupsOf(universe, row, universe.moveGroups === true && random() < 0.5)
+
+  // Rows written through belong to one worker each, which writes each of them one at a time: a
+  // plain set must not race another write of its row (check/history.ts, requirements).
+  const invalidatedRows = universe.keys - (universe.writeThrough ?? 0)
+  const ownRows: number[] = []
+  for (let row = invalidatedRows; row < universe.keys; row++) if (row % config.workers === w) ownRows.push(row)
+  const writing = new Map<number, Promise<void>>()
+
   let abandoned = 0
-  /** INCR a row, then invalidate until it resolves (or `retries` attempts); returns the attempts. */
-  const write = async (): Promise<number> => {
-    const row = int(universe.keys)
-    const s = now()
-    const v = await db.incr(dbKey(row))
-    log.push({ t: 'w', w, row, v, s, e: now() })
-    // Mostly narrow invalidations, so that entries live long enough to be read (and races
-    // have room): the row's own group, a delete, sometimes the bucket shared by many keys.
-    const choice = random()
-    const groups: string[] = []
-    const keys: string[] = []
-    let op: InvalidationRecord['op']
-    if (choice < 0.3) {
-      op = 'expireGroup'
-      groups.push(rowGroup(row))
-    } else if (choice < 0.4) {
-      op = 'expireGroup'
-      groups.push(bucketGroup(row % universe.buckets))
-    } else if (choice < 0.6) {
-      op = 'expireGroups'
-      groups.push(random() < 0.8 ? rowGroup(row) : bucketGroup(row % universe.buckets), rowGroup(int(universe.keys)))
-    } else {
-      op = 'delete'
-      keys.push(keyName(row))
-    }
+  /** Invalidates until it resolves (or `retries` attempts); returns the attempts. */
+  const invalidate = async (
+    op: InvalidationRecord['op'],
+    row: number,
+    groups: string[],
+    keys: string[],
+  ): Promise<number> => {
     for (let attempt = 1; ; attempt++) {
       const is = now()
       try {
         if (op === 'delete') await cache.delete(keys[0] as string)
         else if (op === 'expireGroup') await cache.expireGroup(groups[0] as string)
-        else await cache.expireGroups(groups)
+        else if (op === 'expireGroups') await cache.expireGroups(groups)
+        else {
+          const moved = await raw?.eval(COLLIDE, 2, ...groups.map((group) => versionKey(config, group)))
+          // nothing moved when a version was missing: not an invalidation
+          if (moved !== 1) return attempt
+        }
         log.push({ t: 'i', w, op, row, groups, keys, s: is, e: now(), ok: true })
         return attempt
       } catch (error) {
@@ -262,18 +334,97 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
     }
   }
 
-  const read = async () => {
-    const kind = random()
-    const row = int(universe.keys)
+  /** INCR one to three rows, then one invalidation that covers every one of them; returns the operations. */
+  const write = async (): Promise<number> => {
+    const rows = [int(invalidatedRows)]
+    const count = random() < 0.7 ? 1 : 2 + int(2)
+    for (let tries = 0; rows.length < count && tries < 10; tries++) {
+      const other = int(invalidatedRows)
+      if (!rows.includes(other)) rows.push(other)
+    }
+    for (const row of rows) {
+      const s = now()
+      const v = await db.incr(dbKey(row))
+      log.push({ t: 'w', w, row, v, s, e: now() })
+    }
+    const row = rows[0] as number
+    // Mostly narrow invalidations, so that entries live long enough to be read (and races
+    // have room): the row's own group, a delete, sometimes the bucket shared by many keys.
+    // Several rows: one group per row, in a random order, so that each group must move.
+    const own = (r: number) =>
+      universe.moveGroups && random() < 0.5
+        ? altGroup(r)
+        : random() < 0.8
+          ? rowGroup(r)
+          : bucketGroup(r % universe.buckets)
+    const choice = random()
+    let attempts: number
+    if (rows.length > 1) {
+      const groups = rows.map(own).sort(() => random() - 0.5)
+      attempts = await invalidate('expireGroups', row, [...new Set(groups)], [])
+    } else if (universe.moveGroups) {
+      // Versions made equal, then one of the two moved alone: an entry of one home read by a
+      // process whose hint is the other sees the very versions its snapshot holds.
+      if (choice < 0.4) attempts = await invalidate('collide', row, [rowGroup(row), altGroup(row)], [])
+      else if (choice < 0.9)
+        attempts = await invalidate('expireGroup', row, [choice < 0.7 ? altGroup(row) : rowGroup(row)], [])
+      else attempts = await invalidate('delete', row, [], [keyName(row)])
+    } else if (choice < 0.4) {
+      attempts = await invalidate('expireGroup', row, [own(row)], [])
+    } else if (choice < 0.5) {
+      attempts = await invalidate('expireGroup', row, [bucketGroup(row % universe.buckets)], [])
+    } else if (choice < 0.6) {
+      attempts = await invalidate('expireGroups', row, [own(row), rowGroup(int(universe.keys))], [])
+    } else {
+      attempts = await invalidate('delete', row, [], [keyName(row)])
+    }
+    return rows.length + attempts
+  }
+
+  /** A row of this worker's own, INCRed and then stored with a plain set (write-through), one write of it at a time. */
+  const writeThrough = async (): Promise<number> => {
+    const row = ownRows[int(ownRows.length)] as number
+    while (writing.has(row)) await writing.get(row)
+    let done = () => {}
+    writing.set(
+      row,
+      new Promise<void>((resolve) => {
+        done = resolve
+      }),
+    )
+    try {
+      const s = now()
+      const v = await db.incr(dbKey(row))
+      log.push({ t: 'w', w, row, v, s, e: now() })
+      const groups = readerGroups(row)
+      const [min, max] = config.writeThroughTtl ?? [config.ttl, config.ttl]
+      try {
+        await cache.set(keyName(row), cachedValue(row, v, groups), { groups, ttl: min + int(max - min + 1) })
+      } catch {
+        // logged by the observer; a write-through that failed publishes nothing
+      }
+      return 2
+    } finally {
+      writing.delete(row)
+      done()
+    }
+  }
+
+  /** A read of a key (random unless given) on a cache: wrap, get, getMany or read + set, as `kind` says. */
+  const read = async (
+    kind = random(),
+    on = cache,
+    row = int(universe.keys),
+    groups = readerGroups(row),
+  ): Promise<ReadRecord> => {
     const key = keyName(row)
-    const groups = groupsOf(universe, row)
     const s = now()
     const record: ReadRecord = { t: 'r', w, op: 'get', s, e: s, items: [] }
     try {
       if (kind < 0.4) {
         record.op = 'wrap'
-        const { fn, state } = filler(row)
-        const value: unknown = await cache.wrap(key, { groups }, fn)
+        const { fn, state } = filler(row, groups)
+        const value: unknown = await on.wrap(key, { groups }, fn)
         if (state.ran) {
           // what the function returned, beside what wrap returned (undefined included): they must match
           const got = (value ?? {}) as { row?: unknown; v?: unknown }
@@ -286,7 +437,7 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
         record.fn = state.ns
       } else if (kind < 0.6) {
         record.op = 'get'
-        record.items.push(item(row, 'hit', await cache.get(key)))
+        record.items.push(item(row, 'hit', await on.get(key)))
       } else if (kind < 0.75) {
         record.op = 'getMany'
         const rows = [row]
@@ -295,23 +446,23 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
           const other = int(universe.keys)
           if (!rows.includes(other)) rows.push(other)
         }
-        const values = await cache.getMany(rows.map(keyName))
+        const values = await on.getMany(rows.map(keyName))
         rows.forEach((r, i) => {
           record.items.push(item(r, 'hit', values[i]))
         })
       } else {
         record.op = 'read'
-        const result = await cache.read<unknown>(key, { groups })
+        const result = await on.read<unknown>(key, { groups })
         record.re = now()
         if (result.hit) {
           record.items.push(item(row, 'hit', result.value))
         } else {
-          const { fn, state } = filler(row)
+          const { fn, state } = filler(row, groups)
           const value = await fn()
           record.fn = state.ns
           record.items.push(item(row, 'fill', value))
           try {
-            record.set = (await cache.set(key, value, { token: result.token })) ? 'stored' : 'refused'
+            record.set = (await on.set(key, value, { token: result.token })) ? 'stored' : 'refused'
           } catch {
             record.set = 'error'
           }
@@ -323,6 +474,30 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
     }
     record.e = now()
     log.push(record)
+    return record
+  }
+
+  /**
+   * With moveGroups: a key moved to its other home under a process that still holds the old one.
+   * `cache` reads the key until it holds a hint of the groups it found, the two homes' versions
+   * are made equal, `mover` refills the key under the other home, a write of its row expires
+   * that home alone, and `cache` reads the key again: its hint's versions are exactly the new
+   * entry's snapshot, and only the group names tell the entry apart.
+   */
+  const moveRound = async (): Promise<number> => {
+    const row = int(universe.keys)
+    await read(0.3, cache, row)
+    const held = (await read(0.5, cache, row)).items[0]
+    if (!mover || held?.out !== 'hit') return 2
+    const other = held.groups?.[0] === altGroup(row) ? rowGroup(row) : altGroup(row)
+    let ops = 2 + (await invalidate('collide', row, [rowGroup(row), altGroup(row)], []))
+    await read(0.3, mover, row, [other, bucketGroup(row % universe.buckets)])
+    const s = now()
+    const v = await db.incr(dbKey(row))
+    log.push({ t: 'w', w, row, v, s, e: now() })
+    ops += 2 + (await invalidate('expireGroup', row, [other], []))
+    await read(0.5, cache, row)
+    return ops + 1
   }
 
   ready()
@@ -331,22 +506,33 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
   let started = 0
   const loop = async () => {
     while (started < config.ops && Date.now() < deadline) {
-      // an operation is a logged call: a read, an INCR, an invalidation attempt
+      // an operation is a logged call: a read, an INCR, an invalidation attempt, a set
       started++
-      if (random() < config.writeRatio) started += await write()
+      const dice = random()
+      if (dice < config.writeRatio) started += universe.moveGroups && random() < 0.5 ? await moveRound() : await write()
+      else if (ownRows.length > 0 && dice < config.writeRatio * 1.5) started += await writeThrough()
       else await read()
     }
   }
   await Promise.all(Array.from({ length: config.concurrency }, loop))
   await log.close()
-  await cache.close()
+  await Promise.all([cache.close(), mover?.close()])
+  for (const target of targets) target.close()
+  raw?.disconnect()
   db.disconnect()
   return { type: 'done', id: w, operations: started, errorEvents, errorCodes, abandoned, fillsPastLease }
 }
 
-// As a forked process (the entry point): wait for the coordinator's `start`, then `go`.
+/** A group's version key in the run's namespace, as the cache names it (src/keys.ts). */
+function versionKey(config: WorkerConfig, group: string): string {
+  return `rgc:{${config.namespace}}:g:${group}`
+}
+
+// As a forked process (the entry point): wait for the coordinator's `start`, then `go`, and run
+// every worker it names; each reports `ready`, then `done` (or `failed`), with its id.
 if (process.send && process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const send = (msg: WorkerMessage, then?: () => void) => process.send?.(msg, undefined, {}, () => then?.())
+  const send = (msg: WorkerMessage) =>
+    new Promise<void>((resolve) => process.send?.(msg, undefined, {}, () => resolve()))
   let go: () => void = () => {}
   const going = new Promise<void>((resolve) => {
     go = resolve
@@ -357,14 +543,16 @@ if (process.send && process.argv[1] && import.meta.url === pathToFileURL(process
       return
     }
     if (msg.type !== 'start') return
-    const { config } = msg
-    runWorker(config, going, () => send({ type: 'ready', id: config.id })).then(
-      (done) => send(done, () => process.disconnect?.()),
-      (error: unknown) => {
-        process.exitCode = 1
-        const text = error instanceof Error ? (error.stack ?? error.message) : String(error)
-        send({ type: 'failed', id: config.id, error: text }, () => process.disconnect?.())
-      },
+    const runs = msg.configs.map((config) =>
+      runWorker(config, going, () => void send({ type: 'ready', id: config.id })).then(
+        (done) => send(done),
+        (error: unknown) => {
+          process.exitCode = 1
+          const text = error instanceof Error ? (error.stack ?? error.message) : String(error)
+          return send({ type: 'failed', id: config.id, error: text })
+        },
+      ),
     )
+    void Promise.all(runs).then(() => process.disconnect?.())
   })
 }

@@ -14,7 +14,7 @@ import {
 } from './commands.js'
 import { type Connection, connect, type RedisOption } from './connection.js'
 import { type Deadline, Deadlines } from './deadlines.js'
-import { codec, decodeEntry } from './entry.js'
+import { decodeEntry, liveAt } from './entry.js'
 import {
   ClosedError,
   GroupCacheError,
@@ -450,7 +450,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   ): string | undefined {
     const entry = reply[index]
     if (entry != null) {
-      const offset = codec.liveAt(entry, reply, at, hint.part)
+      const offset = liveAt(entry, reply, at, hint.part)
       if (offset >= 0) return entry.toString('utf8', offset)
     }
     this.hints.forget(key)

@@ -19,33 +19,30 @@ export function groupsPart(groups: readonly string[]): Buffer {
 const COMMA = 44
 const SEMICOLON = 59
 
-/** Mutable so that the checker's mutants can replace it (check/mutants.ts). */
-export const codec = {
-  /**
-   * The offset of the value in `entry` if it is live, else -1: the entry's snapshot must hold
-   * exactly the expected groups (`part`, from `groupsPart`), and each snapshot version must be
-   * the current one, `reply[at[i]]` for the i-th group. -1 says nothing more: the entry may be
-   * stale, or hold other groups, and a script must settle it. Bytes are compared in a loop: the
-   * fields are a few bytes long, shorter than a call into Buffer.compare costs.
-   */
-  liveAt(entry: Buffer, reply: readonly (Buffer | null)[], at: readonly number[], part: Buffer): number {
-    // Versions are digits, so a version followed by the expected separator is exactly that field,
-    // and a ';' after the n-th says the snapshot has n versions.
-    let pos = 0
-    for (let i = 0; i < at.length; i++) {
-      const version = reply[at[i] as number]
-      if (version == null || !bytesAt(entry, pos, version)) return -1
-      pos += version.length
-      if (entry[pos] !== (i === at.length - 1 ? SEMICOLON : COMMA)) return -1
-      pos++
-    }
-    if (at.length === 0) {
-      if (entry[0] !== SEMICOLON) return -1
-      pos = 1
-    }
-    // n length-prefixed names are self-delimiting: a prefix match of all n is an exact match.
-    return bytesAt(entry, pos, part) ? pos + part.length : -1
-  },
+/**
+ * The offset of the value in `entry` if it is live, else -1: the entry's snapshot must hold
+ * exactly the expected groups (`part`, from `groupsPart`), and each snapshot version must be the
+ * current one, `reply[at[i]]` for the i-th group. -1 says nothing more: the entry may be stale,
+ * or hold other groups, and a script must settle it. Bytes are compared in a loop: the fields are
+ * a few bytes long, shorter than a call into Buffer.compare costs.
+ */
+export function liveAt(entry: Buffer, reply: readonly (Buffer | null)[], at: readonly number[], part: Buffer): number {
+  // Versions are digits, so a version followed by the expected separator is exactly that field,
+  // and a ';' after the n-th says the snapshot has n versions.
+  let pos = 0
+  for (let i = 0; i < at.length; i++) {
+    const version = reply[at[i] as number]
+    if (version == null || !bytesAt(entry, pos, version)) return -1
+    pos += version.length
+    if (entry[pos] !== (i === at.length - 1 ? SEMICOLON : COMMA)) return -1
+    pos++
+  }
+  if (at.length === 0) {
+    if (entry[0] !== SEMICOLON) return -1
+    pos = 1
+  }
+  // n length-prefixed names are self-delimiting: a prefix match of all n is an exact match.
+  return bytesAt(entry, pos, part) ? pos + part.length : -1
 }
 
 function bytesAt(buffer: Buffer, at: number, bytes: Buffer): boolean {

@@ -3,7 +3,7 @@ import type { Keys } from './keys.js'
 
 /**
  * What this process last saw of a key's entry: its groups, and how to read it without a script
- * (one MGET of the entry and those groups' versions, checked by `codec.liveAt`).
+ * (one MGET of the entry and those groups' versions, checked by `liveAt`).
  */
 export interface Hint {
   readonly groups: readonly string[]

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { afterAll, describe, expect, it } from 'vitest'
 import { modeNames, modes } from '../check/faults.js'
 import {
@@ -12,10 +13,9 @@ import {
   type Universe,
   type WriteRecord,
 } from '../check/history.js'
-import { mutantNames, mutants, mutatedSources } from '../check/mutants.js'
+import { mutantNames, mutants, mutatedFiles } from '../check/mutants.js'
 import { lostEffects, parseCommands } from '../check/replication.js'
 import { failures, type ModeResult, passes, runCheck } from '../check/run.js'
-import { allScripts } from '../src/commands.js'
 
 /**
  * The history checker (check/): its verdicts on hand-made logs, then short real runs: the
@@ -251,6 +251,104 @@ describe('checkHistory on hand-made logs', () => {
   })
 })
 
+describe('checkHistory: groups, write-through and lost hits', () => {
+  it('an invalidation of several groups publishes the rows of every group it names, not only the first', () => {
+    const log: LogRecord[] = [
+      fill(0, 0, -5),
+      store(0, 0, -4),
+      fill(5, 0, -5),
+      store(5, 0, -4),
+      write(0, 1, 0, 10),
+      write(5, 1, 0, 10),
+      invalidate({ groups: ['row_0', 'row_5'] }, 11, 20),
+      get(0, 0, 30),
+      get(5, 0, 31),
+    ]
+    const report = checkHistory(U, log, [1, 0, 0, 0, 0, 1, 0, 0], LIMITS)
+    expect(report.staleReads.map((stale) => stale.row)).toEqual([0, 5])
+  })
+
+  it("holds a value to its own groups: one stored under alt_<i> is stale after alt_<i>'s invalidation, not row_<i>'s", () => {
+    const moving: Universe = { ...U, moveGroups: true }
+    const alt = ['alt_0', 'bucket_0']
+    const hit = (s: number): ReadRecord => ({
+      ...get(0, 0, s),
+      items: [{ row: 0, out: 'hit', vr: 0, v: 0, groups: alt }],
+    })
+    const stale = (group: string) =>
+      checkHistory(
+        moving,
+        [
+          fill(0, 0, -5),
+          { ...store(0, 0, -4), groups: alt },
+          write(0, 1, 0, 10),
+          invalidate({ groups: [group] }, 11, 20),
+          hit(30),
+        ],
+        [1, 0, 0, 0, 0, 0, 0, 0],
+        LIMITS,
+      ).stale
+    expect(stale('row_0')).toBe(0)
+    expect(stale('alt_0')).toBe(1)
+    expect(stale('bucket_0')).toBe(1)
+    // a value that records no groups has the row's defaults
+    expect(check([invalidate({ groups: ['row_0'] }, 11, 20), get(0, 0, 30)]).stale).toBe(1)
+  })
+
+  it('a plain set that stored publishes its value for a written-through row (one writer), and only there', () => {
+    const through: Universe = { ...U, writeThrough: 2 }
+    const log = (row: number): LogRecord[] => [
+      fill(row, 0, -5),
+      store(row, 0, -4),
+      write(row, 1, 0, 10),
+      store(row, 1, 11, 20, 'stored', false),
+      get(row, 0, 30),
+    ]
+    const final = [1, 1, 1, 1, 1, 1, 1, 1]
+    expect(checkHistory(through, log(7), final, LIMITS).stale).toBe(1)
+    expect(checkHistory(through, log(7), final, LIMITS).staleReads[0]?.because).toMatchObject({ t: 's', v: 1 })
+    expect(checkHistory(through, log(3), final, LIMITS).stale).toBe(0)
+    // a refused or failed plain set publishes nothing
+    const failed: LogRecord[] = [...log(7).slice(0, 3), store(7, 1, 11, 20, 'error', false), get(7, 0, 30)]
+    expect(checkHistory(through, failed, final, LIMITS).stale).toBe(0)
+  })
+
+  describe('lost hits: a miss nothing explains', () => {
+    const lost = (...records: LogRecord[]) =>
+      checkHistory(U, [fill(1, 0, -5), store(1, 0, -4), ...records], [0, 0, 0, 0, 0, 0, 0, 0], LIMITS, {
+        lostHits: true,
+      })
+    const miss = (s: number) => get(1, undefined, s)
+
+    it('reports a miss after a set stored the key, with nothing since', () => {
+      const report = lost(miss(10))
+      expect(report.lost).toBe(1)
+      expect(report.lostReads[0]).toMatchObject({ row: 1, set: { v: 0 } })
+    })
+
+    it('is explained by an invalidation of one of its groups or of its key, resolved or not, that may have run after the set', () => {
+      expect(lost(invalidate({ groups: ['row_1'] }, 5, 6), miss(10)).lost).toBe(0)
+      expect(lost(invalidate({ groups: ['bucket_1'] }, 5, 6, false), miss(10)).lost).toBe(0)
+      expect(lost(invalidate({ keys: ['key_1'] }, -5, 6), miss(10)).lost).toBe(0)
+      // before the set began, or of another row: no explanation
+      expect(lost(invalidate({ groups: ['row_1'] }, -9, -6), miss(10)).lost).toBe(1)
+      expect(lost(invalidate({ groups: ['row_2'] }, 5, 6), miss(10)).lost).toBe(1)
+    })
+
+    it('is explained by another set of the key in between, or by the TTL the set gave the entry', () => {
+      expect(lost(store(1, 0, 5, 6, 'error'), miss(10)).lost).toBe(0)
+      expect(lost(store(1, 0, 5, 6, 'refused'), miss(10)).lost).toBe(1)
+      expect(lost({ ...store(1, 0, 0, 1), ttl: 5 }, miss(ms(6))).lost).toBe(0)
+      expect(lost({ ...store(1, 0, 0, 1), ttl: 5 }, miss(ms(4))).lost).toBe(1)
+    })
+
+    it('is not counted for a read that rejected, nor without the rule', () => {
+      expect(lost({ ...miss(10), err: 'E_REDIS' }).lost).toBe(0)
+      expect(checkHistory(U, [fill(1, 0, -5), store(1, 0, -4), miss(10)], [0], LIMITS).lost).toBe(0)
+    })
+  })
+})
+
 describe('mode verdicts', () => {
   /** A sound report: a hit, a miss, a resolved invalidation; `extra` adds to its log. */
   const sound = (...extra: LogRecord[]) =>
@@ -274,7 +372,7 @@ describe('mode verdicts', () => {
   })
 
   it('fails a mode whose faults explain no error on any error event or rejected call; a fault mode may have them', () => {
-    const noErrors = ['normal', 'maxmemory', 'evict', 'evict-versions', 'long-fill']
+    const noErrors = ['normal', 'maxmemory', 'evict', 'evict-versions', 'long-fill', 'move-groups', 'write-through']
     const faults = { 'some fault': 1 }
     const rejected = sound(invalidate({ groups: ['row_1'] }, 40, 50, false))
     for (const name of noErrors) {
@@ -302,13 +400,14 @@ describe('mode verdicts', () => {
     expect(failures(noHits, mode('failover'), { errorEvents: 0, faults: { failover: 1 } })).toEqual(['no hits'])
   })
 
-  it('fails a fault mode that injected no fault; normal injects none', () => {
-    for (const name of modeNames().filter((name) => name !== 'normal')) {
+  it('fails a fault mode that injected no fault; the workload modes inject none', () => {
+    const workloads = ['normal', 'move-groups', 'write-through']
+    for (const name of modeNames().filter((name) => !workloads.includes(name))) {
       expect(failures(sound(), mode(name), quiet), name).toEqual(['no fault injected'])
       expect(failures(sound(), mode(name), { errorEvents: 0, faults: { x: 0 } }), name).toEqual(['no fault injected'])
       expect(failures(sound(), mode(name), { errorEvents: 0, faults: { x: 2 } }), name).toEqual([])
     }
-    expect(failures(sound(), mode('normal'), quiet)).toEqual([])
+    for (const name of workloads) expect(failures(sound(), mode(name), quiet), name).toEqual([])
   })
 
   it('fails every mode on a late call or a wrong wrap, and names each reason', () => {
@@ -419,17 +518,20 @@ describe('failovers: what the old primary applied and the promoted replica never
 })
 
 describe('mutants', () => {
-  it('each mutation finds its target text in the current Lua, and changes the scripts it names', () => {
+  it('each edit finds its target text, once, in the current code, and changes the file it names', () => {
     for (const name of mutantNames()) {
-      const sources = mutatedSources(name)
-      for (const { scripts } of mutants[name]?.replacements ?? []) {
-        for (const script of scripts) {
-          const original = allScripts.find((candidate) => candidate.name === script)?.source
-          expect(sources.get(script), `${name}: ${script}`).toBeDefined()
-          expect(sources.get(script), `${name}: ${script}`).not.toBe(original)
-        }
+      const files = mutatedFiles(name)
+      for (const { file } of mutants[name]?.edits ?? []) {
+        expect(files.get(file), `${name}: ${file}`).toBeDefined()
+        expect(files.get(file), `${name}: ${file}`).not.toBe(
+          readFileSync(new URL(`../${file}`, import.meta.url), 'utf8'),
+        )
       }
     }
+  })
+
+  it('refuses an edit whose target is missing', () => {
+    expect(() => mutatedFiles('no-compare', '/nonexistent')).toThrow()
   })
 })
 
@@ -446,7 +548,7 @@ function summary(result: ModeResult): string {
   const r = result.report
   return r
     ? `${result.mode}${result.mutant ? `/${result.mutant}` : ''}: ${r.operations} ops, ${r.hits} hits, ${r.misses} misses, ` +
-        `${r.invalidations} invalidations, stale ${r.stale}, phantom ${r.phantom}, late ${r.late}, wrong wraps ${r.wrongWraps}, ` +
+        `${r.invalidations} invalidations, stale ${r.stale}, lost ${r.lost}, phantom ${r.phantom}, late ${r.late}, wrong wraps ${r.wrongWraps}, ` +
         `errors ${result.errorEvents}+${r.rejectedCalls}, faults ${JSON.stringify(result.faults)}, ` +
         `slowest read ${slowestRead(result).toFixed(0)} ms; failures: ${JSON.stringify(result.failures)}`
     : `${result.mode}: refused: ${result.refused}`
@@ -505,6 +607,8 @@ describe('real runs', () => {
     ['client-kill', 2],
     ['pause', 3],
     ['evict-versions', 2],
+    ['move-groups', 2],
+    ['write-through', 2],
   ] as const)(
     '%s: every rule holds under the fault (%d s)',
     async (mode, seconds) => {
@@ -524,16 +628,40 @@ describe('real runs', () => {
     expect(result.stats.lost_resolved_invalidations, summary(result)).toBe(0)
   }, 60_000)
 
+  it.each([
+    ['memory', 'normal'],
+    ['memory', 'move-groups'],
+    ['acl', 'normal'],
+    ['cluster', 'normal'],
+    ['cluster', 'move-groups'],
+  ] as const)(
+    'on the %s backend, %s: every rule holds',
+    async (backend, mode) => {
+      const [result] = await runCheck({ ...RUN, modes: [mode], backend, seconds: 2 })
+      expectSound(result)
+      expect(result.backend).toBe(backend)
+    },
+    60_000,
+  )
+
+  it('refuses a mode on a backend it cannot run on, saying why', async () => {
+    const [result] = await runCheck({ ...RUN, modes: ['kill'], backend: 'memory', seconds: 1 })
+    expect(result?.refused).toMatch(/runs on redis, not memory/)
+    expect(result?.report).toBeUndefined()
+  })
+
   it.each(mutantNames())(
-    'mutant %s: the checker reports stale reads',
+    'mutant %s: the checker reports the violation it is there for',
     async (name) => {
       const mutant = mutants[name]
       if (!mutant) throw new Error(name)
-      // restart-at-zero needs a version deleted inside a fill's window: the rarest of the three
+      // restart-at-zero needs a version deleted inside a fill's window: the rarest of them
       const seconds = name === 'restart-at-zero' ? 4 : 2
       const [result] = await runCheck({ ...RUN, modes: [mutant.mode], mutant: name, seconds })
-      expect(result?.report, result && summary(result)).toBeDefined()
-      expect(result?.report?.stale, result && summary(result)).toBeGreaterThan(0)
+      const report = result?.report
+      expect(report, result && summary(result)).toBeDefined()
+      const found = { stale: report?.stale, lost: report?.lost, 'rejected reads': report?.rejectedReads }[mutant.caught]
+      expect(found, result && summary(result)).toBeGreaterThan(0)
       expect(result?.passed).toBe(false)
     },
     60_000,
