@@ -4,8 +4,10 @@ import calculateSlot from 'cluster-key-slot'
 import { Cluster, Redis } from 'ioredis'
 import RedisMock from 'ioredis-mock'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, inject } from 'vitest'
+import type { CacheClient } from '../../src/commands.js'
 import { decodeEntry } from '../../src/entry.js'
 import { GroupCache, type GroupCacheOptions } from '../../src/index.js'
+import { memoryClient } from '../../src/memory.js'
 
 /** What runs the scripts: a real Redis server, or ioredis-mock's Lua (fengari) in this process. */
 export type BackendName = 'redis' | 'memory'
@@ -45,11 +47,68 @@ export interface Backend {
    * caches are ('memory'; the admin client on 'redis'; the ACL user; a Cluster).
    */
   readonly client: GroupCacheOptions['redis']
+  /**
+   * A cache like `cache()` on a client of its own whose Redis fails while `outage` is on: the
+   * faults of test/faults.test.ts, which need a server a test can kill, on every backend.
+   */
+  failingCache(options?: Partial<GroupCacheOptions>): { cache: GroupCache; outage: Outage }
   /** Every key of a namespace (default: this test's) with its type, contents and TTL. */
   dump(namespace?: string): Promise<Record<string, string>>
   /** The key names of a namespace's entry and group version of `name`. */
   entryKey(name: string, namespace?: string): string
   groupKey(name: string, namespace?: string): string
+}
+
+/**
+ * How a cache's Redis fails while an outage is on. Either way the command is not sent, so a call
+ * that failed did not run:
+ * - 'drop': every command rejects at once, as ioredis rejects one on a dropped connection;
+ * - 'hang': no command answers, as with a paused server; only the cache's own timeout ends a call.
+ */
+export type FailureMode = 'drop' | 'hang'
+
+export interface Outage {
+  start(mode: FailureMode): void
+  end(): void
+  /** How many commands failed so far: an outage that failed none proved nothing. */
+  readonly failed: number
+}
+
+/** Every command the cache sends: scripts, the MGET of a hinted read, and WAIT. */
+const CACHE_COMMANDS = new Set<PropertyKey>(['evalsha', 'eval', 'mgetBuffer', 'wait'])
+
+/**
+ * `client`, whose cache commands fail while the outage is on. Everything else (events, quit)
+ * reaches the client itself, bound to it: ioredis's methods expect their own `this`.
+ */
+function failing<C extends object>(client: C): { client: C; outage: Outage } {
+  let mode: FailureMode | undefined
+  let failed = 0
+  const proxy = new Proxy(client, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target)
+      if (typeof value !== 'function') return value
+      if (mode === undefined || !CACHE_COMMANDS.has(property)) return value.bind(target)
+      return () => {
+        failed++
+        return mode === 'drop' ? Promise.reject(new Error('Connection is closed.')) : new Promise(() => {})
+      }
+    },
+  })
+  return {
+    client: proxy,
+    outage: {
+      start(next) {
+        mode = next
+      },
+      end() {
+        mode = undefined
+      },
+      get failed() {
+        return failed
+      },
+    },
+  }
 }
 
 export function randomNamespace(): string {
@@ -112,6 +171,8 @@ interface Target {
   connect(): { redis: GroupCacheOptions['redis']; release(): void }
   /** See Backend.client. */
   readonly client: GroupCacheOptions['redis']
+  /** A client of its own, connected as this backend's caches are, and how to let it go. */
+  own(): { client: CacheClient; release(): void }
   dispose(): void
 }
 
@@ -127,6 +188,12 @@ function lazily(make: () => Redis | Cluster): { get(): Redis | Cluster; dispose(
   }
 }
 
+/** A connection as the cache opens one for a URL (src/connection.ts). */
+function ownRedis(url: string): { client: Redis; release(): void } {
+  const own = new Redis(url, { maxRetriesPerRequest: 1 })
+  return { client: own, release: () => own.disconnect() }
+}
+
 function target(kind: BackendKind): Target | { error: string } {
   switch (kind) {
     case 'memory': {
@@ -135,13 +202,24 @@ function target(kind: BackendKind): Target | { error: string } {
         raw,
         connect: () => ({ redis: 'memory', release() {} }),
         client: 'memory',
+        own() {
+          // the store every 'memory' cache of this process shares
+          const own = memoryClient()
+          return { client: own, release: () => own.disconnect() }
+        },
         dispose: () => raw.disconnect(),
       }
     }
     case 'redis': {
       const url = inject('redisUrl')
       const raw = new Redis(url)
-      return { raw, connect: () => ({ redis: url, release() {} }), client: raw, dispose: () => raw.disconnect() }
+      return {
+        raw,
+        connect: () => ({ redis: url, release() {} }),
+        client: raw,
+        own: () => ownRedis(url),
+        dispose: () => raw.disconnect(),
+      }
     }
     case 'acl': {
       const url = inject('aclUrl')
@@ -153,6 +231,7 @@ function target(kind: BackendKind): Target | { error: string } {
         get client() {
           return client.get()
         },
+        own: () => ownRedis(url),
         dispose() {
           raw.disconnect()
           client.dispose()
@@ -169,6 +248,10 @@ function target(kind: BackendKind): Target | { error: string } {
         connect() {
           const own = new Cluster([...cluster.nodes])
           return { redis: own, release: () => own.disconnect() }
+        },
+        own() {
+          const own = new Cluster([...cluster.nodes])
+          return { client: own, release: () => own.disconnect() }
         },
         get client() {
           return client.get()
@@ -224,6 +307,14 @@ export function onBackend(kind: BackendKind, title: string, body: (backend: Back
         const cache = new GroupCache({ redis, namespace, ...options })
         caches.push(cache)
         return cache
+      },
+      failingCache(options = {}) {
+        const own = use().own()
+        releases.push(own.release)
+        const { client, outage } = failing(own.client)
+        const cache = new GroupCache({ redis: client, namespace, ...options })
+        caches.push(cache)
+        return { cache, outage }
       },
       get raw() {
         return use().raw
