@@ -217,6 +217,28 @@ forEachBackend('race-free fills', (backend) => {
       expect(calls).toBe(2)
     })
 
+    it('a caller arriving after a delete does not share a fill that began before it', async () => {
+      const cache = backend.cache()
+      const held = gate()
+      const rows = ['old', 'new']
+      let calls = 0
+      const load = async () => {
+        const row = rows[calls++]
+        await held.opened
+        return row
+      }
+      const early = cache.wrap('k', { groups: ['g'] }, load)
+      await sleep(20)
+      await cache.delete('k') // a writer published 'new'
+      const late = cache.wrap('k', { groups: ['g'] }, load)
+      await sleep(20)
+      held.open()
+      expect(await early).toBe('old')
+      expect(await late).toBe('new')
+      expect(calls).toBe(2)
+      expect(await cache.get('k')).toBe('new')
+    })
+
     it('fn throwing rejects every sharing caller and caches nothing; the next call runs fn again', async () => {
       const cache = backend.cache()
       let calls = 0
@@ -247,7 +269,9 @@ forEachBackend('race-free fills', (backend) => {
       expect(await cache.get('n')).toBeNull()
     })
 
-    it('a caller after a delete never joins a fill that outlived the lease', async () => {
+    // Once the lease has passed, the delete's generation is gone too: what keeps the late caller
+    // apart is that the generation its miss makes is new.
+    it('a caller after a delete never joins a fill that outlived the lease, once the delete’s generation expired too', async () => {
       const cache = backend.cache({ lease: 60 })
       await cache.set('other', 0, { groups: ['g'] }) // keeps g's version alive past the lease
       let row = 1
