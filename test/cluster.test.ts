@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot'
 import type { Cluster, Redis } from 'ioredis'
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { afterAll, beforeEach, expect, it } from 'vitest'
 import { GroupCache } from '../src/index.js'
 import { onBackend, randomNamespace } from './support/backends.js'
 
@@ -12,7 +12,8 @@ onBackend('cluster', 'the cluster backend', (backend) => {
   let cluster: Cluster
   let masters: Redis[]
 
-  beforeAll(async () => {
+  // Before each test: a failing beforeAll would report the tests as skipped, not failed.
+  beforeEach(async () => {
     cluster = backend.client as Cluster
     await cluster.ping()
     masters = cluster.nodes('master')
