@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { GroupCache, type GroupCacheError, RedisError } from '../src/index.js'
@@ -13,6 +14,14 @@ import { type RedisServer, startRedisServer } from './support/redis-server.js'
  * own, is enough for every behaviour of a cache in its namespace and no more. (The behaviour
  * suite's [acl] backend, test/support/backends.ts, runs every behaviour test as such a user.)
  */
+
+async function until(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`)
+    await sleep(50)
+  }
+}
 
 describe('the README ACL [redis, own server]', () => {
   const password = randomBytes(12).toString('hex')
@@ -106,6 +115,35 @@ describe('the README ACL [redis, own server]', () => {
     const keys = await admin.keys('*')
     expect(keys.length).toBeGreaterThan(0)
     expect(keys.filter((key) => !key.startsWith(`rgc:{${acl.namespace}}:`))).toEqual([])
+  })
+
+  it('lets waitForReplicas wait for a replica: invalidations resolve once the replica has them', async () => {
+    // The first sync at once, not after the 5 s Redis waits by default for more replicas.
+    await admin.config('SET', 'repl-diskless-sync-delay', '0')
+    const replica = await startRedisServer(['--replicaof', '127.0.0.1', String(server.port)])
+    const onReplica = new Redis(replica.url)
+    try {
+      await until('the replica is in sync', async () =>
+        (await onReplica.info('replication')).includes('master_link_status:up'),
+      )
+      const cache = new GroupCache({
+        redis: userUrl,
+        namespace: acl.namespace,
+        waitForReplicas: { replicas: 1, timeout: 5000 },
+      })
+      caches.push(cache)
+      const version = `rgc:{${acl.namespace}}:g:replicated`
+      expect(await cache.set('replicated', 1, { groups: ['replicated'] })).toBe(true)
+      await cache.expireGroup('replicated')
+      expect(await onReplica.get(version)).toBe(await admin.get(version))
+      await cache.expireGroups(['replicated', 'never_used'])
+      expect(await onReplica.get(version)).toBe(await admin.get(version))
+      expect(await cache.delete('replicated')).toBe(false)
+      expect(await onReplica.exists(`rgc:{${acl.namespace}}:t:replicated`)).toBe(1)
+    } finally {
+      onReplica.disconnect()
+      await replica.stop()
+    }
   })
 
   it('cannot touch another namespace: writes reject with NOPERM, reads fail open and report it', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { forEachBackend } from './support/backends.js'
+import { forEachBackend, storedEntry } from './support/backends.js'
 
 forEachBackend('invalidation', (backend) => {
   it('misses on a key never set, hits after set', async () => {
@@ -114,15 +114,22 @@ forEachBackend('invalidation', (backend) => {
 
     it('expiring a group whose version was lost never brings an old snapshot back', async () => {
       const cache = backend.cache()
-      await cache.set('a', 'a', { groups: ['g'] })
-      const snapshot = await backend.raw.get(backend.groupKey('g'))
-      await cache.expireGroup('g')
-      await backend.raw.del(backend.groupKey('g'))
-      await cache.expireGroup('g')
-      await cache.expireGroup('g')
-      const now = await backend.raw.get(backend.groupKey('g'))
-      expect(now).not.toBe(snapshot)
-      expect(await cache.get('a')).toBeUndefined()
+      // The snapshots of entries already invalidated: no version g holds may ever equal one again.
+      const stale: (string | undefined)[] = []
+      const versionIsNew = async () => expect(stale).not.toContain(await backend.raw.get(backend.groupKey('g')))
+      for (const key of ['a', 'b', 'c']) {
+        await cache.set(key, key, { groups: ['g'] })
+        await versionIsNew()
+        stale.push((await storedEntry(backend.raw, backend.entryKey(key)))?.versions[0])
+        await cache.expireGroup('g')
+        await versionIsNew()
+        await backend.raw.del(backend.groupKey('g')) // as eviction would
+        await cache.expireGroup('g')
+        await versionIsNew()
+      }
+      expect(stale).not.toContain(undefined)
+      // No read until now: a read deletes a stale entry, which could then no longer come back.
+      expect(await cache.getMany(['a', 'b', 'c'])).toEqual([undefined, undefined, undefined])
     })
 
     it('a version lost between a read and its set refuses the set', async () => {
@@ -140,7 +147,12 @@ forEachBackend('invalidation', (backend) => {
         const miss = await cache.read('k', { groups })
         if (miss.hit) throw new Error('expected a miss')
         await cache.delete('k')
+        // Refused because of the delete (a refused set writes nothing, so it can be tried again).
+        expect(await cache.set('k', 'from before the delete', { token: miss.token })).toBe(false)
         await backend.raw.del(`rgc:{${backend.namespace}}:t:k`) // as eviction or FLUSHDB would
+        expect(await cache.set('k', 'from before the delete', { token: miss.token })).toBe(false)
+        // Another miss makes a new generation: it must not be the one the old token holds.
+        expect((await cache.read('k', { groups })).hit).toBe(false)
         expect(await cache.set('k', 'from before the delete', { token: miss.token })).toBe(false)
         expect(await cache.get('k')).toBeUndefined()
       }

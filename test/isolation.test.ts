@@ -111,9 +111,17 @@ forEachBackend('namespace isolation', (backend) => {
       expect(await cacheB.getMany(['k', 'x', `rgc:{${a}}:e:k`, 'gone'])).toEqual(['b-k', 'b-x', 'b-mimic', undefined])
       expect(await otherPrefix.get('k')).toBe('other-prefix')
 
-      // Everything A wrote is under A's prefix.
-      const dumpA = await backend.dump(a)
-      expect(Object.keys(dumpA).length).toBeGreaterThan(0)
+      // Everything A wrote is under A's prefix: any other key whose name holds A's or B's
+      // namespace or this test's id is one this test wrote itself, outside or for B.
+      const known = new Set([...outside, ...Object.keys(dumpB), ...Object.keys(dumpOtherPrefix)])
+      const elsewhere: string[] = []
+      for (const mark of [a, b, id]) {
+        for (const name of await backend.raw.keys(`*${mark}*`)) {
+          if (!name.startsWith(`rgc:{${a}}:`) && !known.has(name)) elsewhere.push(name)
+        }
+      }
+      expect(elsewhere).toEqual([])
+      expect(Object.keys(await backend.dump(a)).length).toBeGreaterThan(0)
     } finally {
       // The real Redis outlives the test: remove what it wrote.
       const written = [

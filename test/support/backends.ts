@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import calculateSlot from 'cluster-key-slot'
 import { Cluster, Redis } from 'ioredis'
 import RedisMock from 'ioredis-mock'
-import { afterAll, afterEach, beforeAll, beforeEach, describe, inject } from 'vitest'
+import { afterAll, afterEach, beforeEach, describe, inject } from 'vitest'
 import type { CacheClient } from '../../src/commands.js'
 import { decodeEntry } from '../../src/entry.js'
 import { GroupCache, type GroupCacheOptions } from '../../src/index.js'
@@ -281,11 +281,13 @@ export function onBackend(kind: BackendKind, title: string, body: (backend: Back
       if ('error' in reached) throw new Error(reached.error)
       return reached
     }
-    if ('error' in reached) beforeAll(use)
     const caches: GroupCache[] = []
     const releases: (() => void)[] = []
     let namespace = randomNamespace()
     beforeEach(() => {
+      // In each test, not once before all: a failing beforeAll reports its tests as skipped, and
+      // a backend this run could not reach must fail every test of it.
+      use()
       namespace = randomNamespace()
     })
     afterEach(async () => {
