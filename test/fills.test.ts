@@ -82,12 +82,21 @@ forEachBackend('race-free fills', (backend) => {
       const early = await cache.read('early', { groups: ['a'] })
       const late = await cache.read('late', { groups: ['a'] })
       if (early.hit || late.hit) throw new Error('expected misses')
-      await sleep(lease * 0.6)
-      // Misses of the same keys keep their generations alive for another lease from now.
-      for (const key of ['early', 'late']) expect((await cache.read(key, { groups: ['a'] })).hit).toBe(false)
+      // A miss of the same key keeps its generation alive for another lease: each one here comes
+      // well within a lease of the last, and finds the generation the token holds.
+      const missAgain = async (key: string, generation: string) => {
+        const miss = await cache.read(key, { groups: ['a'] })
+        expect(miss.hit ? 'a hit' : miss.token.generation).toBe(generation)
+      }
+      await sleep(lease * 0.3)
+      await missAgain('early', early.token.generation)
       expect(await cache.set('early', 'in time', { token: early.token })).toBe(true)
-      await sleep(lease * 0.6)
-      expect(await backend.raw.pttl(`rgc:{${backend.namespace}}:t:late`)).toBeGreaterThan(0)
+      for (let i = 0; i < 3; i++) {
+        await sleep(lease * 0.3)
+        await missAgain('late', late.token.generation)
+      }
+      // After 1.2 leases of sleep the late token is older than the lease; its generation and a's
+      // version are as it saw them.
       expect(await cache.set('late', 'too late', { token: late.token })).toBe(false)
       expect(await cache.getMany(['early', 'late'])).toEqual(['in time', undefined])
     })
@@ -283,22 +292,27 @@ forEachBackend('race-free fills', (backend) => {
       const lease = 400
       const cache = backend.cache({ lease })
       await cache.set('keeper', 0, { groups: ['g'] }) // g's version has no TTL
-      const generation = () => backend.raw.get(`rgc:{${backend.namespace}}:t:k`)
-      const filling = cache.wrap('k', { groups: ['g'] }, async () => {
-        await sleep(lease * 1.5)
-        return 'slow'
-      })
-      await sleep(lease * 0.25)
-      const seen = await generation() // the one the fill's miss made
-      expect(seen).not.toBeNull()
-      // Misses of the same key keep that generation alive until after the fill's set.
-      await sleep(lease * 0.25)
-      expect((await cache.read('k', { groups: ['g'] })).hit).toBe(false)
-      await sleep(lease * 0.5)
-      expect((await cache.read('k', { groups: ['g'] })).hit).toBe(false)
+      let filled = false
+      const filling = cache
+        .wrap('k', { groups: ['g'] }, async () => {
+          await sleep(lease * 1.5)
+          return 'slow'
+        })
+        .finally(() => {
+          filled = true
+        })
+      // Misses of the same key, each well within a lease of the last, keep the generation the
+      // fill's miss made alive until after its set.
+      const generations = new Set<string>()
+      while (!filled) {
+        await sleep(lease * 0.25)
+        const miss = await cache.read('k', { groups: ['g'] })
+        expect(miss.hit, 'the slow fill was stored').toBe(false)
+        if (!miss.hit) generations.add(miss.token.generation)
+      }
       expect(await filling).toBe('slow')
-      // Still the same generation: it never expired, so the set saw it as the token did.
-      expect(await generation()).toBe(seen)
+      // One generation throughout, still there after the set: the set saw the one its token holds.
+      expect([...generations]).toEqual([await backend.raw.get(`rgc:{${backend.namespace}}:t:k`)])
       expect(await cache.get('k')).toBeUndefined()
     })
   })
