@@ -64,15 +64,38 @@ forEachBackend('race-free fills', (backend) => {
       expect(await cache.get('k')).toBe(1)
     })
 
-    it('the same set with the same token, run again (a resend after a dropped connection), says it stored', async () => {
+    it('the same set with the same token, run again (a resend after a dropped connection), says it stored while its entry is live', async () => {
       const cache = backend.cache()
       const miss = await cache.read('k', { groups: ['a', 'b'] })
       if (miss.hit) throw new Error('expected a miss')
       expect(await cache.set('k', { v: 1 }, { token: miss.token })).toBe(true)
-      await cache.expireGroup('a') // what moved after the first run does not change its answer
       expect(await cache.set('k', { v: 1 }, { token: miss.token })).toBe(true)
       expect(await cache.set('k', { v: 2 }, { token: miss.token })).toBe(false)
-      expect(await cache.get('k')).toBeUndefined() // a was expired: stale all the same
+      // Once a group moved, the entry is stale: nothing a set with this token stored is live.
+      await cache.expireGroup('a')
+      expect(await cache.set('k', { v: 1 }, { token: miss.token })).toBe(false)
+      expect(await cache.get('k')).toBeUndefined()
+    })
+
+    it('a second fill of the same value from the same read is refused once a group moved after the first stored', async () => {
+      const cache = backend.cache()
+      const miss = await cache.read('k', { groups: ['a'] })
+      if (miss.hit) throw new Error('expected a miss')
+      const other = backend.cache()
+      expect(await other.set('k', 'same', { token: miss.token })).toBe(true)
+      await other.expireGroup('a')
+      // The entry is exactly what this set would store, from the same versions: it is stale.
+      expect(await cache.set('k', 'same', { token: miss.token })).toBe(false)
+      expect(await cache.get('k')).toBeUndefined()
+    })
+
+    it('a fill from before a plain set of the same value is refused, though the entry is the one it would store', async () => {
+      const cache = backend.cache()
+      const miss = await cache.read('k', { groups: ['a'] })
+      if (miss.hit) throw new Error('expected a miss')
+      expect(await cache.set('k', 'same', { groups: ['a'], ttl: 60_000 })).toBe(true)
+      expect(await cache.set('k', 'same', { token: miss.token })).toBe(false)
+      expect(await backend.raw.pttl(backend.entryKey('k'))).toBeLessThanOrEqual(60_000)
     })
 
     it('refuses a token older than the lease, by its age alone: its generation and versions still match', async () => {
