@@ -1,13 +1,14 @@
 /**
- * Mutants: deliberately broken copies of the library, to prove that the checker catches the bugs
- * it exists for. A mutant is a list of targeted edits to files of `lua/` or `src/`, each made
- * as a careful reviewer would make it by hand. `mutantTree` writes a copy of the project's code
- * (src, lua, check, test/support) with the edits applied under `.mutants/<name>/`, inside the
- * project so that its imports resolve to the project's node_modules; the checker's workers then
- * run from that copy (check/run.ts), so what runs is exactly the edited code, Lua and TypeScript
- * alike. Every edit throws when its target text is missing or not unique, so that a change to
- * the code cannot silently turn a mutant into the unmutated code: the test suite runs every
- * mutant (test/checker.test.ts), and one whose target moved fails the build until it is updated.
+ * Mutants: deliberately broken copies of the library, to prove that the checker and the test
+ * suite catch the bugs they exist for. A mutant is a list of targeted edits to files of `lua/` or
+ * `src/`, each made as a careful reviewer would make it by hand. `mutantTree` writes a copy of
+ * the project's code and tests with the edits applied under `.mutants/<name>/`, inside the
+ * project so that its imports resolve to the project's node_modules; the checker's workers
+ * (check/run.ts) and the test files a mutant names (test/mutants.test.ts) then run from that
+ * copy, so what runs is exactly the edited code, Lua and TypeScript alike. Every edit throws when
+ * its target text is missing or not unique, so that a change to the code cannot silently turn a
+ * mutant into the unmutated code: `npm test` runs every mutant, and one whose target moved, or
+ * that nothing catches any more, fails the build.
  */
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -26,10 +27,13 @@ export type Catch = 'stale' | 'lost' | 'rejected reads'
 export interface Mutant {
   readonly name: string
   readonly description: string
-  /** the mode whose workload or faults make this mutant's bug show */
-  readonly mode: string
-  /** the violation the checker must report for it */
-  readonly caught: Catch
+  /**
+   * Caught by the checker: in `mode` (whose workload or faults make the bug show), which must
+   * report `caught` (test/checker.test.ts runs it).
+   */
+  readonly checker?: { readonly mode: string; readonly caught: Catch }
+  /** Caught by the test suite: each of these files fails against the mutant (test/mutants.test.ts runs them). */
+  readonly tests?: readonly string[]
   readonly edits: readonly Edit[]
 }
 
@@ -37,8 +41,8 @@ const list: Mutant[] = [
   {
     name: 'no-compare',
     description: 'every read skips the version comparison (the scripts and the client): an entry is live if it exists',
-    mode: 'normal',
-    caught: 'stale',
+    checker: { mode: 'normal', caught: 'stale' },
+    tests: ['test/invalidation.test.ts'],
     edits: [
       // readEntry (lua/include/common.lua), spliced into every script that reads an entry
       { file: 'lua/include/common.lua', target: 'if current[i] ~= snapshot[i] then', replacement: 'if false then' },
@@ -53,8 +57,8 @@ const list: Mutant[] = [
     name: 'no-compare-mget',
     description:
       'only the MGET read of a key whose groups are known skips the version comparison (the scripts are right)',
-    mode: 'normal',
-    caught: 'stale',
+    checker: { mode: 'normal', caught: 'stale' },
+    tests: ['test/invalidation.test.ts'],
     edits: [
       {
         file: 'src/entry.ts',
@@ -67,8 +71,8 @@ const list: Mutant[] = [
     name: 'mget-skips-groups',
     description:
       "the MGET read compares the snapshot's versions but not its group names: an entry rewritten under other groups whose versions equal the hinted ones reads as live",
-    mode: 'move-groups',
-    caught: 'stale',
+    checker: { mode: 'move-groups', caught: 'stale' },
+    tests: ['test/hints.test.ts'],
     edits: [
       {
         file: 'src/entry.ts',
@@ -80,8 +84,8 @@ const list: Mutant[] = [
   {
     name: 'ignore-token',
     description: 'set with a token stores whatever moved since the read (no compare-and-set)',
-    mode: 'normal',
-    caught: 'stale',
+    checker: { mode: 'normal', caught: 'stale' },
+    tests: ['test/fills.test.ts'],
     edits: [
       {
         file: 'lua/set.lua',
@@ -93,8 +97,8 @@ const list: Mutant[] = [
   {
     name: 'wrap-without-token',
     description: "wrap stores its function's value with a plain set (its groups, no token): the read-compute-set race",
-    mode: 'normal',
-    caught: 'stale',
+    checker: { mode: 'normal', caught: 'stale' },
+    tests: ['test/fills.test.ts'],
     edits: [
       {
         file: 'src/cache.ts',
@@ -107,8 +111,8 @@ const list: Mutant[] = [
     name: 'restart-at-zero',
     description:
       'a missing version is created as 0 instead of from Redis TIME, and expireGroup INCRs a missing version from 0',
-    mode: 'evict-versions',
-    caught: 'stale',
+    checker: { mode: 'evict-versions', caught: 'stale' },
+    tests: ['test/invalidation.test.ts'],
     edits: [
       // freshVersion (lua/include/common.lua), spliced into read, set and delete
       {
@@ -122,8 +126,8 @@ const list: Mutant[] = [
   {
     name: 'expire-first-group-only',
     description: 'expireGroups moves only the first group it names',
-    mode: 'normal',
-    caught: 'stale',
+    checker: { mode: 'normal', caught: 'stale' },
+    tests: ['test/invalidation.test.ts'],
     edits: [
       {
         file: 'lua/expire-groups.lua',
@@ -135,8 +139,8 @@ const list: Mutant[] = [
   {
     name: 'delete-keeps-generation',
     description: "delete removes the entry but leaves the key's generation: a fill that read before it still stores",
-    mode: 'normal',
-    caught: 'stale',
+    checker: { mode: 'normal', caught: 'stale' },
+    tests: ['test/invalidation.test.ts', 'test/fills.test.ts'],
     edits: [
       {
         file: 'lua/delete.lua',
@@ -149,16 +153,16 @@ const list: Mutant[] = [
     name: 'plain-set-keeps-generation',
     description:
       "a set without token does not move the key's generation: once its entry is gone, a fill that read before it stores the older value",
-    mode: 'write-through',
-    caught: 'stale',
+    checker: { mode: 'write-through', caught: 'stale' },
+    tests: ['test/fills.test.ts'],
     edits: [{ file: 'lua/set.lua', target: "    redis.call('INCR', generationKey)\n", replacement: '' }],
   },
   {
     name: 'no-version-ttl-upkeep',
     description:
       "set does not extend the TTL of a version that exists: a version a miss created expires after the lease, taking its entries' hits with it",
-    mode: 'normal',
-    caught: 'lost',
+    checker: { mode: 'normal', caught: 'lost' },
+    tests: ['test/version-ttl.test.ts'],
     edits: [
       {
         file: 'lua/set.lua',
@@ -175,8 +179,8 @@ const list: Mutant[] = [
   {
     name: 'get-rejects',
     description: 'get rejects when Redis fails instead of failing open',
-    mode: 'kill',
-    caught: 'rejected reads',
+    checker: { mode: 'kill', caught: 'rejected reads' },
+    tests: ['test/failures.test.ts'],
     edits: [
       {
         file: 'src/cache.ts',
@@ -187,6 +191,96 @@ const list: Mutant[] = [
         file: 'src/cache.ts',
         target: 'this.decodeOrDiscard<T>(key, this.learn(key, entry))),\n      nothing,\n',
         replacement: 'this.decodeOrDiscard<T>(key, this.learn(key, entry))),\n',
+      },
+    ],
+  },
+  {
+    name: 'set-skips-exists',
+    description: "a token set overwrites an entry someone stored since its read (the entry's EXISTS check dropped)",
+    tests: ['test/fills.test.ts'],
+    edits: [
+      {
+        file: 'lua/set.lua',
+        target: "if hasToken then\n  if redis.call('EXISTS', entryKey) == 1 then",
+        replacement: 'if hasToken then\n  if false then',
+      },
+    ],
+  },
+  {
+    name: 'set-skips-lease',
+    description: 'a token set stores however old its token is (the age check dropped)',
+    tests: ['test/fills.test.ts'],
+    edits: [{ file: 'lua/set.lua', target: '  if ageMs >= tonumber(lease) then return -1 end\n', replacement: '' }],
+  },
+  {
+    name: 'set-skips-generation',
+    description: 'a token set stores after a delete of its key (the generation check dropped)',
+    tests: ['test/fills.test.ts'],
+    edits: [
+      {
+        file: 'lua/set.lua',
+        target:
+          "  if redis.call('GET', generationKey) ~= tokenGeneration then return -2 end\n  for i = 1, groupCount do",
+        replacement: '  for i = 1, groupCount do',
+      },
+    ],
+  },
+  {
+    name: 'set-skips-versions',
+    description: 'a token set stores after one of its groups was expired (the version check dropped)',
+    tests: ['test/fills.test.ts'],
+    edits: [{ file: 'lua/set.lua', target: '    if versions[i] ~= ARGV[4 + i] then return -3 end\n', replacement: '' }],
+  },
+  {
+    name: 'resend-claims-any-entry',
+    description: 'a token set that finds the very entry it would store says it stored, whatever moved since its read',
+    tests: ['test/fills.test.ts'],
+    edits: [
+      {
+        file: 'lua/set.lua',
+        target: "    if redis.call('GET', generationKey) ~= tokenGeneration then return 0 end\n",
+        replacement: '',
+      },
+      {
+        file: 'lua/set.lua',
+        target: '    for i = 1, groupCount do\n      if versions[i] ~= tokenVersions[i] then return 0 end\n    end\n',
+        replacement: '',
+      },
+    ],
+  },
+  {
+    name: 'read-empty-version',
+    description: "a miss hands out '' for a group with no version instead of creating one",
+    tests: ['test/fills.test.ts', 'test/scripts.test.ts'],
+    edits: [
+      {
+        file: 'lua/read.lua',
+        target: "    version = freshVersion()\n    redis.call('SET', KEYS[i], version, 'PX', lease)",
+        replacement: "    version = ''",
+      },
+    ],
+  },
+  {
+    name: 'invalidation-swallows-errors',
+    description: 'expireGroup(s) and delete resolve when Redis fails (the failure is dropped)',
+    tests: ['test/failures.test.ts'],
+    edits: [
+      {
+        file: 'src/cache.ts',
+        target: 'const result = await this.request(operation, run)',
+        replacement: 'const result = await this.request(operation, run).catch(() => undefined as T)',
+      },
+    ],
+  },
+  {
+    name: 'empty-key-accepted',
+    description: 'an empty key or group name is accepted',
+    tests: ['test/validation.test.ts'],
+    edits: [
+      {
+        file: 'src/validate.ts',
+        target: "if (typeof value !== 'string' || value.length === 0) {",
+        replacement: "if (typeof value !== 'string') {",
       },
     ],
   },
@@ -217,8 +311,8 @@ export function mutatedFiles(name: string, from = root): Map<string, string> {
   return files
 }
 
-/** The code the checker runs from its copies: what a worker imports, directly or not. */
-const COPIED = ['src', 'lua', 'check', 'test/support', 'package.json']
+/** What runs from a copy: the checker's workers and the test suite, with what they import or read. */
+const COPIED = ['src', 'lua', 'check', 'test', 'package.json', 'vitest.config.ts', 'README.md']
 
 /** Writes `.mutants/<name>/`, the project's code with the mutant's edits, and returns its path. */
 export function mutantTree(name: string): string {
