@@ -420,7 +420,11 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
     for (const read of report.rejectedReadCalls.slice(0, 5)) {
       print(`  rejected read: worker ${read.w} ${read.op} rejected instead of failing open: ${read.err}`)
     }
-    if (options.keepLogs) result.logDir = logDir
+    // A failing mode keeps its logs, to be read: the violations above name times in them.
+    if (options.keepLogs || !result.passed) {
+      result.logDir = logDir
+      if (!result.passed) print(`  logs of the failing run: ${logDir}`)
+    }
     return result
   } finally {
     controller.abort()
@@ -430,7 +434,7 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
     dbClient.disconnect()
     await server?.stop()
     await pair?.stop()
-    if (!options.keepLogs) await rm(logDir, { recursive: true, force: true })
+    if (result.logDir === undefined) await rm(logDir, { recursive: true, force: true })
     result.wallMs = Date.now() - started
   }
 }
@@ -638,7 +642,7 @@ async function main(): Promise<number> {
     return n
   }
   const mutant = values.mutant
-  const modeName = values.mode ?? (mutant ? (mutants[mutant]?.mode ?? 'all') : 'all')
+  const modeName = values.mode ?? (mutant ? (mutants[mutant]?.checker?.mode ?? 'all') : 'all')
   const names = modeName === 'all' ? modeNames() : [modeName]
   const ops = number('ops', values.ops)
   const seconds = number('seconds', values.seconds) ?? (ops === undefined ? 10 : undefined)
