@@ -330,7 +330,12 @@ const modeList: Mode[] = [
     description:
       '4 of the 20 rows are written by one worker each, which stores the new value itself with a plain set (TTL 5-30 ms, so its entry soon goes) instead of invalidating',
     harmsServer: false,
-    worker: { universe: { keys: 20, buckets: 4, writeThrough: 4 }, writeThroughTtl: [1, 10], writeRatio: 0.3, fnMax: 30 },
+    worker: {
+      universe: { keys: 20, buckets: 4, writeThrough: 4 },
+      writeThroughTtl: [1, 10],
+      writeRatio: 0.3,
+      fnMax: 30,
+    },
   },
   {
     name: 'evict-versions',
