@@ -106,7 +106,7 @@ const list: Mutant[] = [
     tests: ['test/fills.test.ts'],
     edits: [
       {
-        file: 'src/cache.ts',
+        file: 'src/fills.ts',
         target: '{ token, ttl: ttl ?? Number.POSITIVE_INFINITY }',
         replacement: '{ groups: token.groups, ttl: ttl ?? Number.POSITIVE_INFINITY }',
       },
@@ -190,12 +190,12 @@ const list: Mutant[] = [
     tests: ['test/failures.test.ts'],
     edits: [
       {
-        file: 'src/cache.ts',
+        file: 'src/reads.ts',
         target: 'return reply[0] === null ? undefined : this.getByScript<T>(cacheKey)\n      },\n      nothing,\n',
         replacement: 'return reply[0] === null ? undefined : this.getByScript<T>(cacheKey)\n      },\n',
       },
       {
-        file: 'src/cache.ts',
+        file: 'src/reads.ts',
         target: 'this.decodeOrDiscard<T>(key, this.learn(key, entry))),\n      nothing,\n',
         replacement: 'this.decodeOrDiscard<T>(key, this.learn(key, entry))),\n',
       },
@@ -273,9 +273,9 @@ const list: Mutant[] = [
     tests: ['test/failures.test.ts'],
     edits: [
       {
-        file: 'src/cache.ts',
-        target: 'const result = await this.request(operation, run)',
-        replacement: 'const result = await this.request(operation, run).catch(() => undefined as T)',
+        file: 'src/invalidation.ts',
+        target: 'const result = await this.transport.request(operation, run)',
+        replacement: 'const result = await this.transport.request(operation, run).catch(() => undefined as T)',
       },
     ],
   },

@@ -1,5 +1,5 @@
 -- delete: remove an entry and move the key's generation, so a fill that read before this
--- delete cannot store what it computed.
+-- delete cannot store what it computed. Sent by src/invalidation.ts.
 --
 -- KEYS[1]     entry
 -- KEYS[2]     the key's generation

@@ -1,4 +1,5 @@
--- expire-groups: invalidate every value of each group at once by moving its version.
+-- expire-groups: invalidate every value of each group at once by moving its version. Sent by
+-- src/invalidation.ts.
 --
 -- KEYS[1..n]  version key of each group, all of one namespace
 --

@@ -1,6 +1,7 @@
 -- get: the live entries of one or more keys, in one atomic read. Clients read a key whose groups
 -- they know with a plain MGET; this script serves the first read, and any read the MGET cannot
--- settle (an entry with other groups than expected, a stale entry to delete).
+-- settle (an entry with other groups than expected, a stale entry to delete). Sent by
+-- src/reads.ts.
 --
 -- KEYS[1..n]  entry of each requested key, all of one namespace
 --

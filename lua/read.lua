@@ -1,4 +1,5 @@
--- read: the live value of an entry, or on a miss a fill token for a later `set`.
+-- read: the live value of an entry, or on a miss a fill token for a later `set`. Sent by
+-- src/reads.ts for `read`, `wrap` and `cached` (src/fills.ts).
 --
 -- KEYS[1]     entry
 -- KEYS[2]     the key's generation (moved by delete; created here when missing)

@@ -1,6 +1,6 @@
 -- set: store a value with a snapshot of its groups' versions (one string: see
 -- include/common.lua); with a fill token, only if nothing the token saw has moved since
--- (compare-and-set).
+-- (compare-and-set). Sent by src/writes.ts, for `set` and for the fills of src/fills.ts.
 --
 -- KEYS[1]     entry
 -- KEYS[2]     the key's generation

@@ -1,12 +1,4 @@
-export {
-  type CachedOptions,
-  GroupCache,
-  type GroupCacheEvents,
-  type GroupCacheOptions,
-  type ReadResult,
-  type SetOptions,
-  type WrapOptions,
-} from './cache.js'
+export { GroupCache } from './cache.js'
 export type { FillToken } from './commands.js'
 export type { RedisOption } from './connection.js'
 export {
@@ -20,5 +12,13 @@ export {
   SerializationError,
   TimeoutError,
 } from './errors.js'
+export type {
+  CachedOptions,
+  GroupCacheEvents,
+  GroupCacheOptions,
+  ReadResult,
+  SetOptions,
+  WrapOptions,
+} from './options.js'
 export { jsonSerializer, type Serializer } from './serializer.js'
 export { MAX_BATCH, MAX_GROUPS } from './validate.js'

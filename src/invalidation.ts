@@ -1,0 +1,98 @@
+import type { Redis } from 'ioredis'
+import { type CacheClient, deleteEntry, expireGroups } from './commands.js'
+import { Deadlines } from './deadlines.js'
+import { InvalidArgumentError, ReplicationError } from './errors.js'
+import type { Hints } from './hints.js'
+import type { Keys } from './keys.js'
+import { same, type Transport } from './transport.js'
+import { checkGroups, checkKey, checkMs, MAX_BATCH } from './validate.js'
+
+export interface WaitForReplicas {
+  replicas: number
+  timeout: number
+}
+
+/**
+ * Invalidations (delete, expireGroups) and, with `waitForReplicas`, the WAIT that makes them
+ * resolve only once replicas have them. They never fail silently: each rejects with a typed error
+ * when Redis does not confirm it.
+ */
+export class Invalidation {
+  /** Deadlines of WAITs: the script, then WAIT for up to its own timeout. */
+  private readonly waitDeadlines: Deadlines | undefined
+  /** With `waitForReplicas`: how many times the connection closed (see `invalidate`). */
+  private connectionCount = 0
+  private readonly countClose = () => {
+    this.connectionCount++
+  }
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly keys: Keys,
+    private readonly hints: Hints,
+    private readonly lease: number,
+    timeout: number,
+    private readonly waitForReplicas: WaitForReplicas | undefined,
+  ) {
+    const waitMs = (waitForReplicas?.timeout ?? Number.NaN) + timeout
+    if (Number.isFinite(waitMs)) this.waitDeadlines = new Deadlines(waitMs)
+    if (waitForReplicas) (transport.client as unknown as Redis).on('close', this.countClose)
+  }
+
+  async delete(key: string): Promise<boolean> {
+    const cacheKey = checkKey(key)
+    this.hints.forget(cacheKey)
+    return this.invalidate('delete', (client) => deleteEntry(client, this.keys, cacheKey, this.lease))
+  }
+
+  async expireGroups(groups: readonly string[]): Promise<void> {
+    if (!Array.isArray(groups)) throw new InvalidArgumentError('groups must be an array')
+    const names = checkGroups(groups, MAX_BATCH)
+    if (names.length === 0) return
+    await this.invalidate('expireGroups', (client) => expireGroups(client, this.keys, names))
+  }
+
+  /** Stops listening to the client (the cache is closing). */
+  close(): void {
+    if (this.waitForReplicas) (this.transport.client as unknown as Redis).off('close', this.countClose)
+  }
+
+  /**
+   * An invalidation, and with `waitForReplicas` a WAIT for it to reach the replicas. WAIT only
+   * speaks for writes made on its own connection: if the connection was replaced in between
+   * (ioredis resends a pending WAIT after reconnecting, maybe to a newly promoted primary that
+   * never had the write), its answer proves nothing and the invalidation is rejected.
+   */
+  private async invalidate<T>(operation: string, run: (client: CacheClient) => Promise<T>): Promise<T> {
+    const wanted = this.waitForReplicas
+    const connection = this.connectionCount
+    const result = await this.transport.request(operation, run)
+    if (wanted === undefined) return result
+    const acknowledged = await this.transport.call(
+      operation,
+      (client) => (client as unknown as Pick<Redis, 'wait'>).wait(wanted.replicas, wanted.timeout),
+      same,
+      undefined,
+      this.waitDeadlines,
+    )
+    if (this.connectionCount !== connection) {
+      throw new ReplicationError(operation, 0, wanted.replicas, 'the connection was replaced before WAIT answered')
+    }
+    if (acknowledged < wanted.replicas) throw new ReplicationError(operation, acknowledged, wanted.replicas)
+    return result
+  }
+}
+
+/** `waitForReplicas` needs WAIT on one connection: a standalone Redis, not a Cluster or 'memory'. */
+export function checkWaitForReplicas(option: unknown, redis: unknown): WaitForReplicas | undefined {
+  if (option === undefined) return undefined
+  const { replicas, timeout } = (option ?? {}) as { replicas?: unknown; timeout?: unknown }
+  const client = redis as { wait?: unknown; isCluster?: unknown } | null
+  if (redis === 'memory' || (typeof redis === 'object' && (client?.isCluster || typeof client?.wait !== 'function'))) {
+    throw new InvalidArgumentError('waitForReplicas needs a standalone ioredis Redis or a redis:// URL')
+  }
+  return {
+    replicas: checkMs(replicas, 'waitForReplicas.replicas'),
+    timeout: checkMs(timeout, 'waitForReplicas.timeout'),
+  }
+}

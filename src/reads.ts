@@ -1,0 +1,175 @@
+import { type FillToken, fetchEntries, getEntries, getEntry, readEntry } from './commands.js'
+import { decodeEntry, liveAt } from './entry.js'
+import type { Hint, Hints } from './hints.js'
+import type { Keys } from './keys.js'
+import type { Transport } from './transport.js'
+import { checkKey, checkKeys } from './validate.js'
+import type { Values } from './values.js'
+
+/** A read's answer before decoding: the serialized value, or a miss's token. */
+export type RawRead = { hit: true; value: string } | { hit: false; token: FillToken }
+
+/** What a read that failed open answers. */
+const nothing = (): undefined => undefined
+
+/**
+ * Reads, and the hints that make them cheap. A key this process knows (its hint: the groups it
+ * last saw the entry under) is read with one MGET of the entry and those groups' versions, checked
+ * here (`liveAt`); any other read, and any the MGET cannot settle (the entry is gone, stale, or
+ * holds other groups), runs a script, which answers with the entry and its groups.
+ */
+export class Reads {
+  constructor(
+    private readonly transport: Transport,
+    private readonly keys: Keys,
+    private readonly hints: Hints,
+    private readonly values: Values,
+    /** Deletes a stored value the serializer cannot read (the cache's own delete). */
+    private readonly discard: (key: string) => Promise<void>,
+  ) {}
+
+  /** The value stored under `key`, or undefined on a miss. Fails open. */
+  get<T>(key: string): Promise<T | undefined> {
+    let cacheKey: string
+    try {
+      cacheKey = checkKey(key)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    const hint = this.hints.warm(cacheKey)
+    if (hint === undefined) return this.getByScript<T>(cacheKey)
+    // Not async, and the reply settled inside the call's own promise: this is a hit's whole path.
+    return this.transport.call(
+      'get',
+      (client) => fetchEntries(client, hint.keys),
+      (reply) => {
+        const value = this.liveValue(cacheKey, hint, reply, 0, hint.at)
+        if (value !== undefined) return this.decodeOrDiscard<T>(cacheKey, value)
+        return reply[0] === null ? undefined : this.getByScript<T>(cacheKey)
+      },
+      nothing,
+    )
+  }
+
+  /** The values of `keys`, in order (undefined for each miss). Fails open. */
+  async getMany<T>(keys: readonly string[]): Promise<(T | undefined)[]> {
+    const cacheKeys = checkKeys(keys)
+    const [first] = cacheKeys
+    if (first === undefined) return []
+    if (cacheKeys.length === 1) return [await this.get<T>(first)]
+    const values: (string | undefined)[] = new Array(cacheKeys.length)
+    try {
+      let unsettled = cacheKeys.map((_, i) => i)
+      const hints = cacheKeys.map((key) => this.hints.warm(key))
+      if (hints.every((hint) => hint !== undefined)) unsettled = await this.fetchMany(cacheKeys, hints, values)
+      if (unsettled.length > 0) {
+        const wanted = unsettled.map((i) => cacheKeys[i] as string)
+        const entries = await this.transport.request('get', (client) =>
+          wanted.length === 1
+            ? getEntry(client, this.keys, wanted[0] as string).then((entry) => [entry])
+            : getEntries(client, this.keys, wanted),
+        )
+        unsettled.forEach((i, n) => {
+          const entry = entries[n]
+          if (entry != null) values[i] = this.learn(cacheKeys[i] as string, entry)
+        })
+      }
+    } catch (error) {
+      return this.transport.failOpen(
+        error,
+        cacheKeys.map(() => undefined),
+      )
+    }
+    return Promise.all(
+      values.map((value, i) =>
+        value === undefined ? undefined : this.decodeOrDiscard<T>(cacheKeys[i] as string, value),
+      ),
+    )
+  }
+
+  /**
+   * A hit's serialized value, or a miss's token. With a hint, one MGET first: a live entry is a
+   * hit without a script; anything else (missing, stale, other groups) goes to the read script,
+   * which also hands out the token a miss needs. Rejects when Redis fails.
+   */
+  async readOrToken(key: string, groups: readonly string[], lease: number): Promise<RawRead> {
+    const hint = this.hints.warm(key)
+    if (hint !== undefined) {
+      const reply = await this.transport.request('read', (client) => fetchEntries(client, hint.keys))
+      const value = this.liveValue(key, hint, reply, 0, hint.at)
+      if (value !== undefined) return { hit: true, value }
+    }
+    const reply = await this.transport.request('read', (client) => readEntry(client, this.keys, key, groups, lease))
+    return reply.hit ? { hit: true, value: this.learn(key, reply.entry) } : reply
+  }
+
+  /** A read by script: the first of a key, or one the MGET could not settle. Fails open. */
+  private getByScript<T>(key: string): Promise<T | undefined> {
+    return this.transport.call(
+      'get',
+      (client) => getEntry(client, this.keys, key),
+      (entry) => (entry === null ? undefined : this.decodeOrDiscard<T>(key, this.learn(key, entry))),
+      nothing,
+    )
+  }
+
+  /** MGETs every key's entry and the versions of its hinted groups; settles what it can into `values`. */
+  private async fetchMany(keys: string[], hints: Hint[], values: (string | undefined)[]): Promise<number[]> {
+    const args = hints.map((hint) => hint.keys[0] as string)
+    const slots = new Map<string, number>()
+    const at = hints.map((hint) =>
+      hint.keys.slice(1).map((versionKey) => {
+        let slot = slots.get(versionKey)
+        if (slot === undefined) {
+          slot = args.push(versionKey) - 1
+          slots.set(versionKey, slot)
+        }
+        return slot
+      }),
+    )
+    const reply = await this.transport.request('get', (client) => fetchEntries(client, args))
+    const unsettled: number[] = []
+    hints.forEach((hint, i) => {
+      values[i] = this.liveValue(keys[i] as string, hint, reply, i, at[i] as number[])
+      if (values[i] === undefined && reply[i] !== null) unsettled.push(i)
+    })
+    return unsettled
+  }
+
+  /**
+   * The value of `reply[index]` if that entry is live by the versions at `at`; else undefined,
+   * and the hint is dropped: the entry is gone, stale, or holds other groups.
+   */
+  private liveValue(
+    key: string,
+    hint: Hint,
+    reply: readonly (Buffer | null)[],
+    index: number,
+    at: readonly number[],
+  ): string | undefined {
+    const entry = reply[index]
+    if (entry != null) {
+      const offset = liveAt(entry, reply, at, hint.part)
+      if (offset >= 0) return entry.toString('utf8', offset)
+    }
+    this.hints.forget(key)
+    return undefined
+  }
+
+  /** The value of an entry a script returned as live; its groups become the key's hint. */
+  private learn(key: string, entry: string): string {
+    const { value, groups } = decodeEntry(entry)
+    this.hints.remember(key, groups, true)
+    return value
+  }
+
+  /** Synchronous on the hot path; an undecodable value is reported, discarded and read as a miss. */
+  private decodeOrDiscard<T>(key: string, text: string): T | Promise<undefined> {
+    try {
+      return this.values.decode<T>(text)
+    } catch (error) {
+      this.transport.report(error)
+      return this.discard(key).then(() => undefined)
+    }
+  }
+}

@@ -1,0 +1,86 @@
+import type { CacheClient } from './commands.js'
+import { type Deadline, Deadlines } from './deadlines.js'
+import { ClosedError, GroupCacheError, RedisError, TimeoutError } from './errors.js'
+
+/** A call's reply as it came. */
+export const same = <R>(reply: R): R => reply
+
+/**
+ * How every call reaches Redis: through one client, with typed errors, and with a deadline of
+ * `timeout` ms after which the call counts as failed. After `close()` it takes no more calls.
+ */
+export class Transport {
+  /** Set by the cache's close(): every later call rejects with ClosedError. */
+  closed = false
+  /** Deadlines of the calls in flight (none with an infinite timeout). */
+  private readonly deadlines: Deadlines | undefined
+
+  constructor(
+    readonly client: CacheClient,
+    timeout: number,
+    /** Where a failure that a read absorbed goes (the cache's `error` event). */
+    readonly report: (error: unknown) => void,
+  ) {
+    this.deadlines = timeout === Infinity ? undefined : new Deadlines(timeout)
+  }
+
+  /**
+   * One Redis call: `send` it, `settle` the reply, with typed errors and a deadline after which
+   * it counts as failed. Without `failOpen` a failure rejects; with it (a read) the failure is
+   * reported and answered with `failOpen()`. A call after close() rejects either way. One
+   * promise and one deadline, no timer of its own: this is on every call's path.
+   */
+  call<R, T>(
+    operation: string,
+    send: (client: CacheClient) => Promise<R>,
+    settle: (reply: R) => T | PromiseLike<T>,
+    failOpen?: () => T,
+    deadlines: Deadlines | undefined = this.deadlines,
+  ): Promise<T> {
+    if (this.closed) return Promise.reject(new ClosedError(operation))
+    return new Promise<T>((resolve, reject) => {
+      let deadline: Deadline | undefined
+      let finished = false
+      const finish = () => {
+        if (finished) return false
+        finished = true
+        if (deadline) deadlines?.settle(deadline)
+        return true
+      }
+      const fail = (error: unknown) => {
+        const failure = error instanceof GroupCacheError ? error : new RedisError(operation, error)
+        if (failOpen === undefined) return reject(failure)
+        this.report(failure)
+        resolve(failOpen())
+      }
+      if (deadlines) deadline = deadlines.start(() => finish() && fail(new TimeoutError(operation, deadlines.ms)))
+      try {
+        send(this.client).then(
+          (reply) => {
+            if (!finish()) return
+            try {
+              resolve(settle(reply))
+            } catch (error) {
+              fail(error)
+            }
+          },
+          (error: unknown) => finish() && fail(error),
+        )
+      } catch (error) {
+        if (finish()) fail(error)
+      }
+    })
+  }
+
+  /** One Redis call that rejects on failure (see `call`). */
+  request<R>(operation: string, send: (client: CacheClient) => Promise<R>): Promise<R> {
+    return this.call(operation, send, same)
+  }
+
+  /** A read that failed: reported, and answered with `fallback` (a call after close() throws). */
+  failOpen<R>(error: unknown, fallback: R): R {
+    if (error instanceof ClosedError) throw error
+    this.report(error)
+    return fallback
+  }
+}

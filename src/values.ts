@@ -1,0 +1,36 @@
+import { InvalidArgumentError, SerializationError } from './errors.js'
+import type { Serializer } from './serializer.js'
+import { checkFunction } from './validate.js'
+
+/** Values to the strings stored in Redis and back, through the cache's serializer, with typed errors. */
+export class Values {
+  constructor(private readonly serializer: Serializer) {
+    checkFunction(serializer.serialize, 'serializer.serialize')
+    checkFunction(serializer.deserialize, 'serializer.deserialize')
+  }
+
+  encode(value: unknown): string {
+    if (value === undefined) throw new InvalidArgumentError('value must not be undefined (use null for "nothing")')
+    let text: unknown
+    try {
+      text = this.serializer.serialize(value)
+    } catch (cause) {
+      throw new SerializationError(`the serializer could not encode the value: ${(cause as Error)?.message ?? cause}`, {
+        cause,
+      })
+    }
+    if (typeof text !== 'string') throw new SerializationError(`the serializer returned ${typeof text}, not a string`)
+    return text
+  }
+
+  decode<T>(text: string): T {
+    try {
+      return this.serializer.deserialize(text) as T
+    } catch (cause) {
+      throw new SerializationError(
+        `the serializer could not decode a stored value: ${(cause as Error)?.message ?? cause}`,
+        { cause },
+      )
+    }
+  }
+}

@@ -1,0 +1,79 @@
+import { type FillToken, type SetEntry, setEntry } from './commands.js'
+import { InvalidArgumentError } from './errors.js'
+import type { Hints } from './hints.js'
+import type { Keys } from './keys.js'
+import type { SetOptions } from './options.js'
+import type { Transport } from './transport.js'
+import { checkGroups, checkKey, checkTtl } from './validate.js'
+import type { Values } from './values.js'
+
+/**
+ * Stores values: a plain set (write-through), or with a fill token from a `read` miss a
+ * compare-and-set that stores only if nothing the token saw has moved (lua/set.lua).
+ */
+export class Writes {
+  constructor(
+    private readonly transport: Transport,
+    private readonly keys: Keys,
+    private readonly hints: Hints,
+    private readonly values: Values,
+    /** the cache's default entry TTL, ms */
+    private readonly ttl: number | undefined,
+    private readonly lease: number,
+  ) {}
+
+  /** Resolves false when a token set refused; rejects when Redis fails. Nothing is sent before the arguments pass. */
+  set(key: string, value: unknown, options: SetOptions): Promise<boolean> {
+    let entry: SetEntry
+    try {
+      entry = this.prepare(key, value, options)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    return this.transport.call(
+      'set',
+      (client) => setEntry(client, this.keys, entry),
+      (status) => {
+        if (status !== 'stored') return false
+        // Written through: likely read live next. Filled after a miss: maybe not (see Hint).
+        this.hints.remember(entry.key, entry.groups, entry.token === undefined)
+        return true
+      },
+    )
+  }
+
+  /** A set's arguments, validated and encoded: nothing is sent before this succeeds. */
+  private prepare(key: string, value: unknown, options: SetOptions): SetEntry {
+    const cacheKey = checkKey(key)
+    const token = options.token
+    const groups = token ? checkToken(token, cacheKey, options.groups) : checkGroups(options.groups)
+    const ttl = options.ttl === undefined ? this.ttl : checkTtl(options.ttl)
+    return { key: cacheKey, value: this.values.encode(value), groups, ttl, lease: this.lease, token }
+  }
+}
+
+/** A token must be for this key; its groups are the value's groups. */
+function checkToken(token: FillToken, key: string, groups: readonly string[] | undefined): readonly string[] {
+  const valid =
+    typeof token === 'object' &&
+    token !== null &&
+    typeof token.generation === 'string' &&
+    Array.isArray(token.groups) &&
+    Array.isArray(token.versions) &&
+    token.groups.length === token.versions.length &&
+    Array.isArray(token.issuedAt) &&
+    token.issuedAt.length === 2 &&
+    token.issuedAt.every((part) => typeof part === 'string' && /^\d+$/.test(part)) &&
+    token.versions.every((version) => typeof version === 'string' && /^\d+$/.test(version))
+  if (!valid) throw new InvalidArgumentError('token is not a FillToken from read()')
+  if (token.key !== key)
+    throw new InvalidArgumentError(`token is for key ${JSON.stringify(token.key)}, not ${JSON.stringify(key)}`)
+  const tokenGroups = checkGroups(token.groups)
+  if (groups !== undefined) {
+    const given = checkGroups(groups)
+    if (given.length !== tokenGroups.length || !given.every((group) => tokenGroups.includes(group))) {
+      throw new InvalidArgumentError('groups must be the groups the token was read with')
+    }
+  }
+  return tokenGroups
+}
