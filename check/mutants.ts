@@ -222,6 +222,7 @@ const list: Mutant[] = [
   {
     name: 'set-skips-generation',
     description: 'a token set stores after a delete of its key (the generation check dropped)',
+    checker: { mode: 'normal', caught: 'stale' },
     tests: ['test/fills.test.ts'],
     edits: [
       {
@@ -235,12 +236,14 @@ const list: Mutant[] = [
   {
     name: 'set-skips-versions',
     description: 'a token set stores after one of its groups was expired (the version check dropped)',
+    checker: { mode: 'normal', caught: 'stale' },
     tests: ['test/fills.test.ts'],
     edits: [{ file: 'lua/set.lua', target: '    if versions[i] ~= ARGV[4 + i] then return -3 end\n', replacement: '' }],
   },
   {
     name: 'resend-claims-any-entry',
     description: 'a token set that finds the very entry it would store says it stored, whatever moved since its read',
+    checker: { mode: 'normal', caught: 'lost' },
     tests: ['test/fills.test.ts'],
     edits: [
       {
@@ -258,6 +261,7 @@ const list: Mutant[] = [
   {
     name: 'read-empty-version',
     description: "a miss hands out '' for a group with no version instead of creating one",
+    checker: { mode: 'normal', caught: 'stale' },
     tests: ['test/fills.test.ts', 'test/scripts.test.ts'],
     edits: [
       {
