@@ -509,9 +509,13 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
       // an operation is a logged call: a read, an INCR, an invalidation attempt, a set
       started++
       const dice = random()
-      if (dice < config.writeRatio) started += universe.moveGroups && random() < 0.5 ? await moveRound() : await write()
-      else if (ownRows.length > 0 && dice < config.writeRatio * 1.5) started += await writeThrough()
+      // awaited first, then added: `started += await ...` would add to the count read before
+      // the await, dropping what the other loops counted meanwhile
+      let more = 0
+      if (dice < config.writeRatio) more = universe.moveGroups && random() < 0.5 ? await moveRound() : await write()
+      else if (ownRows.length > 0 && dice < config.writeRatio * 1.5) more = await writeThrough()
       else await read()
+      started += more
     }
   }
   await Promise.all(Array.from({ length: config.concurrency }, loop))
