@@ -24,7 +24,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Cluster, Redis } from 'ioredis'
-import { aclRules, readmeAcl } from '../test/support/acl.js'
+import { createAclUser } from '../test/support/acl.js'
 import { type RedisCluster, startCluster } from '../test/support/cluster.js'
 import { type RedisServer, startRedisServer } from '../test/support/redis-server.js'
 import {
@@ -194,19 +194,8 @@ interface RunContext {
  * A user made from the README's ACL line, for one namespace, on the server at `url`: `url`
  * logged in as it. Its command rules stay exactly the README's.
  */
-async function aclUrl(url: string, namespace: string): Promise<string> {
-  const name = `checker_${randomBytes(4).toString('hex')}`
-  const password = randomBytes(16).toString('hex')
-  const admin = new Redis(url, { maxRetriesPerRequest: 1 })
-  try {
-    await admin.call('ACL', 'SETUSER', name, ...aclRules(readmeAcl(), password, [`rgc:{${namespace}}:*`]))
-  } finally {
-    admin.disconnect()
-  }
-  const logged = new URL(url)
-  logged.username = name
-  logged.password = password
-  return logged.toString()
+function aclUrl(url: string, namespace: string): Promise<string> {
+  return createAclUser(url, `checker_${randomBytes(4).toString('hex')}`, [`rgc:{${namespace}}:*`])
 }
 
 async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index: number): Promise<ModeResult> {

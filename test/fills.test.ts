@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
-import { InvalidArgumentError } from '../src/index.js'
+import { type GroupCache, InvalidArgumentError } from '../src/index.js'
 import { forEachBackend } from './support/backends.js'
 
 /** A promise the test resolves when it chooses: holds a fill open while the test acts. */
@@ -219,7 +219,10 @@ forEachBackend('race-free fills', (backend) => {
       expect(await cache.get('k')).toBeUndefined()
     })
 
-    it('a caller arriving after an invalidation does not share a fill that began before it', async () => {
+    it.each([
+      ['an invalidation', (cache: GroupCache) => cache.expireGroup('g')],
+      ['a delete', (cache: GroupCache) => cache.delete('k')],
+    ] as const)('a caller arriving after %s does not share a fill that began before it', async (_, invalidate) => {
       const cache = backend.cache()
       const held = gate()
       const rows = ['old', 'new']
@@ -231,28 +234,7 @@ forEachBackend('race-free fills', (backend) => {
       }
       const early = cache.wrap('k', { groups: ['g'] }, load)
       await sleep(20)
-      await cache.expireGroup('g') // a writer published 'new'
-      const late = cache.wrap('k', { groups: ['g'] }, load)
-      await sleep(20)
-      held.open()
-      expect(await early).toBe('old')
-      expect(await late).toBe('new')
-      expect(calls).toBe(2)
-    })
-
-    it('a caller arriving after a delete does not share a fill that began before it', async () => {
-      const cache = backend.cache()
-      const held = gate()
-      const rows = ['old', 'new']
-      let calls = 0
-      const load = async () => {
-        const row = rows[calls++]
-        await held.opened
-        return row
-      }
-      const early = cache.wrap('k', { groups: ['g'] }, load)
-      await sleep(20)
-      await cache.delete('k') // a writer published 'new'
+      await invalidate(cache) // a writer published 'new'
       const late = cache.wrap('k', { groups: ['g'] }, load)
       await sleep(20)
       held.open()

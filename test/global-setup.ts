@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import type { TestProject } from 'vitest/node'
-import { aclRules, readmeAcl } from './support/acl.js'
+import { createAclUser as createUser, readmeAcl } from './support/acl.js'
 import { clusterFromUrl, HOW_TO_PROVIDE_CLUSTER, type RedisCluster, startCluster } from './support/cluster.js'
 import { HOW_TO_PROVIDE, type RedisServer, startRedisServer, waitForPing } from './support/redis-server.js'
 
@@ -90,24 +90,9 @@ function getCluster(): Promise<RedisCluster> {
 async function createAclUser(redisUrl: string, shared: boolean): Promise<string> {
   const acl = readmeAcl()
   const name = shared ? `${acl.user}_test_${randomBytes(6).toString('hex')}` : acl.user
-  const password = randomBytes(16).toString('hex')
-  const rules = aclRules(acl, password, TEST_KEY_PATTERNS)
-  const admin = new Redis(redisUrl, { maxRetriesPerRequest: 0 })
-  try {
-    await admin.call('ACL', 'SETUSER', name, ...rules)
-    if (shared) sharedAclUser = { url: redisUrl, name }
-  } catch (error) {
-    const shown = rules.map((rule) => (rule.startsWith('>') ? '>***' : rule)).join(' ')
-    throw new Error(
-      `The [acl] backend could not create its user on ${redisUrl} with the README's ACL line ` +
-        `(ACL SETUSER ${name} ${shown}): ${(error as Error).message}. ` +
-        'The server must support ACL (Redis 6 or newer) and the URL must log in as a user allowed ACL SETUSER.',
-    )
-  } finally {
-    admin.disconnect()
-  }
-  const url = new URL(redisUrl)
-  url.username = name
-  url.password = password
-  return url.toString()
+  const url = await createUser(redisUrl, name, TEST_KEY_PATTERNS).catch((error: Error) => {
+    throw new Error(`The [acl] backend ${error.message}`)
+  })
+  if (shared) sharedAclUser = { url: redisUrl, name }
+  return url
 }

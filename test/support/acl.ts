@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { Redis } from 'ioredis'
 
 /**
  * The README's one `ACL SETUSER` line, for the tests that prove it is enough: test/acl.test.ts
@@ -43,4 +45,30 @@ export function aclRules(acl: ReadmeAcl, password: string, keyPatterns?: readonl
     if (rule.startsWith('~') && keyPatterns) return keyPatterns.map((pattern) => `~${pattern}`)
     return [rule]
   })
+}
+
+/**
+ * Creates user `name` on the server at `url` with the README's ACL line (its key pattern
+ * replaced by `keyPatterns`) and a fresh password, and returns `url` logged in as it.
+ */
+export async function createAclUser(url: string, name: string, keyPatterns: readonly string[]): Promise<string> {
+  const password = randomBytes(16).toString('hex')
+  const rules = aclRules(readmeAcl(), password, keyPatterns)
+  const admin = new Redis(url, { maxRetriesPerRequest: 0 })
+  try {
+    await admin.call('ACL', 'SETUSER', name, ...rules)
+  } catch (error) {
+    const shown = rules.map((rule) => (rule.startsWith('>') ? '>***' : rule)).join(' ')
+    throw new Error(
+      `could not create an ACL user on ${url} with the README's ACL line ` +
+        `(ACL SETUSER ${name} ${shown}): ${(error as Error).message}. ` +
+        'The server must support ACL (Redis 6 or newer) and the URL must log in as a user allowed ACL SETUSER.',
+    )
+  } finally {
+    admin.disconnect()
+  }
+  const logged = new URL(url)
+  logged.username = name
+  logged.password = password
+  return logged.toString()
 }
