@@ -75,7 +75,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
       values,
       ttl,
       lease,
-      (key, value, o) => this.set(key, value, o),
+      (key, value, options) => this.set(key, value, options),
       discard,
     )
     this.invalidation = new Invalidation(this.transport, keys, hints, lease, timeout, waitForReplicas)
