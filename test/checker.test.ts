@@ -676,7 +676,13 @@ describe('real runs', () => {
     async (name) => {
       const mutant = mutants[name]?.checker
       if (!mutant) throw new Error(name)
-      const [result] = await runCheck({ ...RUN, modes: [mutant.mode], mutant: name, seconds: mutant.seconds ?? 2 })
+      const [result] = await runCheck({
+        ...RUN,
+        modes: [mutant.mode],
+        mutant: name,
+        seconds: mutant.seconds ?? 2,
+        lease: mutant.lease,
+      })
       const report = result?.report
       expect(report, result && summary(result)).toBeDefined()
       const found = { stale: report?.stale, lost: report?.lost, 'rejected reads': report?.rejectedReads }[mutant.caught]
