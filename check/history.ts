@@ -186,6 +186,11 @@ export interface Limits {
   margin: number
   /** the longest a fill function waits, ms */
   fnMax: number
+  /**
+   * the cache's lease, ms: a wrap that finds another process filling its key waits for that fill,
+   * a lease at most (then it runs its own function)
+   */
+  lease: number
 }
 
 export interface StaleRead {
@@ -635,7 +640,8 @@ export function checkHistory(
     else if (read.set === 'refused') report.refusedFills++
     else if (read.set === 'error') report.rejectedCalls++
     // Time in the cache: a get is one call; a read is its read() call; a wrap is its read and
-    // its store (or a wait for another caller's function and its store), not its own function.
+    // its store, not its own function, or a wait for another's fill: up to a lease of polls, the
+    // last of which may take a timeout, then its own function and store.
     const total = (read.e - read.s) / MS
     const own = (read.fn ?? 0) / MS
     if (read.op === 'read') {
@@ -645,7 +651,7 @@ export function checkHistory(
     } else if (read.op === 'wrap') {
       const ms = total - own
       sample('wrap', ms)
-      if (limits) late(read, ms, 2 * limits.timeout + limits.fnMax + limits.margin)
+      if (limits) late(read, ms, limits.lease + 3 * limits.timeout + limits.fnMax + limits.margin)
     } else {
       sample(read.op, total)
       if (limits) late(read, total, limits.timeout + limits.margin)

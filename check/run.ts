@@ -367,6 +367,7 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
         invalidation: wait ? 2 * timeout + wait.timeout : timeout,
         margin: options.margin ?? 250,
         fnMax: tuning.slowFill ? tuning.slowFill[2] : (tuning.fnMax ?? 20),
+        lease: tuning.lease ?? options.lease ?? 1000,
       },
       { lostHits: keepsEntries(mode) },
     )

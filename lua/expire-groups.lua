@@ -2,14 +2,23 @@
 -- src/invalidation.ts.
 --
 -- KEYS[1..n]  version key of each group, all of one namespace
+-- ARGV[1]     '1' for a hard invalidation (no value it invalidates is ever served stale), '0'
+--             for a soft one (a value stored with grace may be, for that grace)
 --
 -- Returns the number of groups whose version was moved. A group with no version is left
 -- without one: a missing version already makes every snapshot of it stale, and the next
 -- writer creates a fresh one that no snapshot can hold.
+--
+-- A soft move records, in `<base>p:<group>` (as long-lived as the version), the version it moved
+-- from and the Redis time: a reader can tell that an entry of exactly that version went stale
+-- then, and how long ago (include/common.lua, staleSince). A hard move deletes the record, so
+-- no entry of the group's earlier versions can be dated, and none is served stale.
 
 -- @include common
 
-check(#KEYS >= 1 and #ARGV == 0, 'expire-groups takes KEYS: group versions...; no ARGV')
+check(#KEYS >= 1 and #ARGV == 1, 'expire-groups takes KEYS: group versions...; ARGV: hard')
+local hard = ARGV[1]
+check(hard == '0' or hard == '1', "hard must be '0' or '1'")
 local base = baseOf(KEYS[1])
 -- Every key is checked, and read, before the first is moved: nothing is half done.
 local groupHead = base .. 'g:'
@@ -20,11 +29,26 @@ for i = 1, #KEYS do
   check(not isVersion(versions[i]) or isVersionText(versions[i]), 'a group key does not hold a version')
 end
 
+local t = redis.call('TIME')
 local moved = 0
 for i = 1, #KEYS do
+  local record = base .. 'p:' .. string.sub(KEYS[i], #groupHead + 1)
   if isVersion(versions[i]) then
     redis.call('INCR', KEYS[i])
     moved = moved + 1
+    if hard == '1' then
+      redis.call('DEL', record)
+    else
+      local remaining = redis.call('PTTL', KEYS[i])
+      local text = versions[i] .. ',' .. t[1] .. ',' .. t[2]
+      if remaining > 0 then
+        redis.call('SET', record, text, 'PX', remaining)
+      else
+        redis.call('SET', record, text)
+      end
+    end
+  elseif hard == '1' then
+    redis.call('DEL', record)
   end
 end
 return moved

@@ -1,32 +1,58 @@
--- read: the live value of an entry, or on a miss a fill token for a later `set`. Sent by
--- src/reads.ts for `read`, `wrap` and `cached` (src/fills.ts).
+-- read: the live value of an entry, or on a miss a fill token for a later `set` and the key's
+-- fill lease when no one holds it. Sent by src/reads.ts for `read`, `wrap` and `cached`
+-- (src/fills.ts).
 --
 -- KEYS[1]     entry
 -- KEYS[2]     the key's generation (moved by delete; created here when missing)
--- KEYS[3..]   version key of each group the caller will store the value under
--- ARGV[1]     lease (integer, ms): how long a group version created here lives unless a set extends it
+-- KEYS[3]     the key's fill lease (who is filling it; see src/leases.ts)
+-- KEYS[4..]   version key of each group the caller will store the value under
+-- ARGV[1]     lease (integer, ms): how long the fill lease taken here and a group version
+--             created here live
+-- ARGV[2]     owner (string): the fill lease's value when this read takes it
+-- ARGV[3]     grace (integer, ms): an entry stored with grace that went stale less than this ago
+--             is returned as stale; 0: never
 --
--- Returns {1, entry} on a hit (the live entry as stored: see include/common.lua), or
--- {0, seconds, microseconds, generation, version...} on a miss: the Redis time of the read, the
--- key's generation and the current version of each group of KEYS[3..], in that order. A missing
--- generation or group version gets a fresh one (with the lease as TTL), so the token can tell a
--- later delete or invalidation from a lost key: were a missing generation read as '', a delete
--- whose generation is then evicted would read as 'never deleted' and let a fill from before it
--- be stored.
+-- Returns {1, entry} on a hit (the live entry as stored: see include/common.lua). Otherwise
+-- {status, entry, leased, wait, seconds, microseconds, generation, version...}:
+--   status 0: a miss (entry is ''); 2: a stale entry within grace, returned as stored
+--   leased 1 if this read took the fill lease (the caller fills), 0 if another holds it
+--   wait   ms the other holder's lease has left (0 when leased)
+-- then the token: the Redis time of the read, the key's generation and the current version of
+-- each group of KEYS[4..], in that order. A missing generation or group version gets a fresh one
+-- (with the lease as TTL), so the token can tell a later delete or invalidation from a lost key:
+-- were a missing generation read as '', a delete whose generation is then evicted would read as
+-- 'never deleted' and let a fill from before it be stored.
 
 -- @include common
 
 local entryKey = KEYS[1]
 local generationKey = KEYS[2]
+local leaseKey = KEYS[3]
 local lease = ARGV[1]
-check(#KEYS >= 2 and #ARGV == 1, 'read takes KEYS: entry, generation, groups...; ARGV: lease')
+local owner = ARGV[2]
+local grace = ARGV[3]
+check(#KEYS >= 3 and #ARGV == 3, 'read takes KEYS: entry, generation, lease, groups...; ARGV: lease, owner, grace')
 check(isCount(lease) and tonumber(lease) > 0, 'lease must be a positive integer of ms')
+check(type(owner) == 'string' and #owner > 0, 'owner must be a non-empty string')
+check(isCount(grace), 'grace must be a whole number of ms')
 local base = entryBase(entryKey, generationKey)
+checkLease(leaseKey, entryKey, base)
 local groupHead = base .. 'g:'
-for i = 3, #KEYS do check(isUnder(KEYS[i], groupHead), 'keys after the generation must be group versions') end
+for i = 4, #KEYS do check(isUnder(KEYS[i], groupHead), 'keys after the lease must be group versions') end
 
-local entry = readEntry(entryKey, base)
+local entry, stale = readEntry(entryKey, base, tonumber(grace))
 if entry ~= nil then return {1, entry} end
+
+-- One fill per key: the first miss takes the lease; the others wait for it (or, within grace,
+-- serve the stale entry while it refreshes).
+local leased, wait = 1, 0
+if type(redis.call('GET', leaseKey)) == 'string' then
+  leased = 0
+  wait = redis.call('PTTL', leaseKey)
+  if wait < 0 then wait = 0 end
+else
+  redis.call('SET', leaseKey, owner, 'PX', lease)
+end
 
 local t = redis.call('TIME')
 local generation = redis.call('GET', generationKey)
@@ -37,8 +63,8 @@ else
   generation = freshVersion()
   redis.call('SET', generationKey, generation, 'PX', lease)
 end
-local token = {0, t[1], t[2], generation}
-for i = 3, #KEYS do
+local token = {stale and 2 or 0, stale or '', leased, wait, t[1], t[2], generation}
+for i = 4, #KEYS do
   local version = redis.call('GET', KEYS[i])
   if not isVersion(version) then
     version = freshVersion()

@@ -1,72 +1,97 @@
 -- set: store a value with a snapshot of its groups' versions (one string: see
 -- include/common.lua); with a fill token, only if nothing the token saw has moved since
--- (compare-and-set). Sent by src/writes.ts, for `set` and for the fills of src/fills.ts.
+-- (compare-and-set), and then the token's fill lease is released. Sent by src/writes.ts, for
+-- `set` and for the fills of src/fills.ts.
 --
 -- KEYS[1]     entry
 -- KEYS[2]     the key's generation
--- KEYS[3..]   version key of each group, n = #KEYS - 2 groups (the entry records their names)
+-- KEYS[3]     the key's fill lease
+-- KEYS[4..]   version key of each group, n = #KEYS - 3 groups (the entry records their names)
 -- ARGV[1]     serialized value (string)
 -- ARGV[2]     entry TTL (integer, ms), or '' for none
 -- ARGV[3]     lease (integer, ms): a token older than this is refused
--- ARGV[4]     token: '<seconds>,<microseconds>,<generation>' of the read (Redis time, and the
---             key's generation then), or '' for a set without a token
--- ARGV[5..4+n]  token: each group's version at the read, in the order of KEYS[3..] (absent
+-- ARGV[4]     grace (integer, ms): how long after it stops being live the entry may still be
+--             served stale (0: never; the entry then has no header)
+-- ARGV[5]     token: '<seconds>,<microseconds>,<generation>[,<owner>]' of the read (Redis time,
+--             the key's generation then, and the fill lease's owner if that read took it), or ''
+--             for a set without a token
+-- ARGV[6..5+n]  token: each group's version at the read, in the order of KEYS[4..] (absent
 --             without a token)
 --
 -- Returns 1 when stored (or when this set already stored and its entry is still live: the entry
 -- is exactly what it would store). A token set that stores nothing returns:
---   0  the key already has an entry (someone stored since the read; never overwrite it)
+--   0  the key already has a live entry (someone stored since the read; never overwrite it)
 --  -1  the token is as old as the lease or older (the generation it saw may be gone)
 --  -2  the key was deleted or set without a token since the read (or its generation was lost)
 --  -3  a group was expired (or its version lost) since the read
--- A group with no version gets a fresh one; each version's TTL is extended to cover the
--- entry's (an entry without TTL makes its versions persistent).
+-- Either way a token's fill lease, if its owner still holds it, is released: the waiters read
+-- the value, or one of them takes the lease and fills. A group with no version gets a fresh one;
+-- each version's TTL is extended to cover the entry's (an entry without TTL makes its versions
+-- persistent).
 
 -- @include common
 
 local entryKey = KEYS[1]
 local generationKey = KEYS[2]
+local leaseKey = KEYS[3]
 local value = ARGV[1]
 local ttl = ARGV[2]
 local lease = ARGV[3]
-local token = ARGV[4]
-local groupCount = #KEYS - 2
+local grace = ARGV[4]
+local token = ARGV[5]
+local groupCount = #KEYS - 3
 local hasToken = token ~= nil and token ~= ''
 
-check(#KEYS >= 2, 'set takes KEYS: entry, generation, groups...')
-check(#ARGV == 4 + (hasToken and groupCount or 0), 'set takes ARGV: value, ttl, lease, token, token versions')
+check(#KEYS >= 3, 'set takes KEYS: entry, generation, lease, groups...')
+check(#ARGV == 5 + (hasToken and groupCount or 0), 'set takes ARGV: value, ttl, lease, grace, token, token versions')
 check(ttl == '' or (isCount(ttl) and tonumber(ttl) > 0), 'ttl must be a positive integer of ms or empty')
 check(isCount(lease) and tonumber(lease) > 0, 'lease must be a positive integer of ms')
-local tokenSeconds, tokenMicros, tokenGeneration
+check(isCount(grace), 'grace must be a whole number of ms')
+local tokenSeconds, tokenMicros, tokenGeneration, tokenOwner
 if hasToken then
-  tokenSeconds, tokenMicros, tokenGeneration = string.match(token, '^(%d+),(%d+),(%d+)$')
-  check(tokenGeneration ~= nil, 'a token is <seconds>,<microseconds>,<generation>')
-  for i = 1, groupCount do check(isVersionText(ARGV[4 + i]), 'token versions must be versions') end
+  tokenSeconds, tokenMicros, tokenGeneration, tokenOwner = string.match(token, '^(%d+),(%d+),(%d+),?(.*)$')
+  check(tokenGeneration ~= nil, 'a token is <seconds>,<microseconds>,<generation>[,<owner>]')
+  for i = 1, groupCount do check(isVersionText(ARGV[5 + i]), 'token versions must be versions') end
 end
 local base = entryBase(entryKey, generationKey)
+checkLease(leaseKey, entryKey, base)
 local groupHead = base .. 'g:'
 local names = {}
 for i = 1, groupCount do
-  check(isUnder(KEYS[2 + i], groupHead), 'keys after the generation must be group versions')
-  names[i] = string.sub(KEYS[2 + i], #groupHead + 1)
+  check(isUnder(KEYS[3 + i], groupHead), 'keys after the lease must be group versions')
+  names[i] = string.sub(KEYS[3 + i], #groupHead + 1)
 end
 
+-- The fill lease goes with the token that took it, whatever this set answers.
+if hasToken and tokenOwner ~= '' and redis.call('GET', leaseKey) == tokenOwner then redis.call('DEL', leaseKey) end
+
 -- Each group's current version: the token must match them, the snapshot records them.
-local versions = groupCount > 0 and redis.call('MGET', unpack(KEYS, 3)) or {}
+local versions = groupCount > 0 and redis.call('MGET', unpack(KEYS, 4)) or {}
+local graceMs = tonumber(grace)
+-- The header of an entry with grace: its key lives TTL + grace, and the header says when the
+-- TTL ends (include/common.lua).
+local header = ''
+local keep = ttl
+if graceMs > 0 then
+  local fresh = ''
+  if ttl ~= '' then
+    fresh = string.format('%.3f', now() + tonumber(ttl) / 1000)
+    keep = string.format('%.0f', tonumber(ttl) + graceMs)
+  end
+  header = '~' .. grace .. ',' .. fresh .. '~'
+end
 
 if hasToken then
-  if redis.call('EXISTS', entryKey) == 1 then
+  -- Only a live entry blocks a token set: a stale one kept for grace is what this fill replaces.
+  if readEntry(entryKey, base) ~= nil then
     -- This very set, run again (a client resends what was in flight when its connection
-    -- dropped): the entry is what it stored with the token's versions. Say so, while nothing the
-    -- token saw has moved: another fill of the same value from the same read, or a plain set of
-    -- it since, makes the same entry, and once a group or the generation moved that entry holds
-    -- nothing this set may claim.
+    -- dropped): the entry is what it stored with the token's versions. A live entry of the
+    -- token's versions says none of them moved; another writer's plain set of the same value
+    -- since moved the generation, and that entry is not this set's to claim.
     if redis.call('GET', generationKey) ~= tokenGeneration then return 0 end
-    local tokenVersions = {unpack(ARGV, 5, 4 + groupCount)}
-    for i = 1, groupCount do
-      if versions[i] ~= tokenVersions[i] then return 0 end
-    end
-    if redis.call('GET', entryKey) == encodeEntry(tokenVersions, names, value) then return 1 end
+    local tokenVersions = {unpack(ARGV, 6, 5 + groupCount)}
+    local storedGrace, _, stored = splitHeader(redis.call('GET', entryKey))
+    if storedGrace == graceMs and stored == encodeEntry(tokenVersions, names, value) then return 1 end
     return 0
   end
   local t = redis.call('TIME')
@@ -74,7 +99,7 @@ if hasToken then
   if ageMs >= tonumber(lease) then return -1 end
   if redis.call('GET', generationKey) ~= tokenGeneration then return -2 end
   for i = 1, groupCount do
-    if versions[i] ~= ARGV[4 + i] then return -3 end
+    if versions[i] ~= ARGV[5 + i] then return -3 end
   end
 else
   -- A write moves the key's generation (when a miss created one), so a fill that read before
@@ -93,30 +118,30 @@ for i = 1, groupCount do
     created[i] = true
   end
 end
-local entry = encodeEntry(versions, names, value)
-if ttl == '' then
+local entry = header .. encodeEntry(versions, names, value)
+if keep == '' then
   redis.call('SET', entryKey, entry)
 else
-  redis.call('SET', entryKey, entry, 'PX', ttl)
+  redis.call('SET', entryKey, entry, 'PX', keep)
 end
 
 -- Versions must outlive the entry. Their TTLs are set after the entry's so that they also
 -- do on a backend whose clock moves during a script (the in-memory one).
 for i = 1, groupCount do
-  local versionKey = KEYS[2 + i]
+  local versionKey = KEYS[3 + i]
   if created[i] then
-    if ttl == '' then
+    if keep == '' then
       redis.call('SET', versionKey, versions[i])
     else
-      redis.call('SET', versionKey, versions[i], 'PX', ttl)
+      redis.call('SET', versionKey, versions[i], 'PX', keep)
     end
-  elseif ttl == '' then
+  elseif keep == '' then
     redis.call('PERSIST', versionKey)
   else
     -- Only ever lengthen: a longer TTL, or none at all, stays. (Not PEXPIRE GT, which the
     -- in-memory backend ignores.)
     local remaining = redis.call('PTTL', versionKey)
-    if remaining >= 0 and remaining < tonumber(ttl) then redis.call('PEXPIRE', versionKey, ttl) end
+    if remaining >= 0 and remaining < tonumber(keep) then redis.call('PEXPIRE', versionKey, keep) end
   end
 end
 return 1

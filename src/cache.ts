@@ -1,12 +1,15 @@
 import { EventEmitter } from 'node:events'
+import type { FillToken } from './commands.js'
 import { type Connection, connect } from './connection.js'
 import { GroupCacheError, InvalidArgumentError, RedisError } from './errors.js'
 import { Fills } from './fills.js'
 import { Hints } from './hints.js'
 import { checkWaitForReplicas, Invalidation } from './invalidation.js'
 import { Keys } from './keys.js'
+import { Leases } from './leases.js'
 import type {
   CachedOptions,
+  ExpireOptions,
   GroupCacheEvents,
   GroupCacheOptions,
   ReadResult,
@@ -16,19 +19,20 @@ import type {
 import { Reads } from './reads.js'
 import { jsonSerializer } from './serializer.js'
 import { Transport } from './transport.js'
-import { checkCount, checkMs, checkName, checkTtl } from './validate.js'
+import { checkCount, checkGrace, checkMs, checkName, checkTtl } from './validate.js'
 import { Values } from './values.js'
 import { Writes } from './writes.js'
 
 const DEFAULT_TIMEOUT = 1000
-const DEFAULT_LEASE = 30_000
+const DEFAULT_LEASE = 5_000
 const DEFAULT_HINTS = 10_000
 
 /**
  * The cache: a facade that validates its options and wires the pieces, each a module of its own:
- * reads and hints (src/reads.ts), stores (src/writes.ts), read-through fills (src/fills.ts),
- * invalidation and replication (src/invalidation.ts), and the transport every call goes through,
- * with its deadlines (src/transport.ts).
+ * reads and hints (src/reads.ts), stores (src/writes.ts), read-through fills and grace
+ * (src/fills.ts) with one fill per key across the fleet (src/leases.ts), invalidation and
+ * replication (src/invalidation.ts), and the transport every call goes through, with its
+ * deadlines (src/transport.ts).
  */
 export class GroupCache extends EventEmitter<GroupCacheEvents> {
   readonly namespace: string
@@ -54,6 +58,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
       options.timeout === Number.POSITIVE_INFINITY ? Infinity : checkMs(options.timeout ?? DEFAULT_TIMEOUT, 'timeout')
     this.timeout = timeout
     const lease = checkMs(options.lease ?? DEFAULT_LEASE, 'lease')
+    const grace = checkGrace(options.grace ?? 0)
     const waitForReplicas = checkWaitForReplicas(options.waitForReplicas, options.redis)
     const hints = new Hints(keys, checkCount(options.hints ?? DEFAULT_HINTS, 'hints'))
     const values = new Values(options.serializer ?? jsonSerializer)
@@ -67,14 +72,15 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
         (failure: unknown) => this.report(failure),
       )
     this.reads = new Reads(this.transport, keys, hints, values, discard)
-    this.writes = new Writes(this.transport, keys, hints, values, ttl, lease)
+    this.writes = new Writes(this.transport, keys, hints, values, ttl, lease, grace)
     // A fill stores through `set` itself: whatever watches or wraps `set` sees every store.
     this.fills = new Fills(
       this.transport,
       this.reads,
+      new Leases(this.transport, keys, lease),
       values,
       ttl,
-      lease,
+      grace,
       (key, value, options) => this.set(key, value, options),
       discard,
     )
@@ -104,27 +110,41 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     return this.writes.set(key, value, options)
   }
 
-  /** Removes `key`'s entry; fills that began before are refused. True if a live entry was removed. */
+  /**
+   * Removes `key`'s entry; fills that began before are refused. True if a live entry was removed.
+   * Always hard: the value is gone, grace or not.
+   */
   delete(key: string): Promise<boolean> {
     return this.invalidation.delete(key)
   }
 
-  /** Invalidates every value in `group`, whatever its size, in O(1). Rejects if Redis does not confirm. */
-  async expireGroup(group: string): Promise<void> {
-    await this.expireGroups([group])
+  /**
+   * Invalidates every value in `group`, whatever its size, in O(1). Rejects if Redis does not
+   * confirm. Soft: a value stored with grace may still be served by `wrap` for that grace while it
+   * refreshes; `{ hard: true }`: never.
+   */
+  async expireGroup(group: string, options?: ExpireOptions): Promise<void> {
+    await this.expireGroups([group], options)
   }
 
-  /** Invalidates every value in each group, atomically, in one round trip. */
-  expireGroups(groups: readonly string[]): Promise<void> {
-    return this.invalidation.expireGroups(groups)
+  /** Invalidates every value in each group, atomically, in one round trip. Soft unless `hard`. */
+  expireGroups(groups: readonly string[], options?: ExpireOptions): Promise<void> {
+    return this.invalidation.expireGroups(groups, options)
   }
 
   /**
    * A hit, or a miss with the token a later `set(key, value, { token })` needs to store safely.
-   * `groups` are the groups the value will be stored under. Rejects when Redis fails.
+   * `groups` are the groups the value will be stored under. A miss also takes the key's fill
+   * lease when no one holds it (`leased`): `wrap` callers anywhere then wait for this fill, until
+   * the set with the token, `release(token)`, or `lease` ms. Never stale. Rejects when Redis fails.
    */
   read<T = unknown>(key: string, options: { groups?: readonly string[] } = {}): Promise<ReadResult<T>> {
     return this.fills.read<T>(key, options)
+  }
+
+  /** Gives up the fill lease a `read` miss took (a fill that will not happen), so waiters fill at once. */
+  release(token: FillToken): Promise<void> {
+    return this.fills.release(token)
   }
 
   /**

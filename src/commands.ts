@@ -20,6 +20,7 @@ const scripts = {
   set: loadScript('set'),
   delete: loadScript('delete'),
   expireGroups: loadScript('expire-groups'),
+  release: loadScript('release'),
 }
 
 /** Every script, for tests that load them into a server and check their SHA. */
@@ -36,10 +37,18 @@ export interface FillToken {
   readonly versions: readonly string[]
   readonly generation: string
   readonly issuedAt: readonly [seconds: string, microseconds: string]
+  /** Set when the read that made this token took the key's fill lease: its owner, released by the set. */
+  readonly owner?: string
 }
 
-/** A hit carries the live entry as stored (see src/entry.ts). */
-export type ReadReply = { hit: true; entry: string } | { hit: false; token: FillToken }
+/**
+ * A hit carries the live entry as stored (see src/entry.ts). A miss carries its token, whether it
+ * took the key's fill lease (else `wait`: ms the holder's lease has left), and within grace the
+ * stale entry.
+ */
+export type ReadReply =
+  | { hit: true; entry: string }
+  | { hit: false; token: FillToken; leased: boolean; wait: number; stale: string | undefined }
 
 /** Why a set stored or did not (see `lua/set.lua`). */
 export type SetStatus = 'stored' | 'exists' | 'lease-expired' | 'deleted' | 'group-expired'
@@ -70,23 +79,43 @@ export function getEntries(client: CacheClient, keys: Keys, cacheKeys: readonly 
   return runScript(client, scripts.get, cacheKeys.map(keys.entry, keys), []) as Promise<(string | null)[]>
 }
 
-export function readEntry(
-  client: CacheClient,
-  keys: Keys,
-  key: string,
-  groups: readonly string[],
-  lease: number,
-): Promise<ReadReply> {
+/** What a read asks for besides the entry: the fill lease's length and owner, and the grace it accepts. */
+export interface ReadRequest {
+  key: string
+  groups: readonly string[]
+  lease: number
+  owner: string
+  /** ms: a stale entry within this grace comes back as `stale`; 0: never */
+  grace: number
+}
+
+export function readEntry(client: CacheClient, keys: Keys, request: ReadRequest): Promise<ReadReply> {
+  const { key, groups, lease, owner, grace } = request
   return runScript(
     client,
     scripts.read,
-    [keys.entry(key), keys.generation(key), ...groups.map(keys.group, keys)],
-    [lease],
+    [keys.entry(key), keys.generation(key), keys.lease(key), ...groups.map(keys.group, keys)],
+    [lease, owner, grace],
   ).then((reply) => {
-    const [status, ...rest] = reply as [number, ...string[]]
+    const [status, ...rest] = reply as [number, ...unknown[]]
     if (status === 1) return { hit: true, entry: rest[0] as string }
-    const [seconds, micros, generation, ...versions] = rest as [string, string, string, ...string[]]
-    return { hit: false, token: { key, groups, versions, generation, issuedAt: [seconds, micros] } }
+    const [entry, leased, wait, seconds, micros, generation, ...versions] = rest as [
+      string,
+      number,
+      number,
+      string,
+      string,
+      string,
+      ...string[],
+    ]
+    const token: FillToken = { key, groups, versions, generation, issuedAt: [seconds, micros] }
+    return {
+      hit: false,
+      token: leased === 1 ? { ...token, owner } : token,
+      leased: leased === 1,
+      wait: Number(wait),
+      stale: status === 2 ? entry : undefined,
+    }
   })
 }
 
@@ -97,18 +126,22 @@ export interface SetEntry {
   /** ms, or undefined for no expiry */
   ttl: number | undefined
   lease: number
+  /** ms the entry may be served stale after it stops being live; 0: never */
+  grace: number
   token: FillToken | undefined
 }
 
 export function setEntry(client: CacheClient, keys: Keys, entry: SetEntry): Promise<SetStatus> {
-  const { key, value, groups, ttl, lease, token } = entry
-  const args: (string | number)[] = [value, ttl ?? '', lease]
-  if (token) args.push(`${token.issuedAt[0]},${token.issuedAt[1]},${token.generation}`, ...token.versions)
-  else args.push('')
+  const { key, value, groups, ttl, lease, grace, token } = entry
+  const args: (string | number)[] = [value, ttl ?? '', lease, grace]
+  if (token) {
+    const owner = token.owner === undefined ? '' : `,${token.owner}`
+    args.push(`${token.issuedAt[0]},${token.issuedAt[1]},${token.generation}${owner}`, ...token.versions)
+  } else args.push('')
   return runScript(
     client,
     scripts.set,
-    [keys.entry(key), keys.generation(key), ...groups.map(keys.group, keys)],
+    [keys.entry(key), keys.generation(key), keys.lease(key), ...groups.map(keys.group, keys)],
     args,
   ).then((reply) => {
     const status = setStatuses[String(reply)]
@@ -123,6 +156,22 @@ export function deleteEntry(client: CacheClient, keys: Keys, key: string, lease:
   )
 }
 
-export function expireGroups(client: CacheClient, keys: Keys, groups: readonly string[]): Promise<number> {
-  return runScript(client, scripts.expireGroups, groups.map(keys.group, keys), []) as Promise<number>
+export function expireGroups(
+  client: CacheClient,
+  keys: Keys,
+  groups: readonly string[],
+  hard: boolean,
+): Promise<number> {
+  return runScript(client, scripts.expireGroups, groups.map(keys.group, keys), [hard ? 1 : 0]) as Promise<number>
+}
+
+/** Gives up a fill lease this owner holds: now (`hold` 0), or after `hold` ms. True if it held it. */
+export function releaseLease(
+  client: CacheClient,
+  keys: Keys,
+  key: string,
+  owner: string,
+  hold: number,
+): Promise<boolean> {
+  return runScript(client, scripts.release, [keys.lease(key)], [owner, hold]).then((reply) => reply === 1)
 }

@@ -3,6 +3,10 @@
  *
  *   <version 1>,...,<version n>;<bytes>:<group 1>...<bytes>:<group n><value>
  *
+ * An entry stored with grace opens with a header, `~<grace ms>,<fresh until>~`: the Redis time its
+ * TTL ends, or nothing without a TTL. Only a script, which knows Redis's clock, can tell whether
+ * an entry with a `fresh until` is live; the MGET check reads past a header without one.
+ *
  * A reader that knows an entry's groups fetches the entry and the groups' current versions with
  * one MGET, no script, and checks here that the entry holds exactly those groups and that each
  * snapshot version is still current. One plain command reads the entry and the versions at one
@@ -18,6 +22,7 @@ export function groupsPart(groups: readonly string[]): Buffer {
 
 const COMMA = 44
 const SEMICOLON = 59
+const TILDE = 126
 
 /**
  * The offset of the value in `entry` if it is live, else -1: the entry's snapshot must hold
@@ -30,6 +35,13 @@ export function liveAt(entry: Buffer, reply: readonly (Buffer | null)[], at: rea
   // Versions are digits, so a version followed by the expected separator is exactly that field,
   // and a ';' after the n-th says the snapshot has n versions.
   let pos = 0
+  if (entry[0] === TILDE) {
+    // `~<grace>,~`: a TTL's end would need Redis's clock, so only a header without one is read past.
+    pos = entry.indexOf(TILDE, 1)
+    if (pos < 0 || entry[pos - 1] !== COMMA) return -1
+    pos++
+  }
+  const start = pos
   for (let i = 0; i < at.length; i++) {
     const version = reply[at[i] as number]
     if (version == null || !bytesAt(entry, pos, version)) return -1
@@ -38,8 +50,8 @@ export function liveAt(entry: Buffer, reply: readonly (Buffer | null)[], at: rea
     pos++
   }
   if (at.length === 0) {
-    if (entry[0] !== SEMICOLON) return -1
-    pos = 1
+    if (entry[start] !== SEMICOLON) return -1
+    pos = start + 1
   }
   // n length-prefixed names are self-delimiting: a prefix match of all n is an exact match.
   return bytesAt(entry, pos, part) ? pos + part.length : -1
@@ -51,11 +63,32 @@ function bytesAt(buffer: Buffer, at: number, bytes: Buffer): boolean {
   return true
 }
 
+export interface DecodedEntry {
+  versions: string[]
+  groups: string[]
+  value: string
+  /** ms it may be served stale; 0 without a header */
+  grace: number
+  /** Whether its header holds a TTL's end: only a script can tell if it is live. */
+  timed: boolean
+}
+
 /** An entry's snapshot, groups and value: what a script's read returns is decoded here. */
-export function decodeEntry(entry: string): { versions: string[]; groups: string[]; value: string } {
-  const semi = entry.indexOf(';')
+export function decodeEntry(entry: string): DecodedEntry {
+  let grace = 0
+  let timed = false
+  let start = 0
+  if (entry.startsWith('~')) {
+    const close = entry.indexOf('~', 1)
+    const header = /^(\d+),([\d.]*)$/.exec(close < 0 ? '' : entry.slice(1, close))
+    if (header === null) throw new Error('not an entry: a bad grace header')
+    grace = Number(header[1])
+    timed = header[2] !== ''
+    start = close + 1
+  }
+  const semi = entry.indexOf(';', start)
   if (semi < 0) throw new Error('not an entry: no snapshot')
-  const versions = semi === 0 ? [] : entry.slice(0, semi).split(',')
+  const versions = semi === start ? [] : entry.slice(start, semi).split(',')
   const groups: string[] = []
   let pos = semi + 1
   for (let n = 0; n < versions.length; n++) {
@@ -73,5 +106,5 @@ export function decodeEntry(entry: string): { versions: string[]; groups: string
     groups.push(entry.slice(colon + 1, end))
     pos = end
   }
-  return { versions, groups, value: entry.slice(pos) }
+  return { versions, groups, value: entry.slice(pos), grace, timed }
 }

@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'E_CLOSED'
   | 'E_REPLICATION'
   | 'E_MISSING_DEPENDENCY'
+  | 'E_REFRESH'
 
 /** Base class of every error this library throws or reports. */
 export class GroupCacheError extends Error {
@@ -73,5 +74,20 @@ export class ClosedError extends GroupCacheError {
 export class MissingDependencyError extends GroupCacheError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('E_MISSING_DEPENDENCY', message, options)
+  }
+}
+
+/**
+ * A refresh within grace failed: the function threw, or its value could not be stored. The stale
+ * value kept being served; `cause` holds the original error. Reported to `error`, never thrown.
+ */
+export class RefreshError extends GroupCacheError {
+  readonly key: string
+
+  constructor(key: string, cause: unknown) {
+    super('E_REFRESH', `refresh of ${JSON.stringify(key)}: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    })
+    this.key = key
   }
 }

@@ -1,19 +1,36 @@
 import type { FillToken } from './commands.js'
-import { ClosedError } from './errors.js'
+import { ClosedError, RefreshError } from './errors.js'
+import type { Leases } from './leases.js'
 import type { CachedOptions, ReadResult, SetOptions, WrapOptions } from './options.js'
 import type { RawRead, Reads } from './reads.js'
 import type { Transport } from './transport.js'
-import { checkFunction, checkGroups, checkKey, checkTtl } from './validate.js'
+import { checkFunction, checkGrace, checkGroups, checkKey, checkTtl } from './validate.js'
 import type { Values } from './values.js'
+
+/** What one `wrap` call fills with. */
+interface Fill<T> {
+  key: string
+  groups: readonly string[]
+  /** ms, or undefined for no expiry */
+  ttl: number | undefined
+  grace: number
+  fn: () => T | Promise<T>
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /**
  * Read-through: `read` hands a miss its fill token, and `wrap` and `cached` run the caller's
- * function on a miss and store its value with that token. In one process, callers that miss the
- * same key at the same versions share one call of the function.
+ * function on a miss and store its value with that token.
+ *
+ * One fill per key across the fleet (src/leases.ts): the miss that takes the key's fill lease runs
+ * the function; the others wait for its value. In one process, callers that miss the same key at
+ * the same versions share one call, or one wait. With grace, a value invalidated less than grace
+ * ago is returned at once while the lease holder refreshes it in the background.
  */
 export class Fills {
   /**
-   * wrap functions in flight in this process, by key and token (callers that saw the same miss
+   * Fills and waits in flight in this process, by key and token (callers that saw the same miss
    * share one), or by key alone while Redis fails (callers whose reads failed share one).
    */
   private readonly fills = new Map<string, Promise<unknown>>()
@@ -21,10 +38,12 @@ export class Fills {
   constructor(
     private readonly transport: Transport,
     private readonly reads: Reads,
+    private readonly leases: Leases,
     private readonly values: Values,
     /** the cache's default entry TTL, ms */
     private readonly ttl: number | undefined,
-    private readonly lease: number,
+    /** the cache's default grace, ms */
+    private readonly grace: number,
     /** Stores a value: the cache's own `set`, so that every store of a fill goes through it. */
     private readonly store: (key: string, value: unknown, options: SetOptions) => Promise<boolean>,
     /** Deletes a stored value the serializer cannot read (the cache's own delete). */
@@ -34,37 +53,36 @@ export class Fills {
   async read<T>(key: string, options: { groups?: readonly string[] }): Promise<ReadResult<T>> {
     const cacheKey = checkKey(key)
     const groups = checkGroups(options.groups)
-    const reply = await this.reads.readOrToken(cacheKey, groups, this.lease)
-    if (!reply.hit) return reply
+    const reply = await this.reads.readOrToken(cacheKey, groups, this.ask(0))
+    if (!reply.hit) return { hit: false, token: reply.token, leased: reply.leased }
     return { hit: true, value: this.values.decode<T>(reply.value) }
+  }
+
+  /** Gives up the fill lease a token from `read` holds, so that another fill may start at once. */
+  release(token: FillToken): Promise<void> {
+    return this.leases.release(token)
   }
 
   async wrap<T>(key: string, options: WrapOptions, fn: (() => T | Promise<T>) | undefined): Promise<T> {
     const cacheKey = checkKey(key)
     const groups = checkGroups(options.groups)
     const ttl = options.ttl === undefined ? this.ttl : checkTtl(options.ttl)
+    const grace = options.grace === undefined ? this.grace : checkGrace(options.grace)
     checkFunction(fn, 'fn')
+    const fill: Fill<T> = { key: cacheKey, groups, ttl, grace, fn }
     let reply: RawRead
     try {
-      reply = await this.reads.readOrToken(cacheKey, groups, this.lease)
+      reply = await this.reads.readOrToken(cacheKey, groups, this.ask(grace))
     } catch (error) {
       if (error instanceof ClosedError) throw error
-      this.transport.report(error)
-      // Redis is failing: the function's value is returned, not stored. One call per key, still.
-      return this.share(`${cacheKey}\u0000`, async () => fn())
+      return this.failOpen(fill, error)
     }
-    if (reply.hit) {
-      try {
-        return this.values.decode<T>(reply.value)
-      } catch (error) {
-        this.transport.report(error)
-        await this.discard(cacheKey)
-        return fn()
-      }
-    }
-    const token = reply.token
-    const flight = [cacheKey, token.generation, ...groups, ...token.versions].join('\u0000')
-    return this.share(flight, () => this.fill(cacheKey, token, ttl, fn))
+    if (reply.hit) return this.decodeOrRun(fill, reply.value)
+    if (reply.stale !== undefined) return this.serveStale(fill, reply)
+    const flight = [cacheKey, reply.token.generation, ...groups, ...reply.token.versions].join('\u0000')
+    // A lease taken is a lease to use: a fill of an older lease in flight here is not joined.
+    if (reply.leased) return this.share(flight, () => this.fill(fill, reply.token), true)
+    return this.share(flight, () => this.wait(fill, reply.wait))
   }
 
   cached<A extends unknown[], R>(
@@ -74,32 +92,131 @@ export class Fills {
     checkFunction(fn, 'fn')
     checkFunction(options?.key, 'options.key')
     if (options.groups !== undefined) checkFunction(options.groups, 'options.groups')
-    const ttl = options.ttl
+    const { ttl, grace } = options
     if (ttl !== undefined) checkTtl(ttl)
+    if (grace !== undefined) checkGrace(grace)
     return (...args: A) =>
-      this.wrap(options.key(...args), { groups: options.groups?.(...args), ttl }, () => fn(...args))
+      this.wrap(options.key(...args), { groups: options.groups?.(...args), ttl, grace }, () => fn(...args))
   }
 
-  /** The promise of the call in flight under `flight`, or a new one from `run`, shared until it settles. */
-  private share<T>(flight: string, run: () => Promise<T>): Promise<T> {
-    const shared = this.fills.get(flight)
-    if (shared) return shared as Promise<T>
-    const fill = run()
-    this.fills.set(flight, fill)
-    const forget = () => this.fills.delete(flight)
-    fill.then(forget, forget)
-    return fill
+  private ask(grace: number) {
+    return { lease: this.leases.lease, owner: this.leases.owner(), grace }
   }
 
-  private async fill<T>(key: string, token: FillToken, ttl: number | undefined, fn: () => T | Promise<T>): Promise<T> {
-    const value = await fn()
-    if (value !== undefined && !this.transport.closed) {
+  /** Redis is failing: the function's value is returned, not stored. One call per key, still. */
+  private failOpen<T>(fill: Fill<T>, error: unknown): Promise<T> {
+    this.transport.report(error)
+    return this.share(`${fill.key}\u0000`, async () => fill.fn())
+  }
+
+  private async decodeOrRun<T>(fill: Fill<T>, value: string): Promise<T> {
+    try {
+      return this.values.decode<T>(value)
+    } catch (error) {
+      this.transport.report(error)
+      await this.discard(fill.key)
+      return fill.fn()
+    }
+  }
+
+  /**
+   * Another process holds the lease: read again until its value lands (a hit), the lease is free
+   * (this wait takes it and fills: the holder threw, was refused, or died), or a lease's length has
+   * passed (the function then runs here, its value not stored: no caller waits much longer).
+   */
+  private async wait<T>(fill: Fill<T>, wait: number): Promise<T> {
+    const started = performance.now()
+    for (let attempt = 0; ; attempt++) {
+      const left = this.leases.lease - (performance.now() - started)
+      if (left <= 0) return fill.fn()
+      await sleep(Math.min(this.leases.nextPoll(attempt, wait), left))
+      if (this.transport.closed) throw new ClosedError('wrap')
+      let reply: RawRead
       try {
-        await this.store(key, value, { token, ttl: ttl ?? Number.POSITIVE_INFINITY })
+        reply = await this.reads.readOrToken(fill.key, fill.groups, this.ask(fill.grace))
       } catch (error) {
+        if (error instanceof ClosedError) throw error
         this.transport.report(error)
+        return fill.fn()
       }
+      if (reply.hit) return this.decodeOrRun(fill, reply.value)
+      if (reply.stale !== undefined) return this.serveStale(fill, reply)
+      if (reply.leased) return this.fill(fill, reply.token)
+      wait = reply.wait
+    }
+  }
+
+  /** The lease holder's fill: the function, then a set with the token, which releases the lease. */
+  private async fill<T>(fill: Fill<T>, token: FillToken): Promise<T> {
+    let value: T
+    try {
+      value = await fill.fn()
+    } catch (error) {
+      // The waiters take over at once.
+      void this.leases.release(token)
+      throw error
+    }
+    if (value === undefined || this.transport.closed) {
+      void this.leases.release(token)
+      return value
+    }
+    try {
+      await this.storeFill(fill, value, token)
+    } catch (error) {
+      this.transport.report(error)
+      void this.leases.release(token)
     }
     return value
+  }
+
+  /** A fill's value, stored with its token (which releases the lease). */
+  private storeFill<T>(fill: Fill<T>, value: T, token: FillToken): Promise<boolean> {
+    return this.store(fill.key, value, { token, ttl: fill.ttl ?? Number.POSITIVE_INFINITY, grace: fill.grace })
+  }
+
+  /**
+   * A value invalidated less than grace ago: returned now. The caller that took the lease
+   * refreshes it in the background; a refresh that fails keeps the lease a while (backing off)
+   * and goes to `error`, and the stale value keeps being served within grace.
+   */
+  private serveStale<T>(fill: Fill<T>, reply: RawRead & { hit: false }): Promise<T> {
+    const stale = reply.stale as string
+    if (reply.leased) {
+      const { token } = reply
+      const flight = `${fill.key}\u0000refresh\u0000${token.owner}`
+      void this.share(flight, () => this.refresh(fill, token))
+    }
+    return this.decodeOrRun(fill, stale)
+  }
+
+  private async refresh<T>(fill: Fill<T>, token: FillToken): Promise<void> {
+    try {
+      const value = await fill.fn()
+      if (value === undefined || this.transport.closed) {
+        await this.leases.release(token)
+        return
+      }
+      await this.storeFill(fill, value, token)
+      this.leases.refreshed(fill.key)
+    } catch (error) {
+      this.transport.report(new RefreshError(fill.key, error))
+      await this.leases.refreshFailed(token)
+    }
+  }
+
+  /**
+   * The promise of the call in flight under `flight`, or a new one from `run`, shared until it
+   * settles. `replace`: run anew even if one is in flight, and share the new one from now on.
+   */
+  private share<T>(flight: string, run: () => Promise<T>, replace = false): Promise<T> {
+    const shared = this.fills.get(flight)
+    if (shared && !replace) return shared as Promise<T>
+    const fill = run()
+    this.fills.set(flight, fill)
+    const forget = () => {
+      if (this.fills.get(flight) === fill) this.fills.delete(flight)
+    }
+    fill.then(forget, forget)
+    return fill
   }
 }

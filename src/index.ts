@@ -8,12 +8,14 @@ export {
   InvalidArgumentError,
   MissingDependencyError,
   RedisError,
+  RefreshError,
   ReplicationError,
   SerializationError,
   TimeoutError,
 } from './errors.js'
 export type {
   CachedOptions,
+  ExpireOptions,
   GroupCacheEvents,
   GroupCacheOptions,
   ReadResult,

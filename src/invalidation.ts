@@ -4,8 +4,9 @@ import { Deadlines } from './deadlines.js'
 import { InvalidArgumentError, ReplicationError } from './errors.js'
 import type { Hints } from './hints.js'
 import type { Keys } from './keys.js'
+import type { ExpireOptions } from './options.js'
 import { same, type Transport } from './transport.js'
-import { checkGroups, checkKey, checkMs, MAX_BATCH } from './validate.js'
+import { checkFlag, checkGroups, checkKey, checkMs, MAX_BATCH } from './validate.js'
 
 export interface WaitForReplicas {
   replicas: number
@@ -45,11 +46,14 @@ export class Invalidation {
     return this.invalidate('delete', (client) => deleteEntry(client, this.keys, cacheKey, this.lease))
   }
 
-  async expireGroups(groups: readonly string[]): Promise<void> {
+  /** Soft by default: a value stored with grace may be served for that grace; `hard`: never. */
+  async expireGroups(groups: readonly string[], options: ExpireOptions = {}): Promise<void> {
     if (!Array.isArray(groups)) throw new InvalidArgumentError('groups must be an array')
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object')
+    const hard = checkFlag(options.hard, 'hard')
     const names = checkGroups(groups, MAX_BATCH)
     if (names.length === 0) return
-    await this.invalidate('expireGroups', (client) => expireGroups(client, this.keys, names))
+    await this.invalidate('expireGroups', (client) => expireGroups(client, this.keys, names, hard))
   }
 
   /** Stops listening to the client (the cache is closing). */

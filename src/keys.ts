@@ -2,8 +2,9 @@
  * Every Redis key of a namespace, built in one place. All share the hash tag `{ns}` so that
  * every key one script touches lives in one Redis Cluster slot; the prefix and namespace hold
  * no braces, so `{ns}` is always the first tag, whatever braces a key or group name holds.
- * The one-letter kinds (`e`, `t`, `g`) keep an entry, a key generation and a group version of the
- * same name apart.
+ * The one-letter kinds keep an entry (`e`), a key generation (`t`), a key's fill lease (`l`), a
+ * group version (`g`) and the record of its last soft move (`p`, written by lua/expire-groups.lua)
+ * of the same name apart.
  */
 export class Keys {
   /** `<prefix>:{ns}:g:`: a group's version key is this plus the group name. */
@@ -26,6 +27,11 @@ export class Keys {
    */
   generation(key: string): string {
     return `${this.base}t:${key}`
+  }
+
+  /** Who is filling the key (one fill per key across the fleet): taken by a miss, released by its set. */
+  lease(key: string): string {
+    return `${this.base}l:${key}`
   }
 
   /** A group's current version, moved by expireGroup. */

@@ -20,10 +20,19 @@ export interface GroupCacheOptions {
   /** ms before a Redis call counts as failed: reads fail open, writes reject. Infinity: wait. @default 1000 */
   timeout?: number
   /**
-   * ms a fill token stays valid: a `wrap` whose function runs longer than this is not stored.
-   * It is also how long a key's generation marker lives after a miss or a delete. @default 30000
+   * ms a fill may take. A miss takes the key's fill lease for this long: other misses of the key,
+   * in any process, wait for that fill instead of running the function, and take over when the
+   * holder's function throws or when the lease ends (its process died or hung). A `wrap` whose
+   * function runs longer than this is not stored. It is also how long a key's generation marker
+   * lives after a miss or a delete. @default 5000
    */
   lease?: number
+  /**
+   * ms a value stored by `set`, `wrap` or `cached` may still be served by `wrap` after it is
+   * invalidated (a soft `expireGroup`, its TTL), while one fill in the fleet refreshes it.
+   * 0: never (every invalidation is hard). @default 0
+   */
+  grace?: number
   /** @default JSON */
   serializer?: Serializer
   /**
@@ -48,12 +57,27 @@ export interface SetOptions {
   ttl?: number
   /** From a `read` miss: store only if nothing it saw has moved since. */
   token?: FillToken
+  /** ms the value may be served stale by `wrap` after a soft invalidation or its TTL. @default the cache's grace */
+  grace?: number
 }
 
 export interface WrapOptions {
   groups?: readonly string[]
   /** ms; Infinity for no expiry. @default the cache's ttl */
   ttl?: number
+  /**
+   * ms: the value is stored with this grace, and a value invalidated less than this ago (and
+   * within its own grace) is returned at once while one fill refreshes it. @default the cache's grace
+   */
+  grace?: number
+}
+
+export interface ExpireOptions {
+  /**
+   * No value this invalidates is ever served stale, whatever its grace (permissions, prices).
+   * @default false: a value stored with grace may be served for that grace
+   */
+  hard?: boolean
 }
 
 export interface CachedOptions<A extends unknown[]> {
@@ -63,9 +87,16 @@ export interface CachedOptions<A extends unknown[]> {
   groups?: (...args: A) => readonly string[]
   /** ms; Infinity for no expiry. @default the cache's ttl */
   ttl?: number
+  /** As `WrapOptions.grace`. @default the cache's grace */
+  grace?: number
 }
 
-export type ReadResult<T> = { hit: true; value: T } | { hit: false; token: FillToken }
+/**
+ * A hit, or a miss with its token. `leased`: this read took the key's fill lease, so the caller
+ * is the one fill in the fleet; `set` with the token releases it (`release(token)` gives it up).
+ * Otherwise another process is filling the key: read again shortly, or fill anyway.
+ */
+export type ReadResult<T> = { hit: true; value: T } | { hit: false; token: FillToken; leased: boolean }
 
 export interface GroupCacheEvents {
   /** A failure the cache absorbed (a read that failed open, a fill it could not store). */

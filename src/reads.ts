@@ -1,4 +1,4 @@
-import { type FillToken, fetchEntries, getEntries, getEntry, readEntry } from './commands.js'
+import { type FillToken, fetchEntries, getEntries, getEntry, type ReadRequest, readEntry } from './commands.js'
 import { decodeEntry, liveAt } from './entry.js'
 import type { Hint, Hints } from './hints.js'
 import type { Keys } from './keys.js'
@@ -6,8 +6,17 @@ import type { Transport } from './transport.js'
 import { checkKey, checkKeys } from './validate.js'
 import type { Values } from './values.js'
 
-/** A read's answer before decoding: the serialized value, or a miss's token. */
-export type RawRead = { hit: true; value: string } | { hit: false; token: FillToken }
+/**
+ * A read's answer before decoding: the serialized value, or a miss's token, whether the read took
+ * the key's fill lease (else `wait`: ms the holder's lease has left), and within grace the stale
+ * value.
+ */
+export type RawRead =
+  | { hit: true; value: string }
+  | { hit: false; token: FillToken; leased: boolean; wait: number; stale: string | undefined }
+
+/** What a read by script asks for besides the entry (see ReadRequest). */
+export type ReadAsk = Omit<ReadRequest, 'key' | 'groups'>
 
 /** What a read that failed open answers. */
 const nothing = (): undefined => undefined
@@ -90,17 +99,20 @@ export class Reads {
   /**
    * A hit's serialized value, or a miss's token. With a hint, one MGET first: a live entry is a
    * hit without a script; anything else (missing, stale, other groups) goes to the read script,
-   * which also hands out the token a miss needs. Rejects when Redis fails.
+   * which also hands out the token a miss needs and takes the fill lease. Rejects when Redis fails.
    */
-  async readOrToken(key: string, groups: readonly string[], lease: number): Promise<RawRead> {
+  async readOrToken(key: string, groups: readonly string[], ask: ReadAsk): Promise<RawRead> {
     const hint = this.hints.warm(key)
     if (hint !== undefined) {
       const reply = await this.transport.request('read', (client) => fetchEntries(client, hint.keys))
       const value = this.liveValue(key, hint, reply, 0, hint.at)
       if (value !== undefined) return { hit: true, value }
     }
-    const reply = await this.transport.request('read', (client) => readEntry(client, this.keys, key, groups, lease))
-    return reply.hit ? { hit: true, value: this.learn(key, reply.entry) } : reply
+    const reply = await this.transport.request('read', (client) =>
+      readEntry(client, this.keys, { key, groups, ...ask }),
+    )
+    if (reply.hit) return { hit: true, value: this.learn(key, reply.entry) }
+    return { ...reply, stale: reply.stale === undefined ? undefined : decodeEntry(reply.stale).value }
   }
 
   /** A read by script: the first of a key, or one the MGET could not settle. Fails open. */
@@ -156,10 +168,14 @@ export class Reads {
     return undefined
   }
 
-  /** The value of an entry a script returned as live; its groups become the key's hint. */
+  /**
+   * The value of an entry a script returned as live; its groups become the key's hint, unless its
+   * header holds a TTL's end, which only a script can check.
+   */
   private learn(key: string, entry: string): string {
-    const { value, groups } = decodeEntry(entry)
-    this.hints.remember(key, groups, true)
+    const { value, groups, timed } = decodeEntry(entry)
+    if (timed) this.hints.forget(key)
+    else this.hints.remember(key, groups, true)
     return value
   }
 

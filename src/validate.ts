@@ -88,3 +88,18 @@ export function checkCount(value: unknown, what: string): number {
   }
   return value
 }
+
+/** A grace in ms: a whole number, 0 or more (0: none). */
+export function checkGrace(value: unknown, what = 'grace'): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidArgumentError(`${what} must be a whole number of ms, 0 or more (got ${describe(value)})`)
+  }
+  return value
+}
+
+/** An optional boolean flag. */
+export function checkFlag(value: unknown, what: string): boolean {
+  if (value === undefined) return false
+  if (typeof value !== 'boolean') throw new InvalidArgumentError(`${what} must be a boolean (got ${describe(value)})`)
+  return value
+}

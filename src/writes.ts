@@ -4,7 +4,7 @@ import type { Hints } from './hints.js'
 import type { Keys } from './keys.js'
 import type { SetOptions } from './options.js'
 import type { Transport } from './transport.js'
-import { checkGroups, checkKey, checkTtl } from './validate.js'
+import { checkGrace, checkGroups, checkKey, checkTtl } from './validate.js'
 import type { Values } from './values.js'
 
 /**
@@ -20,6 +20,8 @@ export class Writes {
     /** the cache's default entry TTL, ms */
     private readonly ttl: number | undefined,
     private readonly lease: number,
+    /** the cache's default grace, ms */
+    private readonly grace: number,
   ) {}
 
   /** Resolves false when a token set refused; rejects when Redis fails. Nothing is sent before the arguments pass. */
@@ -35,8 +37,10 @@ export class Writes {
       (client) => setEntry(client, this.keys, entry),
       (status) => {
         if (status !== 'stored') return false
-        // Written through: likely read live next. Filled after a miss: maybe not (see Hint).
-        this.hints.remember(entry.key, entry.groups, entry.token === undefined)
+        // Written through: likely read live next. Filled after a miss: maybe not (see Hint). An
+        // entry with a TTL and grace is only checked by a script (src/entry.ts).
+        if (entry.grace > 0 && entry.ttl !== undefined) this.hints.forget(entry.key)
+        else this.hints.remember(entry.key, entry.groups, entry.token === undefined)
         return true
       },
     )
@@ -48,7 +52,8 @@ export class Writes {
     const token = options.token
     const groups = token ? checkToken(token, cacheKey, options.groups) : checkGroups(options.groups)
     const ttl = options.ttl === undefined ? this.ttl : checkTtl(options.ttl)
-    return { key: cacheKey, value: this.values.encode(value), groups, ttl, lease: this.lease, token }
+    const grace = options.grace === undefined ? this.grace : checkGrace(options.grace)
+    return { key: cacheKey, value: this.values.encode(value), groups, ttl, lease: this.lease, grace, token }
   }
 }
 
@@ -64,7 +69,8 @@ function checkToken(token: FillToken, key: string, groups: readonly string[] | u
     Array.isArray(token.issuedAt) &&
     token.issuedAt.length === 2 &&
     token.issuedAt.every((part) => typeof part === 'string' && /^\d+$/.test(part)) &&
-    token.versions.every((version) => typeof version === 'string' && /^\d+$/.test(version))
+    token.versions.every((version) => typeof version === 'string' && /^\d+$/.test(version)) &&
+    (token.owner === undefined || (typeof token.owner === 'string' && /^[\w-]{1,64}$/.test(token.owner)))
   if (!valid) throw new InvalidArgumentError('token is not a FillToken from read()')
   if (token.key !== key)
     throw new InvalidArgumentError(`token is for key ${JSON.stringify(token.key)}, not ${JSON.stringify(key)}`)

@@ -26,7 +26,7 @@ import { failures, type ModeResult, passes, runCheck } from '../check/run.js'
  */
 
 const U: Universe = { keys: 8, buckets: 4 }
-const LIMITS = { timeout: 300, margin: 200, fnMax: 20 }
+const LIMITS = { timeout: 300, margin: 200, fnMax: 20, lease: 1000 }
 const ms = (n: number) => n * 1e6
 
 const write = (row: number, v: number, s: number, e: number): WriteRecord => ({ t: 'w', w: 0, row, v, s, e })
@@ -167,6 +167,13 @@ describe('checkHistory on hand-made logs', () => {
     expect(report.late).toBe(1)
     expect(report.lateCalls[0]?.bound).toBe(500)
   })
+  it("allows a wrap to wait up to a lease for another process's fill, and no longer", () => {
+    const wrap = (total: number): ReadRecord => ({ ...get(0, 0, 0, ms(total)), op: 'wrap' })
+    // lease 1000 + 3 timeouts of 300 (its read, the last poll, its set) + fnMax 20 + margin 200
+    expect(check([wrap(2100)]).late).toBe(0)
+    expect(check([wrap(2200)]).lateCalls[0]?.bound).toBe(2120)
+  })
+
   it('reports a get, getMany or wrap that rejected (they fail open); read() may reject', () => {
     const failed = (op: ReadRecord['op']): ReadRecord => ({ ...get(0, 0, 30), op, items: [], err: 'E_TIMEOUT' })
     const report = check([failed('get'), failed('getMany'), failed('wrap'), failed('read')])

@@ -51,11 +51,17 @@ describe('decodeEntry', () => {
   it('splits group names by their length in UTF-8 bytes, whatever characters they hold', () => {
     const groups = ['é', '東京', '😀:x', 'a;b', 'plain']
     const entry = `1,2,3,4,5;${groups.map((group) => `${Buffer.byteLength(group)}:${group}`).join('')}{"v":1}`
-    expect(decodeEntry(entry)).toEqual({ versions: ['1', '2', '3', '4', '5'], groups, value: '{"v":1}' })
+    expect(decodeEntry(entry)).toEqual({
+      versions: ['1', '2', '3', '4', '5'],
+      groups,
+      value: '{"v":1}',
+      grace: 0,
+      timed: false,
+    })
   })
 
   it('reads an entry without groups', () => {
-    expect(decodeEntry(';"x"')).toEqual({ versions: [], groups: [], value: '"x"' })
+    expect(decodeEntry(';"x"')).toEqual({ versions: [], groups: [], value: '"x"', grace: 0, timed: false })
   })
 
   it('throws on a string that is not an entry', () => {

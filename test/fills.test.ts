@@ -2,15 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import { type GroupCache, InvalidArgumentError } from '../src/index.js'
 import { forEachBackend } from './support/backends.js'
-
-/** A promise the test resolves when it chooses: holds a fill open while the test acts. */
-function gate<T = void>() {
-  let open!: (value: T) => void
-  const opened = new Promise<T>((resolve) => {
-    open = resolve
-  })
-  return { opened, open }
-}
+import { gate } from './support/gate.js'
 
 forEachBackend('race-free fills', (backend) => {
   describe('read and set with a token', () => {
@@ -26,14 +18,19 @@ forEachBackend('race-free fills', (backend) => {
       expect(await cache.get('k')).toBeUndefined()
     })
 
-    it('read → expireGroup → set(token) is refused and stores nothing', async () => {
+    it('read → expireGroup → set(token) is refused, stores nothing and releases the fill lease', async () => {
       const cache = backend.cache()
       const miss = await cache.read('k', { groups: ['a', 'b'] })
       if (miss.hit) throw new Error('expected a miss')
+      expect(miss.leased).toBe(true)
       await cache.expireGroup('b')
       const before = await backend.dump()
+      const lease = Object.keys(before).filter((key) => key.includes('}:l:'))
+      expect(lease).toHaveLength(1)
       expect(await cache.set('k', 'stale', { token: miss.token })).toBe(false)
-      expect(await backend.dump()).toEqual(before)
+      const after = await backend.dump()
+      delete before[lease[0] as string]
+      expect(after).toEqual(before)
       expect(await backend.raw.exists(backend.entryKey('k'))).toBe(0)
     })
 

@@ -148,6 +148,10 @@ describe.each(targets)('no user input in Lua source [$name]', (target) => {
       expect(await raw.set(`read${name}`, name, { token })).toBe(true)
       expect(await raw.read(`read${name}`, { groups: [name] })).toEqual({ hit: true, value: name })
 
+      const given = await raw.read(`given${name}`, { groups: [name] })
+      if (given.hit || !given.leased) throw new Error('expected a miss that takes the lease')
+      await raw.release(given.token)
+
       expect(await raw.wrap(`wrap${name}`, { groups: [name] }, () => `${name}!`)).toBe(`${name}!`)
       expect(await raw.wrap(`wrap${name}`, { groups: [name] }, () => 'not called')).toBe(`${name}!`)
     }

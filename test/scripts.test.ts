@@ -24,7 +24,14 @@ describe('scripts [redis]', () => {
   )
 
   it('no script is pasted into the TypeScript: each comes from lua/', () => {
-    expect(allScripts.map((script) => script.name).sort()).toEqual(['delete', 'expire-groups', 'get', 'read', 'set'])
+    expect(allScripts.map((script) => script.name).sort()).toEqual([
+      'delete',
+      'expire-groups',
+      'get',
+      'read',
+      'release',
+      'set',
+    ])
   })
 })
 
@@ -167,49 +174,99 @@ describe.each([
     ['get of a key outside any namespace', 'get', ['plain:key'], []],
     ['get of an entry of another namespace beside one of this', 'get', [k('e', 'a'), 'rgc:{other}:e:a'], []],
     ['get of a group version instead of an entry', 'get', [k('g', 'g')], []],
-    ['read with a non-numeric lease', 'read', [k('e', 'a'), k('t', 'a'), k('g', 'g')], ['soon']],
-    ['read with too few keys', 'read', [k('e', 'a')], [1000]],
-    ['read with a zero lease', 'read', [k('e', 'a'), k('t', 'a'), k('g', 'g')], [0]],
-    ['read with an overflowing lease', 'read', [k('e', 'a'), k('t', 'a'), k('g', 'g')], [huge]],
-    ['read with the generation of another key', 'read', [k('e', 'a'), k('t', 'b'), k('g', 'g')], [1000]],
-    ['read with a group of another namespace', 'read', [k('e', 'a'), k('t', 'a'), 'rgc:{other}:g:g'], [1000]],
-    ['read with a group key outside any namespace', 'read', [k('e', 'a'), k('t', 'a'), 'outside:key'], [1000]],
-    ['set with a negative ttl', 'set', [k('e', 'a'), k('t', 'a'), k('g', 'g')], ['"v"', '-5', 1000, '']],
-    ['set with a fractional ttl', 'set', [k('e', 'a'), k('t', 'a')], ['"v"', '1.5', 1000, '']],
-    ['set with an overflowing ttl', 'set', [k('e', 'a'), k('t', 'a'), k('g', 'g')], ['"v"', huge, 1000, '']],
-    ['set with an overflowing lease', 'set', [k('e', 'a'), k('t', 'a')], ['"v"', '', huge, '']],
+    ['read with a non-numeric lease', 'read', [k('e', 'a'), k('t', 'a'), k('l', 'a'), k('g', 'g')], ['soon', 'o', 0]],
+    ['read with too few keys', 'read', [k('e', 'a')], [1000, 'o', 0]],
+    ['read with a zero lease', 'read', [k('e', 'a'), k('t', 'a'), k('l', 'a'), k('g', 'g')], [0, 'o', 0]],
+    ['read with an overflowing lease', 'read', [k('e', 'a'), k('t', 'a'), k('l', 'a'), k('g', 'g')], [huge, 'o', 0]],
+    [
+      'read with the generation of another key',
+      'read',
+      [k('e', 'a'), k('t', 'b'), k('l', 'a'), k('g', 'g')],
+      [1000, 'o', 0],
+    ],
+    [
+      'read with a group of another namespace',
+      'read',
+      [k('e', 'a'), k('t', 'a'), k('l', 'a'), 'rgc:{other}:g:g'],
+      [1000, 'o', 0],
+    ],
+    [
+      'read with a group key outside any namespace',
+      'read',
+      [k('e', 'a'), k('t', 'a'), k('l', 'a'), 'outside:key'],
+      [1000, 'o', 0],
+    ],
+    [
+      'set with a negative ttl',
+      'set',
+      [k('e', 'a'), k('t', 'a'), k('l', 'a'), k('g', 'g')],
+      ['"v"', '-5', 1000, 0, ''],
+    ],
+    ['set with a fractional ttl', 'set', [k('e', 'a'), k('t', 'a'), k('l', 'a')], ['"v"', '1.5', 1000, 0, '']],
+    [
+      'set with an overflowing ttl',
+      'set',
+      [k('e', 'a'), k('t', 'a'), k('l', 'a'), k('g', 'g')],
+      ['"v"', huge, 1000, 0, ''],
+    ],
+    ['set with an overflowing lease', 'set', [k('e', 'a'), k('t', 'a'), k('l', 'a')], ['"v"', '', huge, 0, '']],
     [
       'set with a token missing its versions',
       'set',
-      [k('e', 'a'), k('t', 'a'), k('g', 'g')],
-      ['"v"', '', 1000, token('7')],
+      [k('e', 'a'), k('t', 'a'), k('l', 'a'), k('g', 'g')],
+      ['"v"', '', 1000, 0, token('7')],
     ],
-    ['set with a token missing its generation', 'set', [k('e', 'a'), k('t', 'a')], ['"v"', '', 1000, '1700000000,5']],
-    ['set with a non-numeric token time', 'set', [k('e', 'a'), k('t', 'a')], ['"v"', '', 1000, 'x,5,7']],
+    [
+      'set with a token missing its generation',
+      'set',
+      [k('e', 'a'), k('t', 'a'), k('l', 'a')],
+      ['"v"', '', 1000, 0, '1700000000,5'],
+    ],
+    [
+      'set with a non-numeric token time',
+      'set',
+      [k('e', 'a'), k('t', 'a'), k('l', 'a')],
+      ['"v"', '', 1000, 0, 'x,5,7'],
+    ],
     [
       'set with a non-numeric token version',
       'set',
-      [k('e', 'a'), k('t', 'a'), k('g', 'g')],
-      ['"v"', '', 1000, token('7'), 'v'],
+      [k('e', 'a'), k('t', 'a'), k('l', 'a'), k('g', 'g')],
+      ['"v"', '', 1000, 0, token('7'), 'v'],
     ],
-    ['set with only the entry key', 'set', [k('e', 'a')], ['"v"', '', 1000, '']],
-    ['set with a zero lease', 'set', [k('e', 'a'), k('t', 'a')], ['"v"', '', 0, '']],
+    ['set with only the entry key', 'set', [k('e', 'a')], ['"v"', '', 1000, 0, '']],
+    ['set with a zero lease', 'set', [k('e', 'a'), k('t', 'a'), k('l', 'a')], ['"v"', '', 0, 0, '']],
     [
       'set with a group key outside any namespace',
       'set',
-      [k('e', 'a'), k('t', 'a'), 'outside:key'],
-      ['"v"', '', 1000, ''],
+      [k('e', 'a'), k('t', 'a'), k('l', 'a'), 'outside:key'],
+      ['"v"', '', 1000, 0, ''],
     ],
     [
       'set with a group of another namespace',
       'set',
-      [k('e', 'a'), k('t', 'a'), 'rgc:{other}:g:g'],
-      ['"v"', '', 1000, ''],
+      [k('e', 'a'), k('t', 'a'), k('l', 'a'), 'rgc:{other}:g:g'],
+      ['"v"', '', 1000, 0, ''],
     ],
-    ['set with the generation of another key', 'set', [k('e', 'a'), k('t', 'b')], ['"v"', '', 1000, '']],
-    ['set with an empty group name', 'set', [k('e', 'a'), k('t', 'a'), k('g', '')], ['"v"', '', 1000, '']],
-    ['set with too few arguments', 'set', [k('e', 'a'), k('t', 'a')], ['"v"', '', 1000]],
-    ['set on a generation that holds no number', 'set', [k('e', 'x'), k('t', 'x'), k('g', 'g')], ['"v"', '', 1000, '']],
+    [
+      'set with the generation of another key',
+      'set',
+      [k('e', 'a'), k('t', 'b'), k('l', 'a')],
+      ['"v"', '', 1000, 0, ''],
+    ],
+    [
+      'set with an empty group name',
+      'set',
+      [k('e', 'a'), k('t', 'a'), k('l', 'a'), k('g', '')],
+      ['"v"', '', 1000, 0, ''],
+    ],
+    ['set with too few arguments', 'set', [k('e', 'a'), k('t', 'a'), k('l', 'a')], ['"v"', '', 1000, 0]],
+    [
+      'set on a generation that holds no number',
+      'set',
+      [k('e', 'x'), k('t', 'x'), k('l', 'x'), k('g', 'g')],
+      ['"v"', '', 1000, 0, ''],
+    ],
     ['delete with a missing lease', 'delete', [k('e', 'a'), k('t', 'a')], []],
     ['delete with an overflowing lease', 'delete', [k('e', 'a'), k('t', 'a')], [huge]],
     ['delete with a third key', 'delete', [k('e', 'a'), k('t', 'a'), k('g', 'g')], [1000]],
@@ -217,11 +274,30 @@ describe.each([
     ['delete with a zero lease', 'delete', [k('e', 'a'), k('t', 'a')], [0]],
     ['delete with the generation of another key', 'delete', [k('e', 'a'), k('t', 'b')], [1000]],
     ['delete on a generation that holds no number', 'delete', [k('e', 'x'), k('t', 'x')], [1000]],
-    ['expire-groups with arguments', 'expire-groups', [k('g', 'g')], ['extra']],
-    ['expire-groups of an entry', 'expire-groups', [k('g', 'g'), k('e', 'a')], []],
-    ['expire-groups of a key outside any namespace', 'expire-groups', [k('g', 'g'), 'outside:key'], []],
-    ['expire-groups of a group of another namespace', 'expire-groups', [k('g', 'g'), 'rgc:{other}:g:g'], []],
-    ['expire-groups of a version that holds no number', 'expire-groups', [k('g', 'g'), k('g', 'junk')], []],
+    ['expire-groups with arguments', 'expire-groups', [k('g', 'g')], ['0', 'extra']],
+    ['expire-groups with a hard flag that is not 0 or 1', 'expire-groups', [k('g', 'g')], ['yes']],
+    ['expire-groups without its hard flag', 'expire-groups', [k('g', 'g')], []],
+    ['read with a negative grace', 'read', [k('e', 'a'), k('t', 'a'), k('l', 'a')], [1000, 'o', -5]],
+    ['read with a fractional grace', 'read', [k('e', 'a'), k('t', 'a'), k('l', 'a')], [1000, 'o', '1.5']],
+    ['read with an empty owner', 'read', [k('e', 'a'), k('t', 'a'), k('l', 'a')], [1000, '', 0]],
+    ['read with the lease of another key', 'read', [k('e', 'a'), k('t', 'a'), k('l', 'b')], [1000, 'o', 0]],
+    ['read without its lease key', 'read', [k('e', 'a'), k('t', 'a')], [1000, 'o', 0]],
+    ['set with a fractional grace', 'set', [k('e', 'a'), k('t', 'a'), k('l', 'a')], ['"v"', '', 1000, '0.5', '']],
+    ['set with the lease of another key', 'set', [k('e', 'a'), k('t', 'a'), k('l', 'b')], ['"v"', '', 1000, 0, '']],
+    [
+      'set with a group key in place of its lease',
+      'set',
+      [k('e', 'a'), k('t', 'a'), k('g', 'g')],
+      ['"v"', '', 1000, 0, ''],
+    ],
+    ['release of an entry', 'release', [k('e', 'a')], ['o', 0]],
+    ['release with an empty owner', 'release', [k('l', 'a')], ['', 0]],
+    ['release with a fractional hold', 'release', [k('l', 'a')], ['o', '0.5']],
+    ['release with two keys', 'release', [k('l', 'a'), k('l', 'b')], ['o', 0]],
+    ['expire-groups of an entry', 'expire-groups', [k('g', 'g'), k('e', 'a')], ['0']],
+    ['expire-groups of a key outside any namespace', 'expire-groups', [k('g', 'g'), 'outside:key'], ['0']],
+    ['expire-groups of a group of another namespace', 'expire-groups', [k('g', 'g'), 'rgc:{other}:g:g'], ['0']],
+    ['expire-groups of a version that holds no number', 'expire-groups', [k('g', 'g'), k('g', 'junk')], ['0']],
   ]
 
   // Keys every case could touch exist beforehand, so a deletion or an increment would show.
@@ -229,6 +305,7 @@ describe.each([
     await client.set(k('e', 'a'), `1700000000000001;1:g"old"`)
     await client.set(k('t', 'a'), '1700000000000002')
     await client.set(k('t', 'b'), '1700000000000003')
+    await client.set(k('l', 'a'), 'o')
     await client.set(k('g', 'g'), '1700000000000001')
     await client.set(k('e', 'x'), ';"x"')
     await client.set(k('t', 'x'), 'not a number')
@@ -264,7 +341,7 @@ describe.each([
     it('expire-groups of a version key of another type: Redis refuses it before moving any group', async () => {
       const before = await dumpNamespace(client, ns)
       await expect(
-        runScript(client, byName['expire-groups'] as LuaScript, [k('g', 'g'), k('g', 'hash')], []),
+        runScript(client, byName['expire-groups'] as LuaScript, [k('g', 'g'), k('g', 'hash')], ['0']),
       ).rejects.toThrow(/WRONGTYPE/)
       expect(await dumpNamespace(client, ns)).toEqual(before)
     })

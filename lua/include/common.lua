@@ -68,6 +68,11 @@ local function entryBase(entryKey, generationKey)
   return base
 end
 
+-- The fill lease `<base>l:<key>` of an entry `<base>e:<key>`; refuses any other key.
+local function checkLease(leaseKey, entryKey, base)
+  check(leaseKey == base .. 'l:' .. string.sub(entryKey, #base + 3), 'keys must be an entry, its generation and its lease')
+end
+
 -- An entry is one string: the snapshot of its groups' versions, its group names, then the value.
 --   <version 1>,...,<version n>;<bytes>:<group 1>...<bytes>:<group n><value>
 -- With no groups it is ';' and the value. Versions are decimal, so the first ';' ends them; each
@@ -101,18 +106,63 @@ local function decodeEntry(entry)
   return snapshot, names
 end
 
+-- The Redis time now, in seconds with a fraction (a float: fengari's integers are 32-bit).
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+-- An entry stored with grace opens with a header, `~<grace ms>,<fresh until>~`: how long after
+-- it stops being live it may still be served stale, and the Redis time (seconds) its TTL ends, or
+-- nothing without a TTL (its key then lives TTL + grace). An entry without grace has no header.
+-- Returns grace (0 without a header), fresh until (or nil) and the rest, or nil for a bad header.
+local function splitHeader(entry)
+  if string.sub(entry, 1, 1) ~= '~' then return 0, nil, entry end
+  local close = string.find(entry, '~', 2, true)
+  if close == nil then return nil end
+  local grace, fresh = string.match(string.sub(entry, 2, close - 1), '^(%d+),([%d.]*)$')
+  if grace == nil then return nil end
+  return tonumber(grace), fresh ~= '' and tonumber(fresh) or nil, string.sub(entry, close + 1)
+end
+
+-- When an entry stopped being live, in Redis seconds, or nil when that is not known. A soft
+-- expire-groups leaves `<base>p:<group>` = `<version it moved from>,<seconds>,<microseconds>`;
+-- a group whose record is not of the snapshot's version moved more than once since, or hard, or
+-- lost its record: the entry is never served stale. Its first invalidation counts: the TTL's end
+-- or a group's move, whichever came first.
+local function staleSince(snapshot, names, current, base, fresh, t)
+  local since = nil
+  if fresh ~= nil and t >= fresh then since = fresh end
+  for i = 1, #snapshot do
+    if current[i] ~= snapshot[i] then
+      local moved = redis.call('GET', base .. 'p:' .. names[i])
+      if type(moved) ~= 'string' then return nil end
+      local from, seconds, micros = string.match(moved, '^(%d+),(%d+),(%d+)$')
+      if from ~= snapshot[i] then return nil end
+      local at = tonumber(seconds) + tonumber(micros) / 1000000
+      if since == nil or at < since then since = at end
+    end
+  end
+  return since
+end
+
 -- The entry stored under entryKey if it is live, else nil. An entry is live while every group in
--- its snapshot still has the version the snapshot recorded; a stale entry is deleted on sight,
--- so nothing stale outlives the read that found it.
-local function readEntry(entryKey, base)
+-- its snapshot still has the version the snapshot recorded and its TTL has not ended. A stale
+-- entry is deleted on sight, so nothing stale outlives the read that found it, unless it was
+-- stored with grace and went stale less than that grace ago: then it stays, and when it went
+-- stale less than `graceLimit` ms ago (the reader's grace) it is the second result.
+local function readEntry(entryKey, base, graceLimit)
   local entry = redis.call('GET', entryKey)
   if type(entry) ~= 'string' then return nil end
-  local snapshot, names = decodeEntry(entry)
+  local grace, fresh, body = splitHeader(entry)
+  local snapshot, names
+  if grace ~= nil then snapshot, names = decodeEntry(body) end
   local live = snapshot ~= nil
+  local current = {}
   if live and #names > 0 then
     local groupKeys = {}
     for i = 1, #names do groupKeys[i] = base .. 'g:' .. names[i] end
-    local current = redis.call('MGET', unpack(groupKeys))
+    current = redis.call('MGET', unpack(groupKeys))
     for i = 1, #snapshot do
       if current[i] ~= snapshot[i] then
         live = false
@@ -120,9 +170,23 @@ local function readEntry(entryKey, base)
       end
     end
   end
-  if not live then
-    redis.call('DEL', entryKey)
-    return nil
+  if live and fresh == nil then return entry end
+  local t
+  if live then
+    t = now()
+    if t < fresh then return entry end
   end
-  return entry
+  if snapshot ~= nil and grace > 0 then
+    t = t or now()
+    local since = staleSince(snapshot, names, current, base, fresh, t)
+    if since ~= nil then
+      local age = (t - since) * 1000
+      if age < grace then
+        if graceLimit ~= nil and age < graceLimit then return nil, entry end
+        return nil
+      end
+    end
+  end
+  redis.call('DEL', entryKey)
+  return nil
 end
