@@ -14,6 +14,8 @@
  * `failsCalls` must have no error at all (no `error` event, no rejected call): nothing it does
  * explains one (check/run.ts, `failures`).
  */
+import { type ChildProcess, fork } from 'node:child_process'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 import { Keys } from '../src/keys.js'
@@ -27,6 +29,8 @@ export interface FaultContext {
   readonly server: RedisServer | undefined
   /** the primary and replica of a `replicated` mode */
   readonly pair: ReplicatedServer | undefined
+  /** the tree the workers run from (the project, or a mutant's copy): processes a fault starts run from it too */
+  readonly tree: string
   readonly url: string
   readonly namespace: string
   readonly universe: Universe
@@ -60,6 +64,9 @@ export type WorkerTuning = Partial<
     | 'concurrency'
     | 'waitForReplicas'
     | 'writeThroughTtl'
+    | 'grace'
+    | 'hardRatio'
+    | 'wrapOnly'
   >
 >
 
@@ -82,6 +89,12 @@ export interface Mode {
    * that follows failovers (check/replication.ts): `ctx.pair`.
    */
   readonly replicated?: boolean
+  /**
+   * A herd: many callers of few keys in every process. The mode also fails when the fill functions
+   * ran more than 1.5 times per (key, invalidation) (one fill per key across the fleet), or when
+   * wraps waited more than half the lease at p90 (a fill that landed must free its waiters).
+   */
+  readonly herd?: boolean
   /** A measurement mode, expected to lose writes: what it measures. Its stale reads do not fail the run. */
   readonly measures?: string
   /**
@@ -180,6 +193,49 @@ async function failovers(ctx: FaultContext): Promise<void> {
     // the new primary runs alone a moment, as after a real failover
     await sleep(ctx.replicaAfter ?? between(ctx, 100, 300))
     await pair.addReplica()
+  }
+}
+
+/**
+ * A holder that dies inside its fill: a process (check/holder.ts) wraps random keys of the universe
+ * with a function that tells this one it is inside and never returns; it is killed with SIGKILL
+ * there, holding the key's lease, 0-400 ms in. The next one is started while the last one runs
+ * (a process takes a second or more to load), and takes over at once.
+ */
+async function killHolders(ctx: FaultContext, lease: number): Promise<void> {
+  const spawn = () => {
+    const child = fork(join(ctx.tree, 'check', 'holder.ts'), [], {
+      cwd: ctx.tree,
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    })
+    child.on('error', () => {})
+    return child
+  }
+  const kill = (child: ChildProcess) =>
+    new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve()
+      child.once('exit', () => resolve())
+      child.kill('SIGKILL')
+    })
+  let next = spawn()
+  try {
+    while (!ctx.signal.aborted) {
+      const child = next
+      next = spawn()
+      child.send({ url: ctx.url, namespace: ctx.namespace, universe: ctx.universe, lease })
+      const inside = await new Promise<boolean>((resolve) => {
+        ctx.signal.addEventListener('abort', () => resolve(false), { once: true })
+        child.once('message', () => resolve(true))
+        child.once('exit', () => resolve(false))
+      })
+      // after a random while inside: a fill in progress, as a crash finds it
+      if (inside) await wait(ctx, between(ctx, 0, 400))
+      await kill(child)
+      if (inside) ctx.count('holders killed')
+    }
+  } finally {
+    await kill(next)
   }
 }
 
@@ -335,6 +391,55 @@ const modeList: Mode[] = [
       writeThroughTtl: [1, 10],
       writeRatio: 0.3,
       fnMax: 30,
+    },
+  },
+  {
+    name: 'herd',
+    description:
+      '16 keys, 24 wrap callers per worker, fills of 0-60 ms, bulk invalidations: one fill per (key, value) across the workers',
+    harmsServer: false,
+    herd: true,
+    // the in-memory backend runs every worker in one process: no fleet to herd
+    backends: ['redis', 'acl', 'cluster'],
+    worker: {
+      universe: { keys: 16, buckets: 1 },
+      wrapOnly: true,
+      concurrency: 24,
+      fnMax: 60,
+      writeRatio: 0.02,
+      lease: 2000,
+    },
+  },
+  {
+    name: 'grace',
+    description:
+      'grace 40 ms on every value; 30% of expireGroup(s) hard: a wrap may return a value up to 40 ms after its soft invalidation, never after a hard one',
+    harmsServer: false,
+    worker: {
+      universe: { keys: 8, buckets: 2 },
+      grace: 40,
+      hardRatio: 0.3,
+      fnMax: 60,
+      writeRatio: 0.2,
+    },
+  },
+  {
+    name: 'dead-holder',
+    description:
+      'a holder process wraps random keys with a function that never returns and is killed (kill -9) inside it every 0.5-1 s: its lease (400 ms) ends, a waiter takes over',
+    harmsServer: false,
+    herd: true,
+    backends: ['redis', 'acl'],
+    worker: {
+      universe: { keys: 16, buckets: 2 },
+      wrapOnly: true,
+      concurrency: 16,
+      lease: 400,
+      fnMax: 30,
+      writeRatio: 0.15,
+    },
+    async inject(ctx) {
+      await killHolders(ctx, 400)
     },
   },
   {

@@ -90,6 +90,8 @@ export interface InvalidationRecord {
   /** resolved (true) or rejected (false): a rejected one publishes nothing */
   ok: boolean
   err?: string
+  /** expireGroup(s) with { hard: true } (absent: soft, the default) */
+  hard?: boolean
 }
 
 /** A fill function read `v` from the database row (every value the cache may hold comes from one). */
@@ -188,7 +190,7 @@ export interface Limits {
   fnMax: number
   /**
    * the cache's lease, ms: a wrap that finds another process filling its key waits for that fill,
-   * a lease at most (then it runs its own function)
+   * two leases at most (then it runs its own function)
    */
   lease: number
 }
@@ -240,6 +242,8 @@ export interface LateCall {
 export interface Latency {
   count: number
   max: number
+  p50: number
+  p90: number
   p99: number
 }
 
@@ -280,6 +284,14 @@ export interface CheckReport {
   rejectedReadCalls: ReadRecord[]
   /** per operation, the time spent in the cache (not in the caller's own fill function), ms */
   latency: Record<string, Latency>
+  /**
+   * fill function calls, and the distinct (row, epoch) pairs they ran in, an epoch of a row being
+   * the time between the starts of two invalidations that cover it: their ratio is the herd
+   */
+  fills: number
+  fillEpochs: number
+  /** wraps whose own function ran and returned, with no set of its value by that worker during the wrap */
+  unstoredFills: number
 }
 
 const MS = 1e6
@@ -330,6 +342,8 @@ function requirements(
   writes: WriteRecord[],
   invalidations: InvalidationRecord[],
   sets: SetRecord[],
+  /** ns: a soft expireGroup(s) requires its values only this long after it resolved (grace) */
+  grace = 0,
 ): Map<string, Requirement> {
   // Per row: writes by INCR end time, with the running maximum of v.
   const byRow = new Map<number, { e: number[]; max: number[]; write: WriteRecord[] }>()
@@ -360,11 +374,13 @@ function requirements(
   }
   for (const inv of invalidations) {
     if (!inv.ok) continue
+    const soft = (inv.op === 'expireGroup' || inv.op === 'expireGroups') && inv.hard !== true
+    const at = soft ? inv.e + grace : inv.e
     const publish = (row: number, target: string) => {
       const list = byRow.get(row)
       const k = list ? lastBefore(list.e, inv.s) : -1
       if (!list || k < 0) return
-      add(target, { at: inv.e, value: list.max[k] as number, because: inv, write: list.write[k] as WriteRecord })
+      add(target, { at, value: list.max[k] as number, because: inv, write: list.write[k] as WriteRecord })
     }
     for (const group of inv.groups)
       for (const row of rowsOfGroup(universe, group)) publish(row, groupTarget(row, group))
@@ -400,6 +416,63 @@ function requirements(
 /** The groups a returned value was stored under: as it records them, else the row's defaults. */
 function valueGroups(universe: Universe, row: number, groups: unknown): readonly string[] {
   return Array.isArray(groups) && groups.every((group) => typeof group === 'string') ? groups : groupsOf(universe, row)
+}
+
+/** Wraps whose function ran and returned a value that no set of the same worker tried to store during the wrap. */
+function unstoredFills(reads: ReadRecord[], sets: SetRecord[]): number {
+  const setsOf = new Map<string, number[]>()
+  for (const set of sets) {
+    const key = `${set.w}:${set.row}:${String(set.v)}`
+    const list = setsOf.get(key)
+    if (list) list.push(set.s)
+    else setsOf.set(key, [set.s])
+  }
+  let count = 0
+  for (const read of reads) {
+    if (read.op !== 'wrap' || read.err !== undefined) continue
+    for (const item of read.items) {
+      if (item.out !== 'fill') continue
+      const starts = setsOf.get(`${read.w}:${item.row}:${String(item.v)}`) ?? []
+      if (!starts.some((s) => s >= read.s && s <= read.e)) count++
+    }
+  }
+  return count
+}
+
+/** Per row, the invalidations that cover it: its groups' and its key's. */
+function invalidationsByRow(
+  universe: Universe,
+  invalidations: InvalidationRecord[],
+): Map<number, InvalidationRecord[]> {
+  const byRow = new Map<number, InvalidationRecord[]>()
+  for (const inv of invalidations) {
+    const rows = new Set<number>()
+    for (const group of inv.groups) for (const row of rowsOfGroup(universe, group)) rows.add(row)
+    for (const key of inv.keys) {
+      const row = rowOfKey(universe, key)
+      if (row !== undefined) rows.add(row)
+    }
+    for (const row of rows) {
+      const list = byRow.get(row)
+      if (list) list.push(inv)
+      else byRow.set(row, [inv])
+    }
+  }
+  return byRow
+}
+
+/** The distinct (row, epoch) pairs of `fills`: a row's epoch is how many invalidations covering it had started. */
+function fillEpochs(universe: Universe, fills: FillRecord[], invalidations: InvalidationRecord[]): number {
+  const starts = new Map<number, number[]>()
+  for (const [row, list] of invalidationsByRow(universe, invalidations)) {
+    starts.set(
+      row,
+      list.map((inv) => inv.s).sort((x, y) => x - y),
+    )
+  }
+  const epochs = new Set<string>()
+  for (const fill of fills) epochs.add(`${fill.row}:${lastBefore(starts.get(fill.row) ?? [], fill.s)}`)
+  return epochs.size
 }
 
 /** Sorted by start, with the longest duration: the records that overlap a window are found from its end back. */
@@ -456,20 +529,7 @@ function lostHits(
     stored.set(row, { list: done, ends: done.map((set) => set.e) })
   }
   const setIndex = new Map([...setsByRow].map(([row, list]) => [row, byStart(list)]))
-  const invByRow = new Map<number, InvalidationRecord[]>()
-  for (const inv of invalidations) {
-    const rows = new Set<number>()
-    for (const group of inv.groups) for (const row of rowsOfGroup(universe, group)) rows.add(row)
-    for (const key of inv.keys) {
-      const row = rowOfKey(universe, key)
-      if (row !== undefined) rows.add(row)
-    }
-    for (const row of rows) {
-      const list = invByRow.get(row)
-      if (list) list.push(inv)
-      else invByRow.set(row, [inv])
-    }
-  }
+  const invByRow = invalidationsByRow(universe, invalidations)
   const invIndex = new Map([...invByRow].map(([row, list]) => [row, byStart(list)]))
   const out: LostRead[] = []
   for (const read of reads) {
@@ -501,13 +561,10 @@ function lostHits(
 }
 
 function latency(samples: number[]): Latency {
-  if (samples.length === 0) return { count: 0, max: 0, p99: 0 }
+  if (samples.length === 0) return { count: 0, max: 0, p50: 0, p90: 0, p99: 0 }
   const sorted = Float64Array.from(samples).sort()
-  return {
-    count: samples.length,
-    max: sorted[sorted.length - 1] as number,
-    p99: sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))] as number,
-  }
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] as number
+  return { count: samples.length, max: sorted[sorted.length - 1] as number, p50: at(0.5), p90: at(0.9), p99: at(0.99) }
 }
 
 /**
@@ -539,7 +596,14 @@ export function checkHistory(
   log: readonly LogRecord[],
   finalRows: readonly number[],
   limits?: Limits,
-  rules: { lostHits?: boolean } = {},
+  rules: {
+    lostHits?: boolean
+    /**
+     * The caches' grace, ms: a wrap may return a value up to this long after the soft
+     * invalidation that made it stale resolved; never after a hard one, a delete or a raw move
+     */
+    grace?: number
+  } = {},
 ): CheckReport {
   const writes: WriteRecord[] = []
   const invalidations: InvalidationRecord[] = []
@@ -548,6 +612,7 @@ export function checkHistory(
   const drops: DropRecord[] = []
   /** `${w}:${row}:${v}` -> the earliest start of a fill function of worker w that read v */
   const fillStart = new Map<string, number>()
+  const fillRecords: FillRecord[] = []
   for (const record of log) {
     if (record.t === 'w') writes.push(record)
     else if (record.t === 'i') invalidations.push(record)
@@ -555,6 +620,7 @@ export function checkHistory(
     else if (record.t === 's') sets.push(record)
     else if (record.t === 'd') drops.push(record)
     else if (record.t === 'f') {
+      fillRecords.push(record)
       const key = `${record.w}:${record.row}:${record.v}`
       const first = fillStart.get(key)
       if (first === undefined || record.s < first) fillStart.set(key, record.s)
@@ -574,6 +640,7 @@ export function checkHistory(
     if (first === undefined || set.s < first) setStart.set(key, set.s)
   }
   const reqs = requirements(universe, writes, invalidations, sets)
+  const graceful = rules.grace ? requirements(universe, writes, invalidations, sets, rules.grace * MS) : reqs
 
   const report: CheckReport = {
     operations: writes.length + invalidations.length + reads.length,
@@ -601,8 +668,14 @@ export function checkHistory(
     rejectedReadCalls: [],
     lostReads: [],
     latency: {},
+    fills: 0,
+    fillEpochs: 0,
+    unstoredFills: 0,
   }
   for (const set of sets) report.sets[set.out]++
+  report.fills = fillRecords.length
+  report.unstoredFills = unstoredFills(reads, sets)
+  report.fillEpochs = fillEpochs(universe, fillRecords, invalidations)
   const samples: Record<string, number[]> = {}
   const sample = (name: string, ms: number) => {
     const list = samples[name]
@@ -640,8 +713,8 @@ export function checkHistory(
     else if (read.set === 'refused') report.refusedFills++
     else if (read.set === 'error') report.rejectedCalls++
     // Time in the cache: a get is one call; a read is its read() call; a wrap is its read and
-    // its store, not its own function, or a wait for another's fill: up to a lease of polls, the
-    // last of which may take a timeout, then its own function and store.
+    // its store, not its own function, or a wait for another's fill: up to two leases of polls,
+    // the last of which may take a timeout, then its own function and store.
     const total = (read.e - read.s) / MS
     const own = (read.fn ?? 0) / MS
     if (read.op === 'read') {
@@ -651,7 +724,7 @@ export function checkHistory(
     } else if (read.op === 'wrap') {
       const ms = total - own
       sample('wrap', ms)
-      if (limits) late(read, ms, limits.lease + 3 * limits.timeout + limits.fnMax + limits.margin)
+      if (limits) late(read, ms, 2 * limits.lease + 3 * limits.timeout + limits.fnMax + limits.margin)
     } else {
       sample(read.op, total)
       if (limits) late(read, total, limits.timeout + limits.margin)
@@ -718,7 +791,7 @@ export function checkHistory(
         keyTarget(row),
         ...valueGroups(universe, row, item.groups).map((g) => groupTarget(row, g)),
       ]) {
-        const req = reqs.get(target)
+        const req = (read.op === 'wrap' ? graceful : reqs).get(target)
         const value = required(req, read.s)
         if (value > need) {
           need = value

@@ -21,8 +21,11 @@ export interface Edit {
   readonly replacement: string
 }
 
-/** What the checker reports for the mutant's bug: stale reads, lost hits, or reads that rejected. */
-export type Catch = 'stale' | 'lost' | 'rejected reads'
+/**
+ * What the checker reports for the mutant's bug: stale reads, lost hits, reads that rejected, or in
+ * a herd mode a herd (fill calls per key and invalidation, or waits, past their bounds).
+ */
+export type Catch = 'stale' | 'lost' | 'rejected reads' | 'herd'
 
 export interface Mutant {
   readonly name: string
@@ -292,6 +295,71 @@ const list: Mutant[] = [
         replacement: 'const result = await this.transport.request(operation, run).catch(() => undefined as T)',
       },
     ],
+  },
+  {
+    name: 'no-fleet-lease',
+    description: 'a miss takes the fill lease even when another process holds it: every process fills (a herd)',
+    checker: { mode: 'herd', caught: 'herd', seconds: 3 },
+    tests: ['test/leases.test.ts'],
+    edits: [
+      {
+        file: 'lua/read.lua',
+        target: "if type(redis.call('GET', leaseKey)) == 'string' then",
+        replacement: 'if false then',
+      },
+    ],
+  },
+  {
+    name: 'lease-never-released',
+    description: 'a fill that lands (or fails) never releases its lease: waiters wait for it to end',
+    checker: { mode: 'herd', caught: 'herd', seconds: 3 },
+    tests: ['test/leases.test.ts'],
+    edits: [
+      {
+        file: 'lua/set.lua',
+        target: "redis.call('GET', leaseKey) == tokenOwner then redis.call('DEL', leaseKey) end",
+        replacement: "redis.call('GET', leaseKey) == tokenOwner then end",
+      },
+      {
+        file: 'lua/release.lua',
+        target: "if hold == '0' then\n  redis.call('DEL', leaseKey)",
+        replacement: "if hold == '0' then\n  redis.call('PEXPIRE', leaseKey, redis.call('PTTL', leaseKey))",
+      },
+    ],
+  },
+  {
+    name: 'lease-never-ends',
+    description: 'the fill lease is taken without an expiry: a holder that dies holds its key for good',
+    checker: { mode: 'dead-holder', caught: 'herd', seconds: 4 },
+    tests: ['test/leases.test.ts'],
+    edits: [
+      {
+        file: 'lua/read.lua',
+        target: "redis.call('SET', leaseKey, owner, 'PX', lease)",
+        replacement: "redis.call('SET', leaseKey, owner)",
+      },
+    ],
+  },
+  {
+    name: 'grace-without-bound',
+    description: 'a value invalidated with grace is served stale however long ago its invalidation was',
+    checker: { mode: 'grace', caught: 'stale', seconds: 3 },
+    tests: ['test/grace.test.ts'],
+    edits: [
+      { file: 'lua/include/common.lua', target: '      if age < grace then', replacement: '      if true then' },
+      {
+        file: 'lua/include/common.lua',
+        target: 'if graceLimit ~= nil and age < graceLimit then',
+        replacement: 'if graceLimit ~= nil and graceLimit > 0 then',
+      },
+    ],
+  },
+  {
+    name: 'hard-is-soft',
+    description: 'a hard expireGroup dates its move like a soft one: its values are served stale within grace',
+    checker: { mode: 'grace', caught: 'stale', seconds: 3 },
+    tests: ['test/grace.test.ts'],
+    edits: [{ file: 'lua/expire-groups.lua', target: "    if hard == '1' then", replacement: '    if false then' }],
   },
   {
     name: 'empty-key-accepted',

@@ -281,6 +281,9 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
       padding: tuning.padding,
       waitForReplicas: tuning.waitForReplicas,
       writeThroughTtl: tuning.writeThroughTtl,
+      grace: tuning.grace,
+      hardRatio: tuning.hardRatio,
+      wrapOnly: tuning.wrapOnly,
       retries: 20,
       seed: seed + id,
       base: base.toString(),
@@ -301,6 +304,7 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
     const ctx: FaultContext = {
       server,
       pair,
+      tree: run.tree,
       url,
       namespace,
       universe,
@@ -369,7 +373,7 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
         fnMax: tuning.slowFill ? tuning.slowFill[2] : (tuning.fnMax ?? 20),
         lease: tuning.lease ?? options.lease ?? 1000,
       },
-      { lostHits: keepsEntries(mode) },
+      { lostHits: keepsEntries(mode), grace: tuning.grace },
     )
     result.report = report
     result.stats.opsPerSecond = Math.round(report.operations / (runMs / 1000))
@@ -509,10 +513,26 @@ export interface RunFacts {
  */
 export function failures(
   report: CheckReport,
-  mode: Pick<Mode, 'measures' | 'failsCalls' | 'inject' | 'worker'>,
+  mode: Pick<Mode, 'measures' | 'failsCalls' | 'inject' | 'worker' | 'herd'>,
   facts: RunFacts,
 ): string[] {
   const out: string[] = []
+  if (mode.herd) {
+    const perEpoch = report.fills / Math.max(1, report.fillEpochs)
+    if (perEpoch > HERD_FILLS) out.push(`${perEpoch.toFixed(2)} fill function calls per (key, invalidation): a herd`)
+    // a wrap that gave up waiting ran its function without storing it: a lease that did not end
+    if (report.unstoredFills > UNSTORED_FILLS * report.fills) {
+      out.push(
+        `${report.unstoredFills} of ${report.fills} wrap fills not stored: a herd of waits that outlived a lease`,
+      )
+    }
+    // with no holder dying, a fill that lands frees its waiters at once
+    const lease = mode.worker?.lease ?? 1000
+    const p90 = report.latency.wrap?.p90 ?? 0
+    if (!mode.inject && p90 > lease / 2) {
+      out.push(`wraps waited ${Math.round(p90)} ms at p90, over half the lease (${lease} ms): a herd of waits`)
+    }
+  }
   if (report.stale > 0 && mode.measures === undefined) out.push(`${report.stale} stale reads`)
   if (report.phantom > 0) out.push(`${report.phantom} phantom reads`)
   if (report.lost > 0) out.push(`${report.lost} lost hits`)
@@ -532,10 +552,18 @@ export function failures(
   return out
 }
 
+/**
+ * Most fill function calls per (key, invalidation) a herd mode allows: one fill per key across the
+ * fleet, and a few more where a lease ended first (a killed holder, a fill past the lease).
+ */
+const HERD_FILLS = 1.5
+/** Most wrap fills a herd mode may leave unstored, as a fraction of the fills: waits that outlived a lease. */
+const UNSTORED_FILLS = 0.05
+
 /** `failures` is empty. */
 export function passes(
   report: CheckReport,
-  mode: Pick<Mode, 'measures' | 'failsCalls' | 'inject' | 'worker'>,
+  mode: Pick<Mode, 'measures' | 'failsCalls' | 'inject' | 'worker' | 'herd'>,
   facts: RunFacts,
 ): boolean {
   return failures(report, mode, facts).length === 0
@@ -682,8 +710,13 @@ async function main(): Promise<number> {
       const codes = Object.entries(result.errorCodes)
         .map(([code, n]) => `${code}=${n}`)
         .join(' ')
+      const r = result.report
+      const herd =
+        r && modes[result.mode]?.herd
+          ? `; ${(r.fills / Math.max(1, r.fillEpochs)).toFixed(2)} fill calls per (key, invalidation), ${r.unstoredFills} unstored, wrap p50/p90 ${Math.round(r.latency.wrap?.p50 ?? 0)}/${Math.round(r.latency.wrap?.p90 ?? 0)} ms`
+          : ''
       console.log(
-        `${result.mode}: ${verdict(result)} in ${(result.wallMs / 1000).toFixed(1)} s` +
+        `${result.mode}: ${verdict(result)} in ${(result.wallMs / 1000).toFixed(1)} s${herd}` +
           `${result.measures ? ` (measures ${result.measures}: ${result.report?.stale ?? 0} stale reads)` : ''}` +
           `${extra ? `; ${extra}` : ''}${codes ? `; error events ${codes}` : ''}` +
           `${result.logDir ? `; logs in ${result.logDir}` : ''}`,

@@ -66,6 +66,12 @@ export interface WorkerConfig {
   waitForReplicas?: { replicas: number; timeout: number }
   /** ms of TTL, random in [min, max], for the values written through (universe.writeThrough) */
   writeThroughTtl?: [min: number, max: number]
+  /** the cache's grace, ms: wraps return values invalidated less than this ago (and store with it) */
+  grace?: number
+  /** the fraction of expireGroup(s) calls that are hard */
+  hardRatio?: number
+  /** every read is a wrap (a herd: many callers of few keys) */
+  wrapOnly?: boolean
 
   seed: number
   /** process.hrtime.bigint() of the coordinator at the start, as a decimal string */
@@ -195,6 +201,7 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
       timeout: config.timeout,
       lease: config.lease,
       ttl: config.ttl,
+      grace: config.grace,
       waitForReplicas: config.waitForReplicas,
     })
     opened.on('error', (error) => {
@@ -310,21 +317,30 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
     groups: string[],
     keys: string[],
   ): Promise<number> => {
+    const hard =
+      config.hardRatio !== undefined && (op === 'expireGroup' || op === 'expireGroups')
+        ? random() < config.hardRatio
+        : undefined
     for (let attempt = 1; ; attempt++) {
       const is = now()
+      const logged = (fields: Pick<InvalidationRecord, 'ok' | 'err'>): InvalidationRecord => {
+        const record: InvalidationRecord = { t: 'i', w, op, row, groups, keys, s: is, e: now(), ...fields }
+        if (hard !== undefined) record.hard = hard
+        return record
+      }
       try {
         if (op === 'delete') await cache.delete(keys[0] as string)
-        else if (op === 'expireGroup') await cache.expireGroup(groups[0] as string)
-        else if (op === 'expireGroups') await cache.expireGroups(groups)
+        else if (op === 'expireGroup') await cache.expireGroup(groups[0] as string, { hard })
+        else if (op === 'expireGroups') await cache.expireGroups(groups, { hard })
         else {
           const moved = await raw?.eval(COLLIDE, 2, ...groups.map((group) => versionKey(config, group)))
           // nothing moved when a version was missing: not an invalidation
           if (moved !== 1) return attempt
         }
-        log.push({ t: 'i', w, op, row, groups, keys, s: is, e: now(), ok: true })
+        log.push(logged({ ok: true }))
         return attempt
       } catch (error) {
-        log.push({ t: 'i', w, op, row, groups, keys, s: is, e: now(), ok: false, err: message(error) })
+        log.push(logged({ ok: false, err: message(error) }))
       }
       if (attempt >= config.retries) {
         abandoned++
@@ -421,11 +437,13 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
     const s = now()
     const record: ReadRecord = { t: 'r', w, op: 'get', s, e: s, items: [] }
     try {
-      if (kind < 0.4) {
+      if (kind < 0.4 || config.wrapOnly) {
         record.op = 'wrap'
         const { fn, state } = filler(row, groups)
         const value: unknown = await on.wrap(key, { groups }, fn)
-        if (state.ran) {
+        // With grace, a wrap may return a stale value while its function refreshes it in the
+        // background: a function still running when wrap returned is not this call's fill.
+        if (state.ran && state.value !== undefined) {
           // what the function returned, beside what wrap returned (undefined included): they must match
           const got = (value ?? {}) as { row?: unknown; v?: unknown }
           const ret = state.value
@@ -434,7 +452,7 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
           const shared = typeof value === 'object' && value !== null && computed.has(value)
           record.items.push(item(row, shared ? 'shared' : 'hit', value))
         }
-        record.fn = state.ns
+        record.fn = state.value !== undefined ? state.ns : 0
       } else if (kind < 0.6) {
         record.op = 'get'
         record.items.push(item(row, 'hit', await on.get(key)))

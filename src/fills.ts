@@ -121,13 +121,14 @@ export class Fills {
 
   /**
    * Another process holds the lease: read again until its value lands (a hit), the lease is free
-   * (this wait takes it and fills: the holder threw, was refused, or died), or a lease's length has
-   * passed (the function then runs here, its value not stored: no caller waits much longer).
+   * (this wait takes it and fills: the holder threw, was refused, or died), or two leases' length
+   * have passed: the function then runs here, its value not stored. Two, because the lease this
+   * wait found may end just as another waiter takes it, and that one's fill takes a lease at most.
    */
   private async wait<T>(fill: Fill<T>, wait: number): Promise<T> {
-    const started = performance.now()
+    const deadline = performance.now() + 2 * this.leases.lease
     for (let attempt = 0; ; attempt++) {
-      const left = this.leases.lease - (performance.now() - started)
+      const left = deadline - performance.now()
       if (left <= 0) return fill.fn()
       await sleep(Math.min(this.leases.nextPoll(attempt, wait), left))
       if (this.transport.closed) throw new ClosedError('wrap')

@@ -22,7 +22,8 @@ export interface GroupCacheOptions {
   /**
    * ms a fill may take. A miss takes the key's fill lease for this long: other misses of the key,
    * in any process, wait for that fill instead of running the function, and take over when the
-   * holder's function throws or when the lease ends (its process died or hung). A `wrap` whose
+   * holder's function throws or when the lease ends (its process died or hung); no wait lasts
+   * longer than two leases (the function then runs, unstored). A `wrap` whose
    * function runs longer than this is not stored. It is also how long a key's generation marker
    * lives after a miss or a delete. @default 5000
    */

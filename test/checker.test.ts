@@ -167,11 +167,11 @@ describe('checkHistory on hand-made logs', () => {
     expect(report.late).toBe(1)
     expect(report.lateCalls[0]?.bound).toBe(500)
   })
-  it("allows a wrap to wait up to a lease for another process's fill, and no longer", () => {
+  it("allows a wrap to wait up to two leases for other processes' fills, and no longer", () => {
     const wrap = (total: number): ReadRecord => ({ ...get(0, 0, 0, ms(total)), op: 'wrap' })
-    // lease 1000 + 3 timeouts of 300 (its read, the last poll, its set) + fnMax 20 + margin 200
-    expect(check([wrap(2100)]).late).toBe(0)
-    expect(check([wrap(2200)]).lateCalls[0]?.bound).toBe(2120)
+    // 2 leases of 1000 + 3 timeouts of 300 (its read, the last poll, its set) + fnMax 20 + margin 200
+    expect(check([wrap(3100)]).late).toBe(0)
+    expect(check([wrap(3200)]).lateCalls[0]?.bound).toBe(3120)
   })
 
   it('reports a get, getMany or wrap that rejected (they fail open); read() may reject', () => {
@@ -358,6 +358,55 @@ describe('checkHistory: groups, write-through and lost hits', () => {
   })
 })
 
+describe('checkHistory: grace and herds', () => {
+  const graced = (records: LogRecord[]) =>
+    checkHistory(
+      U,
+      [fill(0, 0, -5), store(0, 0, -4), write(0, 1, 0, 10), ...records],
+      [1, 0, 0, 0, 0, 0, 0, 0],
+      LIMITS,
+      {
+        grace: 40,
+      },
+    )
+  const wrapHit = (v: number, s: number): ReadRecord => ({ ...get(0, v, s), op: 'wrap' })
+
+  it('lets a wrap return a value up to grace after the soft invalidation that made it stale, and no later', () => {
+    expect(graced([invalidate({ groups: ['row_0'] }, ms(11), ms(20)), wrapHit(0, ms(50))]).stale).toBe(0)
+    expect(graced([invalidate({ groups: ['row_0'] }, ms(11), ms(20)), wrapHit(0, ms(61))]).stale).toBe(1)
+  })
+
+  it('gives no grace after a hard invalidation or a delete, nor to get', () => {
+    const hard = { ...invalidate({ groups: ['row_0'] }, ms(11), ms(20)), hard: true }
+    expect(graced([hard, wrapHit(0, ms(30))]).stale).toBe(1)
+    expect(graced([invalidate({ keys: ['key_0'] }, ms(11), ms(20)), wrapHit(0, ms(30))]).stale).toBe(1)
+    expect(graced([invalidate({ groups: ['row_0'] }, ms(11), ms(20)), get(0, 0, ms(30))]).stale).toBe(1)
+  })
+
+  it('counts fill calls per (row, invalidation) and wrap fills that stored nothing', () => {
+    const wrapFill = (v: number, s: number, e: number): ReadRecord => ({
+      ...get(0, v, s, e),
+      op: 'wrap',
+      w: 3,
+      items: [{ row: 0, out: 'fill', vr: 0, v, fn: { vr: 0, v } }],
+    })
+    const report = check([
+      invalidate({ groups: ['row_0'] }, 11, 20),
+      fill(0, 1, 25),
+      fill(0, 1, 26, 1),
+      invalidate({ groups: ['bucket_0'] }, 30, 40),
+      fill(0, 1, 45),
+      wrapFill(1, 24, 60),
+      store(0, 1, 50),
+      wrapFill(1, 70, 80),
+    ])
+    // before the first invalidation, between the two, after the second
+    expect(report.fills).toBe(4)
+    expect(report.fillEpochs).toBe(3)
+    expect(report.unstoredFills).toBe(1)
+  })
+})
+
 describe('mode verdicts', () => {
   /** A sound report: a hit, a miss, a resolved invalidation; `extra` adds to its log. */
   const sound = (...extra: LogRecord[]) =>
@@ -410,13 +459,29 @@ describe('mode verdicts', () => {
   })
 
   it('fails a fault mode that injected no fault; the workload modes inject none', () => {
-    const workloads = ['normal', 'move-groups', 'write-through']
+    const workloads = ['normal', 'move-groups', 'write-through', 'herd', 'grace']
     for (const name of modeNames().filter((name) => !workloads.includes(name))) {
       expect(failures(sound(), mode(name), quiet), name).toEqual(['no fault injected'])
       expect(failures(sound(), mode(name), { errorEvents: 0, faults: { x: 0 } }), name).toEqual(['no fault injected'])
       expect(failures(sound(), mode(name), { errorEvents: 0, faults: { x: 2 } }), name).toEqual([])
     }
     for (const name of workloads) expect(failures(sound(), mode(name), quiet), name).toEqual([])
+  })
+
+  it('fails a herd mode on more than 1.5 fill calls per (key, invalidation), unstored fills or long waits', () => {
+    const facts = { errorEvents: 0, faults: {} }
+    const herd = (fields: Partial<CheckReport>) => failures({ ...sound(), ...fields }, mode('herd'), facts)
+    expect(herd({ fills: 15, fillEpochs: 10 })).toEqual([])
+    expect(herd({ fills: 16, fillEpochs: 10 })).toEqual(['1.60 fill function calls per (key, invalidation): a herd'])
+    expect(herd({ fills: 100, fillEpochs: 100, unstoredFills: 6 })).toEqual([
+      '6 of 100 wrap fills not stored: a herd of waits that outlived a lease',
+    ])
+    const waits = { count: 10, max: 1500, p50: 10, p90: 1100, p99: 1500 }
+    expect(herd({ latency: { wrap: waits } })).toEqual([
+      'wraps waited 1100 ms at p90, over half the lease (2000 ms): a herd of waits',
+    ])
+    // the rules are a herd mode's only
+    expect(failures({ ...sound(), fills: 16, fillEpochs: 10 }, mode('normal'), facts)).toEqual([])
   })
 
   it('fails every mode on a late call or a wrong wrap, and names each reason', () => {
@@ -625,6 +690,9 @@ describe('real runs', () => {
     ['evict-versions', 2],
     ['move-groups', 2],
     ['write-through', 2],
+    ['herd', 3],
+    ['grace', 3],
+    ['dead-holder', 3],
   ] as const)(
     '%s: every rule holds under the fault (%d s)',
     async (mode, seconds) => {
@@ -692,7 +760,13 @@ describe('real runs', () => {
       })
       const report = result?.report
       expect(report, result && summary(result)).toBeDefined()
-      const found = { stale: report?.stale, lost: report?.lost, 'rejected reads': report?.rejectedReads }[mutant.caught]
+      const herd = result?.failures.filter((failure) => /a herd/.test(failure)).length
+      const found = {
+        stale: report?.stale,
+        lost: report?.lost,
+        'rejected reads': report?.rejectedReads,
+        herd,
+      }[mutant.caught]
       expect(found, result && summary(result)).toBeGreaterThan(0)
       expect(result?.passed).toBe(false)
     },

@@ -59,7 +59,7 @@ describe.concurrent('mutants the test suite catches', () => {
       const cluster = inject('cluster')
       const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: inject('redisUrl'), NO_COLOR: '1' }
       if ('nodes' in cluster) env.REDIS_CLUSTER_URL = cluster.nodes[0]
-      const { code, output } = await slot(() => run(mutantTree(name), [...tests], env))
+      const { code, output } = await slot(() => run(mutantTree(name), ['--bail=1', ...tests], env))
       const text = plain(output)
       // Failed tests, not a file that could not load: the tests ran and some caught it.
       const failed = /Tests\s+(\d+) failed/.exec(text)
