@@ -1,9 +1,13 @@
 /** The results as markdown: one section per scenario, then the targets. */
+
+import { BEFORE_COMMIT } from './before.js'
 import { type ContenderName, PEERS } from './contenders.js'
+import { BEFORE_VARIANT, HERD_VARIANTS } from './herd-variants.js'
 import { median, type RaceResult, round } from './measure.js'
 import { bytes, duration, fixed, int, ratio, table } from './report.js'
 import type { ExpireGroupResult } from './scenarios/expire-group.js'
 import type { FleetResult } from './scenarios/fleet.js'
+import type { HerdResult, HerdVariantResult } from './scenarios/herd.js'
 import type { KeyUsage, MemoryResult } from './scenarios/memory.js'
 import type { ThroughputResult } from './scenarios/throughput.js'
 
@@ -12,6 +16,7 @@ export interface Results {
   expireGroup?: ExpireGroupResult
   memory?: MemoryResult
   fleet?: FleetResult
+  herd?: HerdResult
 }
 
 /** Median over rounds of a's ops/s over b's in the same round. */
@@ -222,6 +227,132 @@ export function fleetSection(f: FleetResult): string {
   ].join('\n')
 }
 
+const perCall = (x: number): string => (Number.isFinite(x) ? fixed(x, 1) : 'n/a')
+
+export function herdSection(h: HerdResult): string {
+  const fill = `${h.fillMs} ms`
+  // Rows in HERD_VARIANTS order, those not measured in their place.
+  const order = (name: string) => HERD_VARIANTS.indexOf(name as (typeof HERD_VARIANTS)[number])
+  const inOrder = (rows: string[][]) => rows.sort((a, b) => order(a[0] as string) - order(b[0] as string))
+  /** A row of `columns` cells for a variant not measured (its reason is in the text). */
+  const notMeasured = (columns: number, description: boolean) =>
+    h.notMeasured.map((x) => {
+      const row = [x.name, ...(description ? [x.description] : []), 'not measured']
+      return [...row, ...Array.from({ length: columns - row.length }, () => '–')]
+    })
+  const main = h.variants.map((v) => [
+    v.name,
+    v.description,
+    int(v.functionCalls),
+    fixed(v.callsPerKeyInvalidation),
+    int(v.kinds.waiter.calls),
+    duration(v.kinds.waiter.p50Ms),
+    duration(v.kinds.waiter.p99Ms),
+    perCall(v.kinds.waiter.commandsPerCall),
+    int(v.kinds.stale.calls),
+    duration(v.kinds.stale.p50Ms),
+    duration(v.kinds.stale.p90Ms),
+    Number.isFinite(v.staleP90ToFill) ? `${fixed(v.staleP90ToFill, 3)}x` : 'n/a',
+    perCall(v.kinds.stale.commandsPerCall),
+  ])
+  const rest = h.variants.map((v: HerdVariantResult) => [
+    v.name,
+    int(v.wraps),
+    int(v.kinds.hit.calls),
+    duration(v.kinds.hit.p50Ms),
+    perCall(v.kinds.hit.commandsPerCall),
+    int(v.kinds.filler.calls),
+    duration(v.kinds.filler.p50Ms),
+    perCall(v.kinds.filler.commandsPerCall),
+    `${int(v.redis.sentByWorkers)} (${fixed(v.redis.sentPerWrap)})`,
+    `${int(v.redis.ranByRedis)} (${fixed(v.redis.ranPerWrap)})`,
+    v.maxStaleness === 0 ? '–' : `${v.maxStaleness}`,
+    duration(v.writerMedianMs),
+  ])
+  const runS = ((h.invalidations + 1) * h.periodMs) / 1000
+  const skipped = h.notMeasured.find((x) => x.name === BEFORE_VARIANT)
+  // Keys a process's callers reach after an invalidation before all of them wait on fills (one draw each).
+  const reached = h.keys * (1 - (1 - 1 / h.keys) ** h.concurrencyPerProcess)
+  const beforeNote = [
+    `- Before and after: ${BEFORE_VARIANT} is the library at commit ${h.before?.commit ?? BEFORE_COMMIT},`,
+    '  the last before the fleet-wide fill lease: its src/ and lua/, written from git into `.bench-before/` and imported as',
+    '  source, run like group-cache (no grace, which it did not have; its defaults, so a 30 s lease). Callers in one',
+    '  process share a fill, but each process fills on its own: at most one function call per process per (key,',
+    `  invalidation), ${h.processes} here. Somewhat fewer in practice: after an invalidation each caller misses on the key it`,
+    `  drew and waits ${fill} for a fill, so the ${h.concurrencyPerProcess} callers of a process reach about ${fixed(reached, 1)} of the ${h.keys} keys`,
+    `  (${h.keys} x (1 - (1 - 1/${h.keys})^${h.concurrencyPerProcess})) before all of them wait, and by the time they read the others another`,
+    `  process has stored them: about ${fixed((h.processes * reached) / h.keys)} per (key, invalidation), an estimate. group-cache is the same run with`,
+    '  the fill lease: one fill per key for the fleet.',
+    ...(skipped ? [`  Not measured in this run: ${skipped.reason}.`] : []),
+  ]
+  return [
+    '## 6. herd: hot keys under invalidation',
+    '',
+    `${h.processes} processes (child_process.fork with tsx), ${h.concurrencyPerProcess} callers in each calling wrap in a loop, each`,
+    `call on one of ${h.keys} hot keys drawn at random, all in group \`users\` (and each in one of its own). The function "reads`,
+    `the database": it sleeps ${fill}, then reads the row. A writer (the parent process) moves every row every ${h.periodMs / 1000} s`,
+    `(every process acknowledges the new rows), then calls expireGroup('users') (BentoCache: deleteByTag): ${h.invalidations}`,
+    `invalidations per variant over ${runS} s of callers, after a ${h.warmupMs / 1000} s warm-up; the variants run one after the`,
+    `other, each on an emptied Redis. group-cache grace has \`grace: ${h.grace}\`; BentoCache's grace counts from the write, so`,
+    'it is 6 h there (its TTL is 1 h), and its stampede protection is a lock per key in each process. One run per variant.',
+    '',
+    '- Function calls per (key, invalidation): calls of the function in all processes during the timed run, over',
+    `  ${h.keys} keys x the invalidations. 1.00 is one fill per key for the whole fleet.`,
+    '- Each wrap call is dated by its epoch: the invalidations whose expireGroup had resolved when it started (one monotonic',
+    '  clock for all processes). Grace reader: it returned a row older than its epoch (the previous value). Filler: it',
+    '  returned the row its own function produced. Waiting caller: any other call that started after an invalidation and',
+    "  before Redis acknowledged the first store of a fresh row of its key (seen through group-cache's own `set`, which its",
+    "  fills store through, and BentoCache's SET of the entry), i.e. while no fresh value existed yet: it waited for a",
+    "  fill, in its process or another's. Hit: the rest. Without grace, waiting callers are the herd; with grace, they are",
+    '  the few calls that started just before the refreshed value landed and read it.',
+    '- Commands per call: the Redis commands each process sent in the async context of calls of that kind',
+    '  (AsyncLocalStorage around each wrap, counted on its connection), background work they started included: a refresh',
+    '  within grace counts to the grace reader that started it, a wait shared by callers of one process to the first.',
+    '  "Redis ran": INFO commandstats over the timed run, all clients, INFO itself left out; it counts the commands the',
+    '  scripts call too, so it exceeds what was sent.',
+    ...beforeNote,
+    '',
+    table(
+      [
+        'variant',
+        'setup',
+        'function calls',
+        'per (key, invalidation)',
+        'waiting callers',
+        'waiting p50',
+        'waiting p99',
+        'cmds / waiting caller',
+        'grace readers',
+        'grace p50',
+        'grace p90',
+        `grace p90 / ${fill}`,
+        'cmds / grace reader',
+      ],
+      inOrder([...main, ...notMeasured(13, true)]),
+      [2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12],
+    ),
+    '',
+    table(
+      [
+        'variant',
+        'wrap calls',
+        'hits',
+        'hit p50',
+        'cmds / hit',
+        'fillers',
+        'filler p50',
+        'cmds / filler',
+        'commands sent (per wrap)',
+        'Redis ran (per wrap)',
+        'stale by (invalidations)',
+        'writer: update + expire, median',
+      ],
+      inOrder([...rest, ...notMeasured(12, false)]),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+    ),
+  ].join('\n')
+}
+
 export interface Target {
   target: string
   measured: string
@@ -258,6 +389,21 @@ export function targets(r: Results): Target[] {
   )
   const mem = r.memory?.rows.find((x) => x.contender === 'group-cache' && x.label === '3 groups')
   add('memory, 3 groups: ≤ 1.5x plain SET', mem?.ratioToPlain, (x) => x <= 1.5)
+  const herd = (name: string) => r.herd?.variants.find((v) => v.name === name)
+  const processes = r.herd?.processes ?? 4
+  for (const name of ['group-cache', 'group-cache grace']) {
+    add(
+      `herd, ${processes} processes, ${name}: ≤ 1.1 function calls per (key, invalidation)`,
+      herd(name)?.callsPerKeyInvalidation,
+      (x) => x <= 1.1,
+      '',
+    )
+  }
+  add(
+    "herd, group-cache grace: grace readers' p90 < 0.3x the function's time",
+    herd('group-cache grace')?.staleP90ToFill,
+    (x) => x < 0.3,
+  )
   return out
 }
 

@@ -3,7 +3,7 @@
  *
  *   npm run bench                  the full suite (~15-25 min)
  *   npm run bench -- --quick       a smoke run (< 60 s): fails only when something breaks
- *   npm run bench -- --only=throughput,memory,fleet,expire-group
+ *   npm run bench -- --only=throughput,memory,fleet,expire-group,herd
  *   REDIS_URL=redis://... npm run bench   against that server (default: own redis-server on a free port)
  *
  * Writes bench/results/<date>.json (raw per-round numbers, machine), <date>.md (the tables) and
@@ -17,6 +17,7 @@ import { VALUE_BYTES } from './data.js'
 import {
   expireGroupSection,
   fleetSection,
+  herdSection,
   memorySection,
   type Results,
   targets,
@@ -26,12 +27,13 @@ import {
 import { writeResults } from './report.js'
 import { expireGroupScenario } from './scenarios/expire-group.js'
 import { fleetScenario } from './scenarios/fleet.js'
+import { herdScenario } from './scenarios/herd.js'
 import { memoryScenario } from './scenarios/memory.js'
 import { throughput } from './scenarios/throughput.js'
 import { infoField, startServer } from './server.js'
 import { type Context, settingsFor } from './settings.js'
 
-const SCENARIOS = ['throughput', 'memory', 'fleet', 'expire-group'] as const
+const SCENARIOS = ['throughput', 'memory', 'fleet', 'expire-group', 'herd'] as const
 type Scenario = (typeof SCENARIOS)[number]
 
 const quick = process.argv.includes('--quick')
@@ -58,6 +60,7 @@ try {
   if (only.includes('memory')) results.memory = await memoryScenario(ctx)
   if (only.includes('fleet')) results.fleet = await fleetScenario(ctx)
   if (only.includes('expire-group')) results.expireGroup = await expireGroupScenario(ctx)
+  if (only.includes('herd')) results.herd = await herdScenario(ctx)
 
   const redisVersion = infoField(await server.admin.info('server'), 'redis_version') ?? 'unknown'
   const machine = {
@@ -88,6 +91,7 @@ try {
     results.expireGroup && expireGroupSection(results.expireGroup),
     results.memory && memorySection(results.memory),
     results.fleet && fleetSection(results.fleet),
+    results.herd && herdSection(results.herd),
     targetsSection(list),
   ]
   const markdown = `${sections.filter((section) => typeof section === 'string').join('\n\n')}\n`

@@ -29,6 +29,23 @@ export interface Settings {
     roundMs: number
     warmupMs: number
   }
+  herd: {
+    processes: number
+    /** wrap callers in a loop, per process */
+    concurrency: number
+    /** hot keys, all in one group */
+    keys: number
+    /** ms the function takes */
+    fillMs: number
+    /** ms between the writer's invalidations */
+    periodMs: number
+    /** invalidations per variant; the run lasts one period more */
+    invalidations: number
+    /** ms the callers run before the counters start */
+    warmupMs: number
+    /** ms, the grace of `group-cache grace` */
+    grace: number
+  }
 }
 
 export function settingsFor(quick: boolean): Settings {
@@ -49,6 +66,16 @@ export function settingsFor(quick: boolean): Settings {
     fleet: quick
       ? { processes: 4, concurrency: 16, keys: 10_000, rounds: 1, roundMs: 3000, warmupMs: 500 }
       : { processes: 4, concurrency: 16, keys: 10_000, rounds: 5, roundMs: 5000, warmupMs: 2000 },
+    herd: {
+      processes: 4,
+      concurrency: 24,
+      keys: 16,
+      fillMs: 300,
+      periodMs: 1300,
+      invalidations: quick ? 2 : 7,
+      warmupMs: quick ? 600 : 1000,
+      grace: 5000,
+    },
   }
 }
 

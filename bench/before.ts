@@ -1,0 +1,73 @@
+/**
+ * The library as it was before the fleet-wide fill lease, for the herd's "before" variant
+ * (bench/herd-variants.ts): commit BEFORE_COMMIT's `src/` and `lua/`, written from git into
+ * `.bench-before/` inside the project (so that its `import 'ioredis'` resolves to the project's
+ * node_modules, as check/mutants.ts does for `.mutants/<name>/`) and imported as TypeScript source:
+ * the herd's processes run under tsx. Nothing is built.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+
+/** The last commit before the fill lease (f078205, "One fill per key across the fleet, grace, ..."). */
+export const BEFORE_COMMIT = '581da5c'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const BEFORE_DIR = join(root, '.bench-before')
+
+/** The module the variant imports: `.bench-before/src/index.ts`, as a file URL. */
+export const BEFORE_ENTRY = pathToFileURL(join(BEFORE_DIR, 'src', 'index.ts')).href
+
+/** What writeBeforeTree did: the full commit it wrote, or why it wrote nothing. */
+export type BeforeTree = { commit: string; files: number } | { reason: string }
+
+/** Why a git command failed, in one line; `silent`: what a failure that printed nothing means. */
+function failure(error: unknown, silent: string): string {
+  const e = error as {
+    code?: string
+    syscall?: string
+    stderr?: Buffer | string
+    status?: number | null
+    message?: string
+  }
+  if (e.code === 'ENOENT' && e.syscall?.startsWith('spawn')) return 'git is not installed'
+  const stderr = String(e.stderr ?? '').trim()
+  if (stderr) return stderr.split('\n')[0] as string
+  return typeof e.status === 'number' ? silent : (String(e.message ?? error).split('\n')[0] as string)
+}
+
+/**
+ * Empties `.bench-before/` and writes BEFORE_COMMIT's `src/` and `lua/` into it. Answers a reason
+ * (and writes nothing) when git or the commit is unavailable, e.g. outside a git checkout.
+ */
+export function writeBeforeTree(): BeforeTree {
+  const git = (...args: string[]): Buffer =>
+    execFileSync('git', args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 })
+  let commit: string
+  let files: string[]
+  // Nothing from an earlier run is left to be taken for this one's.
+  rmSync(BEFORE_DIR, { recursive: true, force: true })
+  try {
+    commit = git('rev-parse', '--verify', '--quiet', `${BEFORE_COMMIT}^{commit}`).toString().trim()
+  } catch (error) {
+    return { reason: `git cannot resolve commit ${BEFORE_COMMIT}: ${failure(error, 'no such commit')}` }
+  }
+  try {
+    // Paths relative to the project (the working directory), whatever the repository's root.
+    files = git('ls-tree', '-r', '-z', '--name-only', commit, '--', 'src', 'lua')
+      .toString()
+      .split('\0')
+      .filter((path) => path !== '')
+    if (!files.includes('src/index.ts')) return { reason: `commit ${BEFORE_COMMIT} has no src/index.ts` }
+    for (const path of files) {
+      const target = join(BEFORE_DIR, path)
+      mkdirSync(dirname(target), { recursive: true })
+      writeFileSync(target, git('cat-file', 'blob', `${commit}:./${path}`))
+    }
+  } catch (error) {
+    rmSync(BEFORE_DIR, { recursive: true, force: true })
+    return { reason: `cannot write commit ${BEFORE_COMMIT}'s src/ and lua/: ${failure(error, 'git failed')}` }
+  }
+  return { commit, files: files.length }
+}
