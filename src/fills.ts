@@ -6,6 +6,7 @@ import type { RawRead, Reads } from './reads.js'
 import type { Transport } from './transport.js'
 import { checkFunction, checkGrace, checkGroups, checkKey, checkTtl } from './validate.js'
 import type { Values } from './values.js'
+import { checkToken } from './writes.js'
 
 /** What one `wrap` call fills with. */
 interface Fill<T> {
@@ -59,7 +60,8 @@ export class Fills {
   }
 
   /** Gives up the fill lease a token from `read` holds, so that another fill may start at once. */
-  release(token: FillToken): Promise<void> {
+  async release(token: FillToken): Promise<void> {
+    checkToken(token, checkKey((token as { key?: unknown } | null)?.key), undefined)
     return this.leases.release(token)
   }
 

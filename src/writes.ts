@@ -58,7 +58,7 @@ export class Writes {
 }
 
 /** A token must be for this key; its groups are the value's groups. */
-function checkToken(token: FillToken, key: string, groups: readonly string[] | undefined): readonly string[] {
+export function checkToken(token: FillToken, key: string, groups: readonly string[] | undefined): readonly string[] {
   const valid =
     typeof token === 'object' &&
     token !== null &&

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
+import { InvalidArgumentError } from '../src/index.js'
 import { forEachBackend } from './support/backends.js'
 import { gate, until } from './support/gate.js'
 
@@ -38,6 +39,16 @@ forEachBackend('fill leases', (backend) => {
       expect(await backend.raw.exists(leaseKey('k'))).toBe(0)
       const again = await second.read('k')
       expect(again.hit === false && again.leased).toBe(true)
+    })
+
+    it('release of something that is not a token rejects with InvalidArgumentError, releasing nothing', async () => {
+      const cache = backend.cache()
+      const miss = await cache.read('k')
+      if (miss.hit) throw new Error('expected a miss')
+      for (const bad of [null, 'k', {}, { ...miss.token, key: 7 }, { ...miss.token, owner: 'x y' }]) {
+        await expect(cache.release(bad as never)).rejects.toThrow(InvalidArgumentError)
+      }
+      expect(await backend.raw.exists(leaseKey('k'))).toBe(1)
     })
 
     it('a hit takes no lease', async () => {
