@@ -33,9 +33,14 @@ export class Leases {
     readonly lease: number,
   ) {}
 
-  /** A new owner: what a read that takes a lease writes into it. */
+  /** This process's part of every owner, random; a counter tells its reads apart. */
+  private readonly process = randomBytes(9).toString('base64url')
+  private reads = 0
+
+  /** A new owner: what a read that takes a lease writes into it. Cheap: every wrap asks for one. */
   owner(): string {
-    return randomBytes(9).toString('base64url')
+    this.reads = (this.reads + 1) % Number.MAX_SAFE_INTEGER
+    return `${this.process}-${this.reads.toString(36)}`
   }
 
   /** ms before the `attempt`-th read of a waiter: `wait` is what the holder's lease has left. */
