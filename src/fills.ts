@@ -54,7 +54,7 @@ export class Fills {
   async read<T>(key: string, options: { groups?: readonly string[] }): Promise<ReadResult<T>> {
     const cacheKey = checkKey(key)
     const groups = checkGroups(options.groups)
-    const reply = await this.reads.readOrToken(cacheKey, groups, this.ask(0))
+    const reply = await this.reads.readOrToken(cacheKey, groups, () => this.ask(0))
     if (!reply.hit) return { hit: false, token: reply.token, leased: reply.leased }
     return { hit: true, value: this.values.decode<T>(reply.value) }
   }
@@ -74,7 +74,7 @@ export class Fills {
     const fill: Fill<T> = { key: cacheKey, groups, ttl, grace, fn }
     let reply: RawRead
     try {
-      reply = await this.reads.readOrToken(cacheKey, groups, this.ask(grace))
+      reply = await this.reads.readOrToken(cacheKey, groups, () => this.ask(grace))
     } catch (error) {
       if (error instanceof ClosedError) throw error
       return this.failOpen(fill, error)
@@ -136,7 +136,7 @@ export class Fills {
       if (this.transport.closed) throw new ClosedError('wrap')
       let reply: RawRead
       try {
-        reply = await this.reads.readOrToken(fill.key, fill.groups, this.ask(fill.grace))
+        reply = await this.reads.readOrToken(fill.key, fill.groups, () => this.ask(fill.grace))
       } catch (error) {
         if (error instanceof ClosedError) throw error
         this.transport.report(error)

@@ -99,9 +99,10 @@ export class Reads {
   /**
    * A hit's serialized value, or a miss's token. With a hint, one MGET first: a live entry is a
    * hit without a script; anything else (missing, stale, other groups) goes to the read script,
-   * which also hands out the token a miss needs and takes the fill lease. Rejects when Redis fails.
+   * which also hands out the token a miss needs and takes the fill lease (`ask`, made only then: a
+   * hit by MGET needs none). Rejects when Redis fails.
    */
-  async readOrToken(key: string, groups: readonly string[], ask: ReadAsk): Promise<RawRead> {
+  async readOrToken(key: string, groups: readonly string[], ask: () => ReadAsk): Promise<RawRead> {
     const hint = this.hints.warm(key)
     if (hint !== undefined) {
       const reply = await this.transport.request('read', (client) => fetchEntries(client, hint.keys))
@@ -109,7 +110,7 @@ export class Reads {
       if (value !== undefined) return { hit: true, value }
     }
     const reply = await this.transport.request('read', (client) =>
-      readEntry(client, this.keys, { key, groups, ...ask }),
+      readEntry(client, this.keys, { key, groups, ...ask() }),
     )
     if (reply.hit) return { hit: true, value: this.learn(key, reply.entry) }
     return { ...reply, stale: reply.stale === undefined ? undefined : decodeEntry(reply.stale).value }
