@@ -162,6 +162,8 @@ export interface ReadRecord {
   set?: 'stored' | 'refused' | 'error'
   /** the call rejected (reads fail open, so this is `read()` or a fill that threw) */
   err?: string
+  /** wrap and read: the groups asked for (a hit must be an entry stored under all of them) */
+  asked?: string[]
 }
 
 /**
@@ -274,6 +276,8 @@ export interface CheckReport {
   late: number
   /** `wrap` calls whose function ran that did not return that function's value */
   wrongWraps: number
+  /** wrap and read hits of a value stored under groups that do not include the ones asked for */
+  foreign: number
   /** misses nothing explains (counted only with `lostHits`) */
   lost: number
   staleReads: StaleRead[]
@@ -544,6 +548,8 @@ function lostHits(
       const set = done.list[k] as SetRecord
       if (set.ttl !== undefined && end >= set.s + set.ttl * MS) continue
       const groups = valueGroups(universe, row, set.groups)
+      // an entry stored under other groups than the read asked for is no hit of that read
+      if (read.asked && !read.asked.every((group) => groups.includes(group))) continue
       const key = keyName(row)
       const invalidated = overlaps(
         invIndex.get(row),
@@ -660,6 +666,7 @@ export function checkHistory(
     phantom: 0,
     late: 0,
     wrongWraps: 0,
+    foreign: 0,
     lost: 0,
     staleReads: [],
     phantomReads: [],
@@ -742,8 +749,11 @@ export function checkHistory(
         report.misses++
         continue
       }
-      if (item.out === 'hit') report.hits++
-      else report.misses++
+      if (item.out === 'hit') {
+        report.hits++
+        const held = valueGroups(universe, item.row, item.groups)
+        if (read.asked && !read.asked.every((group) => held.includes(group))) report.foreign++
+      } else report.misses++
       if (item.out === 'shared') report.shared++
       const row = item.row
       const v = item.v

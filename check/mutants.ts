@@ -22,10 +22,11 @@ export interface Edit {
 }
 
 /**
- * What the checker reports for the mutant's bug: stale reads, lost hits, reads that rejected, or in
- * a herd mode a herd (fill calls per key and invalidation, or waits, past their bounds).
+ * What the checker reports for the mutant's bug: stale reads, lost hits, reads that rejected, hits
+ * of values stored outside the groups asked for, or in a herd mode a herd (fill calls per key and
+ * invalidation, or waits, past their bounds).
  */
-export type Catch = 'stale' | 'lost' | 'rejected reads' | 'herd'
+export type Catch = 'stale' | 'lost' | 'rejected reads' | 'herd' | 'foreign'
 
 export interface Mutant {
   readonly name: string
@@ -220,7 +221,7 @@ const list: Mutant[] = [
     edits: [
       {
         file: 'lua/set.lua',
-        target: 'if readEntry(entryKey, base) ~= nil then',
+        target: 'if live ~= nil and covers(live, names) then',
         replacement: 'if false then',
       },
     ],
@@ -262,7 +263,7 @@ const list: Mutant[] = [
     edits: [
       {
         file: 'lua/set.lua',
-        target: 'if readEntry(entryKey, base) ~= nil then',
+        target: 'if live ~= nil and covers(live, names) then',
         replacement: "if redis.call('EXISTS', entryKey) == 1 then",
       },
       {
@@ -360,6 +361,24 @@ const list: Mutant[] = [
     checker: { mode: 'grace', caught: 'stale', seconds: 3 },
     tests: ['test/grace.test.ts'],
     edits: [{ file: 'lua/expire-groups.lua', target: "    if hard == '1' then", replacement: '    if false then' }],
+  },
+  {
+    name: 'hit-ignores-groups',
+    description: 'a read that names groups hits an entry stored under other groups (its invalidations never reach it)',
+    checker: { mode: 'move-groups', caught: 'foreign' },
+    tests: ['test/fills.test.ts'],
+    edits: [
+      {
+        file: 'lua/read.lua',
+        target: 'if entry ~= nil and covers(entry, names) then return {1, entry} end',
+        replacement: 'if entry ~= nil then return {1, entry} end',
+      },
+      {
+        file: 'src/reads.ts',
+        target: 'if (hint !== undefined && includes(hint.groups, groups)) {',
+        replacement: 'if (hint !== undefined) {',
+      },
+    ],
   },
   {
     name: 'empty-key-accepted',

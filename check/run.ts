@@ -539,6 +539,7 @@ export function failures(
   if (report.late > 0) out.push(`${report.late} late calls`)
   if (report.rejectedReads > 0) out.push(`${report.rejectedReads} reads rejected instead of failing open`)
   if (report.wrongWraps > 0) out.push(`${report.wrongWraps} wraps that did not return their function's value`)
+  if (report.foreign > 0) out.push(`${report.foreign} hits of values stored outside the groups asked for`)
   const errors = facts.errorEvents + report.rejectedCalls
   if (errors > 0 && mode.failsCalls === undefined) {
     out.push(

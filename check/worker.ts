@@ -436,9 +436,13 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
     const key = keyName(row)
     const s = now()
     const record: ReadRecord = { t: 'r', w, op: 'get', s, e: s, items: [] }
+    const ask = () => {
+      record.asked = groups
+    }
     try {
       if (kind < 0.4 || config.wrapOnly) {
         record.op = 'wrap'
+        ask()
         const { fn, state } = filler(row, groups)
         const value: unknown = await on.wrap(key, { groups }, fn)
         // With grace, a wrap may return a stale value while its function refreshes it in the
@@ -470,6 +474,7 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
         })
       } else {
         record.op = 'read'
+        ask()
         const result = await on.read<unknown>(key, { groups })
         record.re = now()
         if (result.hit) {

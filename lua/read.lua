@@ -12,7 +12,8 @@
 -- ARGV[3]     grace (integer, ms): an entry stored with grace that went stale less than this ago
 --             is returned as stale; 0: never
 --
--- Returns {1, entry} on a hit (the live entry as stored: see include/common.lua). Otherwise
+-- Returns {1, entry} on a hit: the live entry as stored (see include/common.lua), if it is stored
+-- under every group of KEYS[4..] (it may have more). Otherwise
 -- {status, entry, leased, wait, seconds, microseconds, generation, version...}:
 --   status 0: a miss (entry is ''); 2: a stale entry within grace, returned as stored
 --   leased 1 if this read took the fill lease (the caller fills), 0 if another holds it
@@ -38,10 +39,16 @@ check(isCount(grace), 'grace must be a whole number of ms')
 local base = entryBase(entryKey, generationKey)
 checkLease(leaseKey, entryKey, base)
 local groupHead = base .. 'g:'
-for i = 4, #KEYS do check(isUnder(KEYS[i], groupHead), 'keys after the lease must be group versions') end
+local names = {}
+for i = 4, #KEYS do
+  check(isUnder(KEYS[i], groupHead), 'keys after the lease must be group versions')
+  names[#names + 1] = string.sub(KEYS[i], #groupHead + 1)
+end
 
+-- An entry stored under other groups than the ones asked for is a miss here; the fill replaces it.
 local entry, stale = readEntry(entryKey, base, tonumber(grace))
-if entry ~= nil then return {1, entry} end
+if entry ~= nil and covers(entry, names) then return {1, entry} end
+if stale ~= nil and not covers(stale, names) then stale = nil end
 
 -- One fill per key: the first miss takes the lease; the others wait for it (or, within grace,
 -- serve the stale entry while it refreshes).

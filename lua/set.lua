@@ -20,7 +20,8 @@
 --
 -- Returns 1 when stored (or when this set already stored and its entry is still live: the entry
 -- is exactly what it would store). A token set that stores nothing returns:
---   0  the key already has a live entry (someone stored since the read; never overwrite it)
+--   0  the key already has a live entry of these groups (someone stored since the read; never
+--      overwrite it)
 --  -1  the token is as old as the lease or older (the generation it saw may be gone)
 --  -2  the key was deleted or set without a token since the read (or its generation was lost)
 --  -3  a group was expired (or its version lost) since the read
@@ -82,8 +83,10 @@ if graceMs > 0 then
 end
 
 if hasToken then
-  -- Only a live entry blocks a token set: a stale one kept for grace is what this fill replaces.
-  if readEntry(entryKey, base) ~= nil then
+  -- Only a live entry of this fill's groups blocks a token set: a stale one kept for grace, or
+  -- one of other groups (which the read that made the token did not take), is what it replaces.
+  local live = readEntry(entryKey, base)
+  if live ~= nil and covers(live, names) then
     -- This very set, run again (a client resends what was in flight when its connection
     -- dropped): the entry is what it stored with the token's versions. A live entry of the
     -- token's versions says none of them moved; another writer's plain set of the same value

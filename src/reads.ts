@@ -18,6 +18,12 @@ export type RawRead =
 /** What a read by script asks for besides the entry (see ReadRequest). */
 export type ReadAsk = Omit<ReadRequest, 'key' | 'groups'>
 
+/** Whether `held` has every group of `asked`. */
+function includes(held: readonly string[], asked: readonly string[]): boolean {
+  for (const group of asked) if (!held.includes(group)) return false
+  return true
+}
+
 /** What a read that failed open answers. */
 const nothing = (): undefined => undefined
 
@@ -104,7 +110,8 @@ export class Reads {
    */
   async readOrToken(key: string, groups: readonly string[], ask: () => ReadAsk): Promise<RawRead> {
     const hint = this.hints.warm(key)
-    if (hint !== undefined) {
+    // The MGET checks the entry holds the hint's groups: only worth it when they include the ones asked for.
+    if (hint !== undefined && includes(hint.groups, groups)) {
       const reply = await this.transport.request('read', (client) => fetchEntries(client, hint.keys))
       const value = this.liveValue(key, hint, reply, 0, hint.at)
       if (value !== undefined) return { hit: true, value }

@@ -383,6 +383,17 @@ describe('checkHistory: grace and herds', () => {
     expect(graced([invalidate({ groups: ['row_0'] }, ms(11), ms(20)), get(0, 0, ms(30))]).stale).toBe(1)
   })
 
+  it('reports a wrap or read hit of a value stored outside the groups it asked for', () => {
+    const hit = (groups: string[]): ReadRecord => ({
+      ...get(0, 0, 30),
+      op: 'wrap',
+      asked: ['row_0'],
+      items: [{ row: 0, out: 'hit', vr: 0, v: 0, groups }],
+    })
+    expect(check([hit(['row_0', 'bucket_0'])]).foreign).toBe(0)
+    expect(check([hit(['alt_0', 'bucket_0'])]).foreign).toBe(1)
+  })
+
   it('counts fill calls per (row, invalidation) and wrap fills that stored nothing', () => {
     const wrapFill = (v: number, s: number, e: number): ReadRecord => ({
       ...get(0, v, s, e),
@@ -765,6 +776,7 @@ describe('real runs', () => {
         stale: report?.stale,
         lost: report?.lost,
         'rejected reads': report?.rejectedReads,
+        foreign: report?.foreign,
         herd,
       }[mutant.caught]
       expect(found, result && summary(result)).toBeGreaterThan(0)

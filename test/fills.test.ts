@@ -5,6 +5,37 @@ import { forEachBackend } from './support/backends.js'
 import { gate } from './support/gate.js'
 
 forEachBackend('race-free fills', (backend) => {
+  describe('a read that names groups', () => {
+    it('does not hit an entry stored under other groups: the fill replaces it, and the new group invalidates it', async () => {
+      for (const [reader, writer] of [
+        [backend.cache(), backend.cache()],
+        [backend.cache({ hints: 0 }), backend.cache({ hints: 0 })],
+      ] as const) {
+        const key = `k${Math.random()}`
+        expect(await writer.wrap(key, { groups: ['A'] }, () => 'under A')).toBe('under A')
+        expect(await writer.wrap(key, { groups: ['A'] }, () => 'not called')).toBe('under A')
+        // the deploy that moved the key to group B
+        expect(await reader.wrap(key, { groups: ['B'] }, () => 'under B')).toBe('under B')
+        expect(await reader.wrap(key, { groups: ['B'] }, () => 'not called')).toBe('under B')
+        await writer.expireGroup('B')
+        expect(await reader.get(key)).toBeUndefined()
+        expect(await reader.wrap(key, { groups: ['B'] }, () => 'refilled')).toBe('refilled')
+      }
+    })
+
+    it('hits an entry stored under more groups than it names, and read() answers the same', async () => {
+      const cache = backend.cache()
+      await cache.set('k', 'v', { groups: ['A', 'B'] })
+      expect(await cache.wrap('k', { groups: ['B'] }, () => 'not called')).toBe('v')
+      expect(await cache.wrap('k', () => 'not called')).toBe('v')
+      expect(await cache.read('k', { groups: ['A'] })).toEqual({ hit: true, value: 'v' })
+      const other = await cache.read('k', { groups: ['A', 'C'] })
+      expect(other.hit).toBe(false)
+      if (other.hit) return
+      expect(await cache.set('k', 'under A and C', { token: other.token })).toBe(true)
+      expect(await cache.get('k')).toBe('under A and C')
+    })
+  })
   describe('read and set with a token', () => {
     it('a miss gives a token, a set with it stores, and the next read hits', async () => {
       const cache = backend.cache()

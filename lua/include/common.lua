@@ -146,6 +146,20 @@ local function staleSince(snapshot, names, current, base, fresh, t)
   return since
 end
 
+-- Whether an entry is stored under every group of `names` (it may have more): a read that names
+-- groups gets no other entry, or the invalidations of the groups it names would never reach it.
+local function covers(entry, names)
+  local _, _, body = splitHeader(entry)
+  local _, held = decodeEntry(body or '')
+  if held == nil then return false end
+  local has = {}
+  for i = 1, #held do has[held[i]] = true end
+  for i = 1, #names do
+    if not has[names[i]] then return false end
+  end
+  return true
+end
+
 -- The entry stored under entryKey if it is live, else nil. An entry is live while every group in
 -- its snapshot still has the version the snapshot recorded and its TTL has not ended. A stale
 -- entry is deleted on sight, so nothing stale outlives the read that found it, unless it was
