@@ -7,11 +7,39 @@ export interface Serializer {
 }
 
 /**
- * JSON, the default: `null`, booleans, numbers, strings, arrays and plain objects round-trip.
- * Like JSON.stringify it turns Dates into strings and drops `undefined` object fields;
- * BigInt and cyclic values are refused.
+ * What JSON would silently change, refused at `set` rather than found changed at `get`: the raw
+ * value beside the one JSON.stringify would write (`this[key]` is the value before its toJSON).
+ */
+function strict(this: unknown, key: string, value: unknown): unknown {
+  const raw = (this as Record<string, unknown>)[key]
+  const refuse = (what: string, becomes: string) => {
+    throw new TypeError(`${what} would read back as ${becomes}${key === '' ? '' : ` (at ${JSON.stringify(key)})`}`)
+  }
+  if (raw !== null && typeof raw === 'object') {
+    if (raw instanceof Date) refuse('a Date', 'a string')
+    if (raw instanceof Map || raw instanceof Set) refuse(`a ${raw.constructor.name}`, '{}')
+    if (raw instanceof RegExp) refuse('a RegExp', '{}')
+    if (ArrayBuffer.isView(raw)) refuse(`a ${raw.constructor.name}`, 'a plain object')
+  } else if (typeof raw === 'number') {
+    if (!Number.isFinite(raw)) refuse(String(raw), 'null')
+  } else if (typeof raw === 'function' || typeof raw === 'symbol') {
+    refuse(`a ${typeof raw}`, Array.isArray(this) ? 'null' : 'nothing')
+  } else if (raw === undefined && Array.isArray(this)) {
+    refuse('undefined in an array', 'null')
+  }
+  return value
+}
+
+/**
+ * JSON, the default: `null`, booleans, finite numbers, strings, arrays and plain objects
+ * round-trip. What JSON would silently change is refused with a `SerializationError` before
+ * anything is written: a Date (it would read back as a string), a Map, Set or RegExp (`{}`), a
+ * typed array or Buffer, NaN and Infinity (`null`), a function or symbol, `undefined` in an array;
+ * BigInt and cyclic values too. An object field that is `undefined` is dropped, as JSON does (it
+ * reads back absent), and a class instance reads back as a plain object of its fields. Store a
+ * Date as `date.toISOString()`, or pass a serializer of your own.
  */
 export const jsonSerializer: Serializer = {
-  serialize: (value) => JSON.stringify(value),
+  serialize: (value) => JSON.stringify(value, strict),
   deserialize: (text) => JSON.parse(text),
 }

@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot'
 import { expect, it } from 'vitest'
-import { InvalidArgumentError } from '../src/index.js'
+import { InvalidArgumentError, SerializationError } from '../src/index.js'
 import { forEachBackend } from './support/backends.js'
 
 forEachBackend('values and names', (backend) => {
@@ -25,6 +25,37 @@ forEachBackend('values and names', (backend) => {
     expect(await cache.set('k', value, { groups: ['g'] })).toBe(true)
     expect(await cache.get('k')).toEqual(value)
     expect(await cache.wrap('k', { groups: ['g'] }, () => 'not called')).toEqual(value)
+  })
+
+  it.each([
+    ['a Date', new Date(0), /a Date would read back as a string/],
+    ['a Date in an object', { at: new Date(0) }, /a Date would read back as a string \(at "at"\)/],
+    ['a Map', new Map([[1, 2]]), /a Map would read back as \{\}/],
+    ['a Set in an array', [new Set([1])], /a Set would read back as \{\}/],
+    ['a RegExp', /x/, /a RegExp/],
+    ['a Buffer', Buffer.from('x'), /a Buffer/],
+    ['NaN', { n: Number.NaN }, /NaN would read back as null/],
+    ['Infinity', [Number.POSITIVE_INFINITY], /Infinity would read back as null/],
+    ['a function in an object', { f: () => 1 }, /a function would read back as nothing/],
+    ['undefined in an array', [1, undefined], /undefined in an array would read back as null/],
+  ])('%s, which JSON would change, is refused and nothing is written', async (_, value, message) => {
+    const cache = backend.cache()
+    await expect(cache.set('k', value, { groups: ['g'] })).rejects.toSatisfy(
+      (error: Error) => error instanceof SerializationError && message.test(error.message),
+    )
+    expect(await backend.dump()).toEqual({})
+  })
+
+  it('an undefined object field is dropped and a class instance reads back as its fields, as JSON does', async () => {
+    class Point {
+      constructor(
+        readonly x: number,
+        readonly y: number,
+      ) {}
+    }
+    const cache = backend.cache()
+    await cache.set('k', { a: 1, b: undefined, p: new Point(1, 2) })
+    expect(await cache.get('k')).toStrictEqual({ a: 1, p: { x: 1, y: 2 } })
   })
 
   it('undefined is refused and nothing is written', async () => {
