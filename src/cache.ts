@@ -123,8 +123,8 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * confirm. Soft: a value stored with grace may still be served by `wrap` for that grace while it
    * refreshes; `{ hard: true }`: never.
    */
-  async expireGroup(group: string, options?: ExpireOptions): Promise<void> {
-    await this.expireGroups([group], options)
+  expireGroup(group: string, options?: ExpireOptions): Promise<void> {
+    return this.invalidation.expireGroups([group], options, 'expireGroup')
   }
 
   /** Invalidates every value in each group, atomically, in one round trip. Soft unless `hard`. */

@@ -38,8 +38,17 @@ export function connect(redis: unknown, onError: (error: unknown) => void): Conn
 export type OwnedClient = CacheClient & Pick<Redis, 'on' | 'quit' | 'disconnect'>
 
 function owned(client: OwnedClient, onError: (error: unknown) => void): Connection {
-  // Without a listener ioredis prints "Unhandled error event" on every failed reconnect.
-  client.on('error', onError)
+  // Without a listener ioredis prints "Unhandled error event" on every failed reconnect. One
+  // report per outage, not one per reconnection attempt: the next comes once it was ready again.
+  let down = false
+  client.on('error', (error: unknown) => {
+    if (down) return
+    down = true
+    onError(error)
+  })
+  client.on('ready', () => {
+    down = false
+  })
   return {
     client,
     async close(timeout) {

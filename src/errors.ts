@@ -44,10 +44,17 @@ export class TimeoutError extends GroupCacheError {
 /** Redis refused the command or the connection failed; `cause` holds the original error. */
 export class RedisError extends GroupCacheError {
   constructor(operation: string, cause: unknown) {
-    super('E_REDIS', `${operation}: ${cause instanceof Error ? cause.message : String(cause)}`, {
-      cause,
-    })
+    super('E_REDIS', `${operation}: ${describeCause(cause)}`, { cause })
   }
+}
+
+/** ioredis's text, or what it means where ioredis speaks of its own options. */
+function describeCause(cause: unknown): string {
+  if (!(cause instanceof Error)) return String(cause)
+  // The cache opens its connections with one retry per command, so that calls fail during an
+  // outage instead of queueing: ioredis then says its retry limit was reached.
+  if (cause.name === 'MaxRetriesPerRequestError') return 'Redis is unreachable (the connection is down)'
+  return cause.message
 }
 
 /**

@@ -71,6 +71,7 @@ export class Fills {
     const ttl = options.ttl === undefined ? this.ttl : checkTtl(options.ttl)
     const grace = options.grace === undefined ? this.grace : checkGrace(options.grace)
     checkFunction(fn, 'fn')
+    if (this.transport.closed) throw new ClosedError('wrap')
     const fill: Fill<T> = { key: cacheKey, groups, ttl, grace, fn }
     let reply: RawRead
     try {

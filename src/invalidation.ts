@@ -47,13 +47,17 @@ export class Invalidation {
   }
 
   /** Soft by default: a value stored with grace may be served for that grace; `hard`: never. */
-  async expireGroups(groups: readonly string[], options: ExpireOptions = {}): Promise<void> {
+  async expireGroups(
+    groups: readonly string[],
+    options: ExpireOptions = {},
+    operation: 'expireGroup' | 'expireGroups' = 'expireGroups',
+  ): Promise<void> {
     if (!Array.isArray(groups)) throw new InvalidArgumentError('groups must be an array')
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object')
     const hard = checkFlag(options.hard, 'hard')
     const names = checkGroups(groups, MAX_BATCH)
     if (names.length === 0) return
-    await this.invalidate('expireGroups', (client) => expireGroups(client, this.keys, names, hard))
+    await this.invalidate(operation, (client) => expireGroups(client, this.keys, names, hard))
   }
 
   /** Stops listening to the client (the cache is closing). */

@@ -1,5 +1,6 @@
 import { type FillToken, fetchEntries, getEntries, getEntry, type ReadRequest, readEntry } from './commands.js'
 import { decodeEntry, liveAt } from './entry.js'
+import { ClosedError } from './errors.js'
 import type { Hint, Hints } from './hints.js'
 import type { Keys } from './keys.js'
 import type { Transport } from './transport.js'
@@ -69,6 +70,7 @@ export class Reads {
   /** The values of `keys`, in order (undefined for each miss). Fails open. */
   async getMany<T>(keys: readonly string[]): Promise<(T | undefined)[]> {
     const cacheKeys = checkKeys(keys)
+    if (this.transport.closed) throw new ClosedError('getMany')
     const [first] = cacheKeys
     if (first === undefined) return []
     if (cacheKeys.length === 1) return [await this.get<T>(first)]

@@ -298,6 +298,35 @@ describe('SCRIPT FLUSH', () => {
 })
 
 describe('no unhandled errors', () => {
+  it('an outage is one connection error, however many reconnections fail, and calls say Redis is unreachable', async () => {
+    const server = await ownServer()
+    const cache = newCache({ redis: server.url, namespace: randomNamespace(), timeout: TIMEOUT })
+    const errors = collectErrors(cache)
+    await cache.set('k', 'v')
+    await server.kill()
+    // ioredis reconnects after 50, 100, 150... ms: several attempts fail in 1.5 s
+    await sleep(1500)
+    const read = await cache.read('k').then(
+      () => new Error('read resolved'),
+      (failure: unknown) => failure,
+    )
+    expect(read).toBeInstanceOf(GroupCacheError)
+    expect(String((read as Error).message)).not.toMatch(/maxRetriesPerRequest|max retries/i)
+    if ((read as GroupCacheError).code === 'E_REDIS') expect((read as Error).message).toMatch(/Redis is unreachable/)
+    const connection = errors.filter((error) => (error as Error).message.startsWith('connection:'))
+    expect(connection).toHaveLength(1)
+    await server.restart()
+    await untilWorking(cache)
+    // ready again: the next outage reports again
+    await server.kill()
+    await until(
+      'the second outage is reported',
+      () => errors.filter((error) => (error as Error).message.startsWith('connection:')).length === 2,
+    )
+    await server.restart()
+    await untilWorking(cache)
+  })
+
   it('a connection the cache created never prints "Unhandled error event"; with no listener, one warning', async () => {
     const server = await ownServer()
     const consoleError = vi.spyOn(console, 'error').mockImplementation(() => {})
@@ -378,6 +407,7 @@ describe('close()', () => {
       )
       expect(error, what).toBeInstanceOf(ClosedError)
       expect((error as ClosedError).code, what).toBe('E_CLOSED')
+      expect((error as ClosedError).message, what).toBe(`${what}: the cache is closed`)
     }
     expect(fn).not.toHaveBeenCalled()
     await cache.close()
