@@ -9,7 +9,14 @@ export type ErrorCode =
   | 'E_MISSING_DEPENDENCY'
   | 'E_REFRESH'
 
-/** Base class of every error this library throws or reports. */
+/** Marks the errors of every copy of this library (the ESM and the CommonJS build are two). */
+const BRAND = Symbol.for('redis-group-cache.error')
+
+/**
+ * Base class of every error this library throws or reports. `instanceof` also holds for an error
+ * of another copy of the library in the same process (an app that loads both the ESM and the
+ * CommonJS build): it matches the class by name. Matching on `code` needs no class at all.
+ */
 export class GroupCacheError extends Error {
   readonly code: ErrorCode
 
@@ -17,6 +24,13 @@ export class GroupCacheError extends Error {
     super(message, options)
     this.code = code
     this.name = new.target.name
+    Object.defineProperty(this, BRAND, { value: true })
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true
+    if (typeof value !== 'object' || value === null || (value as { [BRAND]?: unknown })[BRAND] !== true) return false
+    return this.name === 'GroupCacheError' || (value as Error).name === this.name
   }
 }
 
