@@ -160,8 +160,8 @@ const list: Mutant[] = [
     edits: [
       {
         file: 'lua/delete.lua',
-        target: "if isVersion(generation) then\n  redis.call('INCR', generationKey)",
-        replacement: "if isVersion(generation) then\n  redis.call('PEXPIRE', generationKey, lease)",
+        target: "    redis.call('INCR', KEYS[i + 1])\n",
+        replacement: '',
       },
     ],
   },

@@ -226,7 +226,7 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
         const { row: vr, v } = (value ?? {}) as { row?: unknown; v?: unknown }
         const row = Number(key.slice('key_'.length))
         const groups = [...(options?.token?.groups ?? options?.groups ?? [])]
-        const ttl = options?.ttl ?? config.ttl
+        const ttl = Number(options?.ttl ?? config.ttl) // the workers give ms
         const record: SetRecord = { t: 's', w, row, vr, v, token: options?.token !== undefined, groups, s, e, out }
         if (Number.isFinite(ttl)) record.ttl = ttl
         log.push(record)

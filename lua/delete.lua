@@ -1,30 +1,37 @@
--- delete: remove an entry and move the key's generation, so a fill that read before this
--- delete cannot store what it computed. Sent by src/invalidation.ts.
+-- delete: remove entries and move their keys' generations, so a fill that read before this
+-- delete cannot store what it computed. Sent by src/invalidation.ts, for `delete` and
+-- `deleteMany`.
 --
--- KEYS[1]     entry
--- KEYS[2]     the key's generation
--- ARGV[1]     lease (integer, ms): how long the generation lives (as long as any token)
+-- KEYS[2i-1]  entry of the i-th key, all of one namespace
+-- KEYS[2i]    that key's generation
+-- ARGV[1]     lease (integer, ms): how long a generation lives (as long as any token)
 --
--- Returns 1 if a live entry was removed, 0 if there was none (or only a stale one).
+-- Returns the number of live entries removed (for one key: 1 or 0; a stale entry does not count).
 
 -- @include common
 
-local entryKey = KEYS[1]
-local generationKey = KEYS[2]
+check(#KEYS >= 2 and #KEYS % 2 == 0 and #ARGV == 1, 'delete takes KEYS: entry, generation, ...; ARGV: lease')
 local lease = ARGV[1]
-check(#KEYS == 2 and #ARGV == 1, 'delete takes KEYS: entry, generation; ARGV: lease')
 check(isCount(lease) and tonumber(lease) > 0, 'lease must be a positive integer of ms')
-local base = entryBase(entryKey, generationKey)
--- Read before any write: a generation that is not a number fails here, with nothing written.
-local generation = redis.call('GET', generationKey)
-check(not isVersion(generation) or isVersionText(generation), 'the generation key does not hold a generation')
-
-local live = readEntry(entryKey, base) ~= nil
-redis.call('DEL', entryKey)
-if isVersion(generation) then
-  redis.call('INCR', generationKey)
-  redis.call('PEXPIRE', generationKey, lease)
-else
-  redis.call('SET', generationKey, freshVersion(), 'PX', lease)
+local base = baseOf(KEYS[1])
+-- Every key and generation is checked, and read, before the first write: nothing is half done.
+local generations = {}
+for i = 1, #KEYS, 2 do
+  check(entryBase(KEYS[i], KEYS[i + 1]) == base, 'every key must be of one namespace')
+  local generation = redis.call('GET', KEYS[i + 1])
+  check(not isVersion(generation) or isVersionText(generation), 'the generation key does not hold a generation')
+  generations[i] = generation
 end
-return live and 1 or 0
+
+local removed = 0
+for i = 1, #KEYS, 2 do
+  if readEntry(KEYS[i], base) ~= nil then removed = removed + 1 end
+  redis.call('DEL', KEYS[i])
+  if isVersion(generations[i]) then
+    redis.call('INCR', KEYS[i + 1])
+    redis.call('PEXPIRE', KEYS[i + 1], lease)
+  else
+    redis.call('SET', KEYS[i + 1], freshVersion(), 'PX', lease)
+  end
+end
+return removed

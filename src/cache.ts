@@ -13,6 +13,7 @@ import type {
   GroupCacheEvents,
   GroupCacheOptions,
   ReadResult,
+  SetManyEntry,
   SetOptions,
   WrapOptions,
 } from './options.js'
@@ -116,6 +117,35 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    */
   delete(key: string): Promise<boolean> {
     return this.invalidation.delete(key)
+  }
+
+  /**
+   * Removes the entries of `keys` at once, atomically, in one round trip (hard, as `delete`);
+   * fills of them that began before are refused. Resolves how many live entries it removed.
+   */
+  deleteMany(keys: readonly string[]): Promise<number> {
+    return this.invalidation.deleteMany(keys)
+  }
+
+  /**
+   * Stores many values with plain sets, one round trip: every entry is validated and encoded
+   * before any is sent (bad input writes nothing); each is a set of its own, not one atomic write.
+   */
+  setMany(entries: readonly SetManyEntry[]): Promise<void> {
+    return this.writes.setMany(entries)
+  }
+
+  /**
+   * Deletes every key of this cache's namespace, and only those (SCAN and DEL, not atomic: a value
+   * stored meanwhile may stay). Fills in flight are refused. Resolves how many keys it deleted.
+   */
+  clear(): Promise<number> {
+    return this.invalidation.clear()
+  }
+
+  /** Whether `key` has a live entry, by the rules of `get` (a stored `null` counts). Fails open: false. */
+  async has(key: string): Promise<boolean> {
+    return (await this.reads.get(key)) !== undefined
   }
 
   /**

@@ -150,10 +150,19 @@ export function setEntry(client: CacheClient, keys: Keys, entry: SetEntry): Prom
   })
 }
 
-export function deleteEntry(client: CacheClient, keys: Keys, key: string, lease: number): Promise<boolean> {
-  return runScript(client, scripts.delete, [keys.entry(key), keys.generation(key)], [lease]).then(
-    (reply) => reply === 1,
-  )
+/** Deletes the entries of `cacheKeys` (no repeats), in one script; resolves how many were live. */
+export function deleteEntries(
+  client: CacheClient,
+  keys: Keys,
+  cacheKeys: readonly string[],
+  lease: number,
+): Promise<number> {
+  return runScript(
+    client,
+    scripts.delete,
+    cacheKeys.flatMap((key) => [keys.entry(key), keys.generation(key)]),
+    [lease],
+  ) as Promise<number>
 }
 
 export function expireGroups(

@@ -67,6 +67,11 @@ export class Hints {
     this.hints.delete(key)
   }
 
+  /** Forgets every key (the namespace was cleared). */
+  clear(): void {
+    this.hints.clear()
+  }
+
   /** [1..n], shared by every hint of n groups. */
   private positionsFor(n: number): number[] {
     let at = this.positions[n]

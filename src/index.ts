@@ -15,10 +15,12 @@ export {
 } from './errors.js'
 export type {
   CachedOptions,
+  Duration,
   ExpireOptions,
   GroupCacheEvents,
   GroupCacheOptions,
   ReadResult,
+  SetManyEntry,
   SetOptions,
   WrapOptions,
 } from './options.js'

@@ -1,12 +1,12 @@
-import type { Redis } from 'ioredis'
-import { type CacheClient, deleteEntry, expireGroups } from './commands.js'
+import type { Cluster, Redis } from 'ioredis'
+import { type CacheClient, deleteEntries, expireGroups } from './commands.js'
 import { Deadlines } from './deadlines.js'
 import { InvalidArgumentError, ReplicationError } from './errors.js'
 import type { Hints } from './hints.js'
 import type { Keys } from './keys.js'
 import type { ExpireOptions } from './options.js'
 import { same, type Transport } from './transport.js'
-import { checkFlag, checkGroups, checkKey, checkMs, MAX_BATCH } from './validate.js'
+import { checkFlag, checkGroups, checkKey, checkKeys, checkMs, MAX_BATCH } from './validate.js'
 
 export interface WaitForReplicas {
   replicas: number
@@ -43,7 +43,18 @@ export class Invalidation {
   async delete(key: string): Promise<boolean> {
     const cacheKey = checkKey(key)
     this.hints.forget(cacheKey)
-    return this.invalidate('delete', (client) => deleteEntry(client, this.keys, cacheKey, this.lease))
+    const removed = await this.invalidate('delete', (client) =>
+      deleteEntries(client, this.keys, [cacheKey], this.lease),
+    )
+    return removed === 1
+  }
+
+  /** Deletes every key's entry at once, in one round trip; resolves how many live entries it removed. */
+  async deleteMany(keys: readonly string[]): Promise<number> {
+    const cacheKeys = [...new Set(checkKeys(keys))]
+    if (cacheKeys.length === 0) return 0
+    for (const key of cacheKeys) this.hints.forget(key)
+    return this.invalidate('deleteMany', (client) => deleteEntries(client, this.keys, cacheKeys, this.lease))
   }
 
   /** Soft by default: a value stored with grace may be served for that grace; `hard`: never. */
@@ -58,6 +69,30 @@ export class Invalidation {
     const names = checkGroups(groups, MAX_BATCH)
     if (names.length === 0) return
     await this.invalidate(operation, (client) => expireGroups(client, this.keys, names, hard))
+  }
+
+  /**
+   * Deletes every key of the namespace, and only those: SCAN of its pattern, then DEL in batches
+   * (on a Cluster, on every master). Not atomic: a value stored meanwhile may stay. Safe for
+   * fills in flight: their keys' generations and groups' versions go too, so their sets are
+   * refused. Resolves how many keys it deleted.
+   */
+  async clear(): Promise<number> {
+    const client = this.transport.client as unknown as Partial<Cluster> & Pick<Redis, 'scan' | 'del'>
+    const nodes = typeof client.nodes === 'function' && client.isCluster ? client.nodes('master') : [client]
+    let deleted = 0
+    for (const node of nodes) {
+      let cursor = '0'
+      do {
+        const [next, found] = await this.transport.request('clear', () =>
+          node.scan(cursor, 'MATCH', this.keys.pattern, 'COUNT', 1000),
+        )
+        cursor = next
+        if (found.length > 0) deleted += await this.transport.request('clear', () => node.del(...found))
+      } while (cursor !== '0')
+    }
+    this.hints.clear()
+    return deleted
   }
 
   /** Stops listening to the client (the cache is closing). */

@@ -5,6 +5,9 @@ import type { Serializer } from './serializer.js'
 
 /** The options of a GroupCache and of its calls, each field with its default. */
 
+/** ms, or a string such as `'200ms'`, `'30s'`, `'5m'`, `'1h'`, `'2d'` (read by the `ms` package). */
+export type Duration = number | string
+
 export interface GroupCacheOptions {
   /**
    * An ioredis `Redis` or `Cluster` (yours: `close()` leaves it open), a `redis://` URL (the
@@ -16,7 +19,7 @@ export interface GroupCacheOptions {
   /** First part of every key the cache writes. @default 'rgc' */
   prefix?: string
   /** Default entry TTL in ms. @default undefined (entries do not expire) */
-  ttl?: number
+  ttl?: Duration
   /** ms before a Redis call counts as failed: reads fail open, writes reject. Infinity: wait. @default 1000 */
   timeout?: number
   /**
@@ -33,7 +36,7 @@ export interface GroupCacheOptions {
    * invalidated (a soft `expireGroup`, its TTL), while one fill in the fleet refreshes it.
    * 0: never (every invalidation is hard). @default 0
    */
-  grace?: number
+  grace?: Duration
   /** @default JSON */
   serializer?: Serializer
   /**
@@ -55,22 +58,28 @@ export interface SetOptions {
   /** Groups of the value; expiring any of them invalidates it. With a token: the token's groups. */
   groups?: readonly string[]
   /** ms; Infinity for no expiry. @default the cache's ttl */
-  ttl?: number
+  ttl?: Duration
   /** From a `read` miss: store only if nothing it saw has moved since. */
   token?: FillToken
   /** ms the value may be served stale by `wrap` after a soft invalidation or its TTL. @default the cache's grace */
-  grace?: number
+  grace?: Duration
+}
+
+/** One entry of `setMany`: a plain set's key, value and options. */
+export interface SetManyEntry extends Omit<SetOptions, 'token'> {
+  key: string
+  value: unknown
 }
 
 export interface WrapOptions {
   groups?: readonly string[]
   /** ms; Infinity for no expiry. @default the cache's ttl */
-  ttl?: number
+  ttl?: Duration
   /**
    * ms: the value is stored with this grace, and a value invalidated less than this ago (and
    * within its own grace) is returned at once while one fill refreshes it. @default the cache's grace
    */
-  grace?: number
+  grace?: Duration
 }
 
 export interface ExpireOptions {
@@ -87,9 +96,9 @@ export interface CachedOptions<A extends unknown[]> {
   /** The groups for these arguments. */
   groups?: (...args: A) => readonly string[]
   /** ms; Infinity for no expiry. @default the cache's ttl */
-  ttl?: number
+  ttl?: Duration
   /** As `WrapOptions.grace`. @default the cache's grace */
-  grace?: number
+  grace?: Duration
 }
 
 /**

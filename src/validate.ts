@@ -1,3 +1,4 @@
+import ms, { type StringValue } from 'ms'
 import { InvalidArgumentError } from './errors.js'
 
 /** Most groups one entry may belong to: each is a field of the entry and a key the read checks. */
@@ -57,16 +58,33 @@ function hasRepeats(list: readonly unknown[]): boolean {
   return false
 }
 
-/** A TTL in ms: a positive integer, or Infinity for none. Returns undefined for none. */
+/**
+ * A length of time: ms, or a string the `ms` package reads (`'200ms'`, `'30s'`, `'5m'`, `'1h'`,
+ * `'2d'`). A string it cannot read stays a string, and the check after this refuses it.
+ */
+function duration(value: unknown): unknown {
+  if (typeof value !== 'string') return value
+  let parsed: number | undefined
+  try {
+    parsed = ms(value as StringValue) as number | undefined
+  } catch {
+    // ms throws for an empty string: refused below like any other
+  }
+  return typeof parsed === 'number' && Number.isFinite(parsed) ? parsed : value
+}
+
+/** A TTL in ms (or a duration string), or Infinity for none. Returns undefined for none. */
 export function checkTtl(ttl: unknown, what = 'ttl'): number | undefined {
   if (ttl === undefined || ttl === Number.POSITIVE_INFINITY) return undefined
-  return checkMs(ttl, what)
+  return checkMs(duration(ttl), what)
 }
 
 /** A positive whole number of milliseconds. */
 export function checkMs(value: unknown, what: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new InvalidArgumentError(`${what} must be a positive whole number of ms (got ${describe(value)})`)
+    throw new InvalidArgumentError(
+      `${what} must be a positive whole number of ms${what.includes('ttl') ? " or a duration such as '30s' or '1h'" : ''} (got ${describe(value)})`,
+    )
   }
   return value
 }
@@ -90,7 +108,8 @@ export function checkCount(value: unknown, what: string): number {
 }
 
 /** A grace in ms: a whole number, 0 or more (0: none). */
-export function checkGrace(value: unknown, what = 'grace'): number {
+export function checkGrace(grace: unknown, what = 'grace'): number {
+  const value = duration(grace)
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
     throw new InvalidArgumentError(`${what} must be a whole number of ms, 0 or more (got ${describe(value)})`)
   }

@@ -2,9 +2,9 @@ import { type FillToken, type SetEntry, setEntry } from './commands.js'
 import { InvalidArgumentError } from './errors.js'
 import type { Hints } from './hints.js'
 import type { Keys } from './keys.js'
-import type { SetOptions } from './options.js'
+import type { SetManyEntry, SetOptions } from './options.js'
 import type { Transport } from './transport.js'
-import { checkGrace, checkGroups, checkKey, checkTtl } from './validate.js'
+import { checkGrace, checkGroups, checkKey, checkTtl, MAX_BATCH } from './validate.js'
 import type { Values } from './values.js'
 
 /**
@@ -32,6 +32,10 @@ export class Writes {
     } catch (error) {
       return Promise.reject(error)
     }
+    return this.send(entry)
+  }
+
+  private send(entry: SetEntry): Promise<boolean> {
     return this.transport.call(
       'set',
       (client) => setEntry(client, this.keys, entry),
@@ -44,6 +48,25 @@ export class Writes {
         return true
       },
     )
+  }
+
+  /**
+   * Plain sets of many entries, all validated and encoded before any is sent, then sent together:
+   * one round trip, each entry a set of its own (not one atomic write). Rejects if any failed.
+   */
+  async setMany(entries: readonly SetManyEntry[]): Promise<void> {
+    if (!Array.isArray(entries))
+      throw new InvalidArgumentError('entries must be an array of { key, value, groups?, ttl? }')
+    if (entries.length > MAX_BATCH)
+      throw new InvalidArgumentError(`at most ${MAX_BATCH} entries per call (got ${entries.length})`)
+    const prepared = entries.map((entry, i) => {
+      if (typeof entry !== 'object' || entry === null)
+        throw new InvalidArgumentError(`entries[${i}] must be { key, value, groups?, ttl? }`)
+      const { key, value, ...options } = entry
+      if ('token' in options) throw new InvalidArgumentError(`entries[${i}]: setMany takes no token`)
+      return this.prepare(key, value, options)
+    })
+    await Promise.all(prepared.map((entry) => this.send(entry)))
   }
 
   /** A set's arguments, validated and encoded: nothing is sent before this succeeds. */

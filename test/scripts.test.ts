@@ -271,6 +271,18 @@ describe.each([
     ['delete with a missing lease', 'delete', [k('e', 'a'), k('t', 'a')], []],
     ['delete with an overflowing lease', 'delete', [k('e', 'a'), k('t', 'a')], [huge]],
     ['delete with a third key', 'delete', [k('e', 'a'), k('t', 'a'), k('g', 'g')], [1000]],
+    [
+      'delete of a key of another namespace beside one of this',
+      'delete',
+      [k('e', 'a'), k('t', 'a'), 'rgc:{other}:e:a', 'rgc:{other}:t:a'],
+      [1000],
+    ],
+    [
+      'delete of a second key without its generation',
+      'delete',
+      [k('e', 'a'), k('t', 'a'), k('e', 'b'), k('t', 'a')],
+      [1000],
+    ],
     ['delete with only the entry key', 'delete', [k('e', 'a')], [1000]],
     ['delete with a zero lease', 'delete', [k('e', 'a'), k('t', 'a')], [0]],
     ['delete with the generation of another key', 'delete', [k('e', 'a'), k('t', 'b')], [1000]],
