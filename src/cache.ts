@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import type { FillToken } from './commands.js'
+import type { FillToken, SetStatus } from './commands.js'
 import { type Connection, connect } from './connection.js'
 import { GroupCacheError, InvalidArgumentError, RedisError } from './errors.js'
 import { Fills } from './fills.js'
@@ -27,6 +27,8 @@ import { Writes } from './writes.js'
 const DEFAULT_TIMEOUT = 1000
 const DEFAULT_LEASE = 5_000
 const DEFAULT_HINTS = 10_000
+/** Refused fills of one key in a row, none stored, before the cache warns once. */
+const REFUSED_IN_A_ROW = 3
 
 /**
  * The cache: a facade that validates its options and wires the pieces, each a module of its own:
@@ -46,6 +48,9 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   private readonly fills: Fills
   private readonly invalidation: Invalidation
   private warned = false
+  /** Refused fills in a row, by key (reset by one that stores), and whether their warning was given. */
+  private readonly refusals = new Map<string, number>()
+  private warnedRefusals = false
 
   constructor(options: GroupCacheOptions) {
     super()
@@ -73,7 +78,9 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
         (failure: unknown) => this.report(failure),
       )
     this.reads = new Reads(this.transport, keys, hints, values, discard)
-    this.writes = new Writes(this.transport, keys, hints, values, ttl, lease, grace)
+    this.writes = new Writes(this.transport, keys, hints, values, ttl, lease, grace, (key, status) =>
+      this.filled(key, status),
+    )
     // A fill stores through `set` itself: whatever watches or wraps `set` sees every store.
     this.fills = new Fills(
       this.transport,
@@ -209,6 +216,33 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     this.transport.closed = true
     this.invalidation.close()
     await this.connection.close(this.timeout)
+  }
+
+  /**
+   * A fill's outcome: a refusal goes to `refused`; a key whose fills were refused
+   * REFUSED_IN_A_ROW times in a row, none stored (a query slower than the lease, a group expired
+   * more often than it fills), gets one process warning per cache.
+   */
+  private filled(key: string, status: SetStatus): void {
+    if (status === 'stored') {
+      this.refusals.delete(key)
+      return
+    }
+    this.emit('refused', { key, reason: status })
+    if (status === 'exists' || this.warnedRefusals) return
+    const streak = (this.refusals.get(key) ?? 0) + 1
+    this.refusals.set(key, streak)
+    if (this.refusals.size > 10_000) this.refusals.delete(this.refusals.keys().next().value as string)
+    if (streak < REFUSED_IN_A_ROW) return
+    this.warnedRefusals = true
+    process.emitWarning(
+      `the last ${streak} fills of ${JSON.stringify(key)} were refused (${status}) and none was stored: ` +
+        (status === 'lease-expired'
+          ? 'its function runs longer than the lease; raise the lease option'
+          : 'it is invalidated while it fills, every time') +
+        " (listen to the cache's 'refused' event to see every refusal)",
+      { type: 'GroupCacheWarning', code: 'E_REFUSED' },
+    )
   }
 
   /** Every failure a read absorbed goes to `error`; with no listener, one process warning. */

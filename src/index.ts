@@ -20,6 +20,7 @@ export type {
   GroupCacheEvents,
   GroupCacheOptions,
   ReadResult,
+  RefusedReason,
   SetManyEntry,
   SetOptions,
   WrapOptions,

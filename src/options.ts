@@ -108,7 +108,16 @@ export interface CachedOptions<A extends unknown[]> {
  */
 export type ReadResult<T> = { hit: true; value: T } | { hit: false; token: FillToken; leased: boolean }
 
+/** Why a fill's token set stored nothing (see lua/set.lua). */
+export type RefusedReason = 'exists' | 'lease-expired' | 'deleted' | 'group-expired'
+
 export interface GroupCacheEvents {
   /** A failure the cache absorbed (a read that failed open, a fill it could not store). */
   error: [error: GroupCacheError]
+  /**
+   * A fill (`wrap`, `cached`, or `set` with a token) was refused, its value returned but not
+   * stored: `lease-expired`, the function outlasted the lease; `group-expired` or `deleted`, an
+   * invalidation came during it; `exists`, another fill stored first.
+   */
+  refused: [refusal: { key: string; reason: RefusedReason }]
 }

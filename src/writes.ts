@@ -1,4 +1,4 @@
-import { type FillToken, type SetEntry, setEntry } from './commands.js'
+import { type FillToken, type SetEntry, type SetStatus, setEntry } from './commands.js'
 import { InvalidArgumentError } from './errors.js'
 import type { Hints } from './hints.js'
 import type { Keys } from './keys.js'
@@ -22,6 +22,8 @@ export class Writes {
     private readonly lease: number,
     /** the cache's default grace, ms */
     private readonly grace: number,
+    /** A token set stored, or was refused and why: the cache's `refused` event and its warning. */
+    private readonly filled: (key: string, status: SetStatus) => void = () => {},
   ) {}
 
   /** Resolves false when a token set refused; rejects when Redis fails. Nothing is sent before the arguments pass. */
@@ -40,6 +42,7 @@ export class Writes {
       'set',
       (client) => setEntry(client, this.keys, entry),
       (status) => {
+        if (entry.token !== undefined) this.filled(entry.key, status)
         if (status !== 'stored') return false
         // Written through: likely read live next. Filled after a miss: maybe not (see Hint). An
         // entry with a TTL and grace is only checked by a script (src/entry.ts).

@@ -1,10 +1,45 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { type GroupCache, InvalidArgumentError } from '../src/index.js'
 import { forEachBackend } from './support/backends.js'
 import { gate } from './support/gate.js'
 
 forEachBackend('race-free fills', (backend) => {
+  describe('refused fills are reported', () => {
+    it("a fill slower than the lease, or invalidated during it, emits 'refused' with why; its value is returned, not stored", async () => {
+      const cache = backend.cache({ lease: 50 })
+      const refusals: unknown[] = []
+      cache.on('refused', (refusal) => refusals.push(refusal))
+      expect(await cache.wrap('slow', () => sleep(120).then(() => 'late'))).toBe('late')
+      expect(await cache.get('slow')).toBeUndefined()
+      const fill = gate<string>()
+      const during = cache.wrap('k', { groups: ['g'] }, () => fill.opened)
+      await sleep(10)
+      await cache.expireGroup('g')
+      fill.open('before the expire')
+      expect(await during).toBe('before the expire')
+      expect(refusals).toEqual([
+        { key: 'slow', reason: 'lease-expired' },
+        { key: 'k', reason: 'group-expired' },
+      ])
+    })
+
+    it('a key whose fills are all refused, 3 in a row, gets one process warning per cache', async () => {
+      const emitWarning = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
+      try {
+        const cache = backend.cache({ lease: 30 })
+        const slow = () => sleep(60).then(() => 'late')
+        for (let i = 0; i < 5; i++) await cache.wrap('slow', slow)
+        const warnings = emitWarning.mock.calls.filter(
+          ([, options]) => typeof options === 'object' && (options as { code?: string }).code === 'E_REFUSED',
+        )
+        expect(warnings).toHaveLength(1)
+        expect(String(warnings[0]?.[0])).toMatch(/runs longer than the lease/)
+      } finally {
+        emitWarning.mockRestore()
+      }
+    })
+  })
   describe('a read that names groups', () => {
     it('does not hit an entry stored under other groups: the fill replaces it, and the new group invalidates it', async () => {
       for (const [reader, writer] of [
