@@ -218,7 +218,7 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
       const s = now()
       let out: SetRecord['out'] = 'error'
       try {
-        const stored = await set(key, value, options)
+        const stored = await set(key, value as {} | null, options)
         out = stored ? 'stored' : 'refused'
         return stored
       } finally {

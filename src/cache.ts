@@ -12,6 +12,7 @@ import type {
   ExpireOptions,
   GroupCacheEvents,
   GroupCacheOptions,
+  ReadOptions,
   ReadResult,
   SetManyEntry,
   SetOptions,
@@ -89,7 +90,8 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
       values,
       ttl,
       grace,
-      (key, value, options) => this.set(key, value, options),
+      // a fill never stores undefined (src/fills.ts)
+      (key, value, options) => this.set(key, value as {} | null, options),
       discard,
     )
     this.invalidation = new Invalidation(this.transport, keys, hints, lease, timeout, waitForReplicas)
@@ -114,7 +116,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * `read` miss, stores only if no group of the token was expired, the key was not deleted or
    * stored meanwhile, and the token is younger than the lease. Resolves false when it refused.
    */
-  set(key: string, value: unknown, options: SetOptions = {}): Promise<boolean> {
+  set<T extends {} | null = {} | null>(key: string, value: T, options: SetOptions = {}): Promise<boolean> {
     return this.writes.set(key, value, options)
   }
 
@@ -175,7 +177,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * lease when no one holds it (`leased`): `wrap` callers anywhere then wait for this fill, until
    * the set with the token, `release(token)`, or `lease` ms. Never stale. Rejects when Redis fails.
    */
-  read<T = unknown>(key: string, options: { groups?: readonly string[] } = {}): Promise<ReadResult<T>> {
+  read<T = unknown>(key: string, options: ReadOptions = {}): Promise<ReadResult<T>> {
     return this.fills.read<T>(key, options)
   }
 

@@ -1,7 +1,7 @@
 import type { FillToken } from './commands.js'
 import { ClosedError, RefreshError } from './errors.js'
 import type { Leases } from './leases.js'
-import type { CachedOptions, ReadResult, SetOptions, WrapOptions } from './options.js'
+import type { CachedOptions, ReadOptions, ReadResult, SetOptions, WrapOptions } from './options.js'
 import type { RawRead, Reads } from './reads.js'
 import type { Transport } from './transport.js'
 import { checkFunction, checkGrace, checkGroups, checkKey, checkTtl } from './validate.js'
@@ -51,7 +51,7 @@ export class Fills {
     private readonly discard: (key: string) => Promise<void>,
   ) {}
 
-  async read<T>(key: string, options: { groups?: readonly string[] }): Promise<ReadResult<T>> {
+  async read<T>(key: string, options: ReadOptions): Promise<ReadResult<T>> {
     const cacheKey = checkKey(key)
     const groups = checkGroups(options.groups)
     const reply = await this.reads.readOrToken(cacheKey, groups, () => this.ask(0))

@@ -1,5 +1,5 @@
 export { GroupCache } from './cache.js'
-export type { FillToken } from './commands.js'
+export type { CacheClient, FillToken } from './commands.js'
 export type { RedisOption } from './connection.js'
 export {
   ClosedError,
@@ -19,6 +19,7 @@ export type {
   ExpireOptions,
   GroupCacheEvents,
   GroupCacheOptions,
+  ReadOptions,
   ReadResult,
   RefusedReason,
   SetManyEntry,

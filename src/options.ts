@@ -101,6 +101,11 @@ export interface CachedOptions<A extends unknown[]> {
   grace?: Duration
 }
 
+export interface ReadOptions {
+  /** The groups the value will be stored under: a hit must be stored under all of them. */
+  groups?: readonly string[]
+}
+
 /**
  * A hit, or a miss with its token. `leased`: this read took the key's fill lease, so the caller
  * is the one fill in the fleet; `set` with the token releases it (`release(token)` gives it up).

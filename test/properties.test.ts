@@ -338,7 +338,7 @@ forEachBackend('properties', (backend) => {
           const before = await dumpNamespace(backend.raw, namespace)
 
           const started = performance.now()
-          const result = await settle(cache.set(key, value, { groups, ttl }))
+          const result = await settle(cache.set(key, value as {} | null, { groups, ttl }))
           if (expected.size > 0) {
             expect(result.ok, 'set should have been refused').toBe(false)
             if (result.ok) return
