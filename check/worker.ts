@@ -204,6 +204,8 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
       grace: config.grace,
       waitForReplicas: config.waitForReplicas,
     })
+    // refused fills are the workload's (its invalidations race its fills): no warning for them
+    opened.on('refused', () => {})
     opened.on('error', (error) => {
       errorEvents++
       errorCodes[error.code] = (errorCodes[error.code] ?? 0) + 1

@@ -221,9 +221,9 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   }
 
   /**
-   * A fill's outcome: a refusal goes to `refused`; a key whose fills were refused
-   * REFUSED_IN_A_ROW times in a row, none stored (a query slower than the lease, a group expired
-   * more often than it fills), gets one process warning per cache.
+   * A fill's outcome: a refusal goes to `refused`; with no listener there, a key whose fills were
+   * refused REFUSED_IN_A_ROW times in a row, none stored (a query slower than the lease, a group
+   * expired more often than it fills), gets one process warning per cache.
    */
   private filled(key: string, status: SetStatus): void {
     if (status === 'stored') {
@@ -231,7 +231,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
       return
     }
     this.emit('refused', { key, reason: status })
-    if (status === 'exists' || this.warnedRefusals) return
+    if (status === 'exists' || this.warnedRefusals || this.listenerCount('refused') > 0) return
     const streak = (this.refusals.get(key) ?? 0) + 1
     this.refusals.set(key, streak)
     if (this.refusals.size > 10_000) this.refusals.delete(this.refusals.keys().next().value as string)

@@ -24,7 +24,7 @@ forEachBackend('race-free fills', (backend) => {
       ])
     })
 
-    it('a key whose fills are all refused, 3 in a row, gets one process warning per cache', async () => {
+    it('with no refused listener, a key whose fills are all refused, 3 in a row, gets one process warning per cache', async () => {
       const emitWarning = vi.spyOn(process, 'emitWarning').mockImplementation(() => {})
       try {
         const cache = backend.cache({ lease: 30 })
@@ -35,6 +35,12 @@ forEachBackend('race-free fills', (backend) => {
         )
         expect(warnings).toHaveLength(1)
         expect(String(warnings[0]?.[0])).toMatch(/runs longer than the lease/)
+        // a cache whose refusals someone listens to gives no warning
+        emitWarning.mockClear()
+        const listened = backend.cache({ lease: 30 })
+        listened.on('refused', () => {})
+        for (let i = 0; i < 5; i++) await listened.wrap('slow', slow)
+        expect(emitWarning).not.toHaveBeenCalled()
       } finally {
         emitWarning.mockRestore()
       }
