@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type { FillToken, SetStatus } from './commands.js'
 import { type Connection, connect } from './connection.js'
+import type { Deadlines } from './deadlines.js'
 import { GroupCacheError, InvalidArgumentError, RedisError } from './errors.js'
 import { Fills } from './fills.js'
 import { Hints } from './hints.js'
@@ -9,6 +10,7 @@ import { Keys } from './keys.js'
 import { Leases } from './leases.js'
 import type {
   CachedOptions,
+  CallOptions,
   ExpireOptions,
   GroupCacheEvents,
   GroupCacheOptions,
@@ -21,7 +23,7 @@ import type {
 import { Reads } from './reads.js'
 import { jsonSerializer } from './serializer.js'
 import { Transport } from './transport.js'
-import { checkCount, checkGrace, checkMs, checkName, checkTtl } from './validate.js'
+import { checkCount, checkGrace, checkMs, checkName, checkTimeout, checkTtl } from './validate.js'
 import { Values } from './values.js'
 import { Writes } from './writes.js'
 
@@ -98,8 +100,9 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   }
 
   /** The value stored under `key`, or undefined on a miss. Fails open: Redis errors resolve undefined. */
-  get<T = unknown>(key: string): Promise<T | undefined> {
-    return this.reads.get<T>(key)
+  get<T = unknown>(key: string, options?: CallOptions): Promise<T | undefined> {
+    if (options === undefined) return this.reads.get<T>(key)
+    return this.callDeadlines(options).then((deadlines) => this.reads.get<T>(key, deadlines))
   }
 
   /**
@@ -107,8 +110,9 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * process knows every key's groups, else a script; keys the MGET cannot settle (an entry with
    * other groups, a stale one) take a second. Fails open.
    */
-  getMany<T = unknown>(keys: readonly string[]): Promise<(T | undefined)[]> {
-    return this.reads.getMany<T>(keys)
+  getMany<T = unknown>(keys: readonly string[], options?: CallOptions): Promise<(T | undefined)[]> {
+    if (options === undefined) return this.reads.getMany<T>(keys)
+    return this.callDeadlines(options).then((deadlines) => this.reads.getMany<T>(keys, deadlines))
   }
 
   /**
@@ -124,16 +128,16 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * Removes `key`'s entry; fills that began before are refused. True if a live entry was removed.
    * Always hard: the value is gone, grace or not.
    */
-  delete(key: string): Promise<boolean> {
-    return this.invalidation.delete(key)
+  delete(key: string, options?: CallOptions): Promise<boolean> {
+    return this.invalidation.delete(key, options)
   }
 
   /**
    * Removes the entries of `keys` at once, atomically, in one round trip (hard, as `delete`);
    * fills of them that began before are refused. Resolves how many live entries it removed.
    */
-  deleteMany(keys: readonly string[]): Promise<number> {
-    return this.invalidation.deleteMany(keys)
+  deleteMany(keys: readonly string[], options?: CallOptions): Promise<number> {
+    return this.invalidation.deleteMany(keys, options)
   }
 
   /**
@@ -153,8 +157,14 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   }
 
   /** Whether `key` has a live entry, by the rules of `get` (a stored `null` counts). Fails open: false. */
-  async has(key: string): Promise<boolean> {
-    return (await this.reads.get(key)) !== undefined
+  async has(key: string, options?: CallOptions): Promise<boolean> {
+    return (await this.get(key, options)) !== undefined
+  }
+
+  /** A call's own `timeout`, validated, as the transport's deadlines (undefined: the cache's). */
+  private async callDeadlines(options: CallOptions): Promise<Deadlines | null | undefined> {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object')
+    return this.transport.deadlinesFor(checkTimeout(options.timeout))
   }
 
   /**

@@ -4,7 +4,7 @@ import type { Leases } from './leases.js'
 import type { CachedOptions, ReadOptions, ReadResult, SetOptions, WrapOptions } from './options.js'
 import type { RawRead, Reads } from './reads.js'
 import type { Transport } from './transport.js'
-import { checkFunction, checkGrace, checkGroups, checkKey, checkTtl } from './validate.js'
+import { checkFunction, checkGrace, checkGroups, checkKey, checkTimeout, checkTtl } from './validate.js'
 import type { Values } from './values.js'
 import { checkToken } from './writes.js'
 
@@ -15,6 +15,8 @@ interface Fill<T> {
   /** ms, or undefined for no expiry */
   ttl: number | undefined
   grace: number
+  /** the call's own timeout, ms (undefined: the cache's) */
+  timeout: number | undefined
   fn: () => T | Promise<T>
 }
 
@@ -54,7 +56,8 @@ export class Fills {
   async read<T>(key: string, options: ReadOptions): Promise<ReadResult<T>> {
     const cacheKey = checkKey(key)
     const groups = checkGroups(options.groups)
-    const reply = await this.reads.readOrToken(cacheKey, groups, () => this.ask(0))
+    const deadlines = this.transport.deadlinesFor(checkTimeout(options.timeout))
+    const reply = await this.reads.readOrToken(cacheKey, groups, () => this.ask(0), deadlines)
     if (!reply.hit) return { hit: false, token: reply.token, leased: reply.leased }
     return { hit: true, value: this.values.decode<T>(reply.value) }
   }
@@ -70,12 +73,18 @@ export class Fills {
     const groups = checkGroups(options.groups)
     const ttl = options.ttl === undefined ? this.ttl : checkTtl(options.ttl)
     const grace = options.grace === undefined ? this.grace : checkGrace(options.grace)
+    const timeout = checkTimeout(options.timeout)
     checkFunction(fn, 'fn')
     if (this.transport.closed) throw new ClosedError('wrap')
-    const fill: Fill<T> = { key: cacheKey, groups, ttl, grace, fn }
+    const fill: Fill<T> = { key: cacheKey, groups, ttl, grace, timeout, fn }
     let reply: RawRead
     try {
-      reply = await this.reads.readOrToken(cacheKey, groups, () => this.ask(grace))
+      reply = await this.reads.readOrToken(
+        cacheKey,
+        groups,
+        () => this.ask(grace),
+        this.transport.deadlinesFor(timeout),
+      )
     } catch (error) {
       if (error instanceof ClosedError) throw error
       return this.failOpen(fill, error)
@@ -95,11 +104,12 @@ export class Fills {
     checkFunction(fn, 'fn')
     checkFunction(options?.key, 'options.key')
     if (options.groups !== undefined) checkFunction(options.groups, 'options.groups')
-    const { ttl, grace } = options
+    const { ttl, grace, timeout } = options
     if (ttl !== undefined) checkTtl(ttl)
     if (grace !== undefined) checkGrace(grace)
+    checkTimeout(timeout)
     return (...args: A) =>
-      this.wrap(options.key(...args), { groups: options.groups?.(...args), ttl, grace }, () => fn(...args))
+      this.wrap(options.key(...args), { groups: options.groups?.(...args), ttl, grace, timeout }, () => fn(...args))
   }
 
   private ask(grace: number) {
@@ -137,7 +147,12 @@ export class Fills {
       if (this.transport.closed) throw new ClosedError('wrap')
       let reply: RawRead
       try {
-        reply = await this.reads.readOrToken(fill.key, fill.groups, () => this.ask(fill.grace))
+        reply = await this.reads.readOrToken(
+          fill.key,
+          fill.groups,
+          () => this.ask(fill.grace),
+          this.transport.deadlinesFor(fill.timeout),
+        )
       } catch (error) {
         if (error instanceof ClosedError) throw error
         this.transport.report(error)
@@ -175,7 +190,12 @@ export class Fills {
 
   /** A fill's value, stored with its token (which releases the lease). */
   private storeFill<T>(fill: Fill<T>, value: T, token: FillToken): Promise<boolean> {
-    return this.store(fill.key, value, { token, ttl: fill.ttl ?? Number.POSITIVE_INFINITY, grace: fill.grace })
+    return this.store(fill.key, value, {
+      token,
+      ttl: fill.ttl ?? Number.POSITIVE_INFINITY,
+      grace: fill.grace,
+      timeout: fill.timeout,
+    })
   }
 
   /**

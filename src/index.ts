@@ -15,6 +15,7 @@ export {
 } from './errors.js'
 export type {
   CachedOptions,
+  CallOptions,
   Duration,
   ExpireOptions,
   GroupCacheEvents,

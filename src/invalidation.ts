@@ -4,9 +4,9 @@ import { Deadlines } from './deadlines.js'
 import { InvalidArgumentError, ReplicationError } from './errors.js'
 import type { Hints } from './hints.js'
 import type { Keys } from './keys.js'
-import type { ExpireOptions } from './options.js'
+import type { CallOptions, ExpireOptions } from './options.js'
 import { same, type Transport } from './transport.js'
-import { checkFlag, checkGroups, checkKey, checkKeys, checkMs, MAX_BATCH } from './validate.js'
+import { checkFlag, checkGroups, checkKey, checkKeys, checkMs, checkTimeout, MAX_BATCH } from './validate.js'
 
 export interface WaitForReplicas {
   replicas: number
@@ -40,21 +40,25 @@ export class Invalidation {
     if (waitForReplicas) (transport.client as unknown as Redis).on('close', this.countClose)
   }
 
-  async delete(key: string): Promise<boolean> {
+  async delete(key: string, options: CallOptions = {}): Promise<boolean> {
     const cacheKey = checkKey(key)
+    const deadlines = this.deadlines(options)
     this.hints.forget(cacheKey)
-    const removed = await this.invalidate('delete', (client) =>
-      deleteEntries(client, this.keys, [cacheKey], this.lease),
+    const removed = await this.invalidate(
+      'delete',
+      (client) => deleteEntries(client, this.keys, [cacheKey], this.lease),
+      deadlines,
     )
     return removed === 1
   }
 
   /** Deletes every key's entry at once, in one round trip; resolves how many live entries it removed. */
-  async deleteMany(keys: readonly string[]): Promise<number> {
+  async deleteMany(keys: readonly string[], options: CallOptions = {}): Promise<number> {
     const cacheKeys = [...new Set(checkKeys(keys))]
+    const deadlines = this.deadlines(options)
     if (cacheKeys.length === 0) return 0
     for (const key of cacheKeys) this.hints.forget(key)
-    return this.invalidate('deleteMany', (client) => deleteEntries(client, this.keys, cacheKeys, this.lease))
+    return this.invalidate('deleteMany', (client) => deleteEntries(client, this.keys, cacheKeys, this.lease), deadlines)
   }
 
   /** Soft by default: a value stored with grace may be served for that grace; `hard`: never. */
@@ -66,9 +70,10 @@ export class Invalidation {
     if (!Array.isArray(groups)) throw new InvalidArgumentError('groups must be an array')
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object')
     const hard = checkFlag(options.hard, 'hard')
+    const deadlines = this.deadlines(options)
     const names = checkGroups(groups, MAX_BATCH)
     if (names.length === 0) return
-    await this.invalidate(operation, (client) => expireGroups(client, this.keys, names, hard))
+    await this.invalidate(operation, (client) => expireGroups(client, this.keys, names, hard), deadlines)
   }
 
   /**
@@ -95,6 +100,12 @@ export class Invalidation {
     return deleted
   }
 
+  /** A call's own timeout's deadlines (validated), or undefined for the cache's. */
+  private deadlines(options: CallOptions): Deadlines | null | undefined {
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object')
+    return this.transport.deadlinesFor(checkTimeout(options.timeout))
+  }
+
   /** Stops listening to the client (the cache is closing). */
   close(): void {
     if (this.waitForReplicas) (this.transport.client as unknown as Redis).off('close', this.countClose)
@@ -106,10 +117,14 @@ export class Invalidation {
    * (ioredis resends a pending WAIT after reconnecting, maybe to a newly promoted primary that
    * never had the write), its answer proves nothing and the invalidation is rejected.
    */
-  private async invalidate<T>(operation: string, run: (client: CacheClient) => Promise<T>): Promise<T> {
+  private async invalidate<T>(
+    operation: string,
+    run: (client: CacheClient) => Promise<T>,
+    deadlines?: Deadlines | null,
+  ): Promise<T> {
     const wanted = this.waitForReplicas
     const connection = this.connectionCount
-    const result = await this.transport.request(operation, run)
+    const result = await this.transport.request(operation, run, deadlines)
     if (wanted === undefined) return result
     const acknowledged = await this.transport.call(
       operation,

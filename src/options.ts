@@ -54,7 +54,16 @@ export interface GroupCacheOptions {
   hints?: number
 }
 
-export interface SetOptions {
+/** What every call may take. */
+export interface CallOptions {
+  /**
+   * ms (or a duration string) before this call's Redis commands count as failed, instead of the
+   * cache's `timeout`; Infinity waits. Reads fail open at it, writes and invalidations reject.
+   */
+  timeout?: Duration
+}
+
+export interface SetOptions extends CallOptions {
   /** Groups of the value; expiring any of them invalidates it. With a token: the token's groups. */
   groups?: readonly string[]
   /** ms; Infinity for no expiry. @default the cache's ttl */
@@ -66,12 +75,12 @@ export interface SetOptions {
 }
 
 /** One entry of `setMany`: a plain set's key, value and options. */
-export interface SetManyEntry extends Omit<SetOptions, 'token'> {
+export interface SetManyEntry extends Omit<SetOptions, 'token' | 'timeout'> {
   key: string
   value: unknown
 }
 
-export interface WrapOptions {
+export interface WrapOptions extends CallOptions {
   groups?: readonly string[]
   /** ms; Infinity for no expiry. @default the cache's ttl */
   ttl?: Duration
@@ -82,7 +91,7 @@ export interface WrapOptions {
   grace?: Duration
 }
 
-export interface ExpireOptions {
+export interface ExpireOptions extends CallOptions {
   /**
    * No value this invalidates is ever served stale, whatever its grace (permissions, prices).
    * @default false: a value stored with grace may be served for that grace
@@ -99,9 +108,11 @@ export interface CachedOptions<A extends unknown[]> {
   ttl?: Duration
   /** As `WrapOptions.grace`. @default the cache's grace */
   grace?: Duration
+  /** As `CallOptions.timeout`, for every call. @default the cache's timeout */
+  timeout?: Duration
 }
 
-export interface ReadOptions {
+export interface ReadOptions extends CallOptions {
   /** The groups the value will be stored under: a hit must be stored under all of them. */
   groups?: readonly string[]
 }

@@ -1,4 +1,5 @@
 import { type FillToken, fetchEntries, getEntries, getEntry, type ReadRequest, readEntry } from './commands.js'
+import type { Deadlines } from './deadlines.js'
 import { decodeEntry, liveAt } from './entry.js'
 import { ClosedError } from './errors.js'
 import type { Hint, Hints } from './hints.js'
@@ -44,8 +45,8 @@ export class Reads {
     private readonly discard: (key: string) => Promise<void>,
   ) {}
 
-  /** The value stored under `key`, or undefined on a miss. Fails open. */
-  get<T>(key: string): Promise<T | undefined> {
+  /** The value stored under `key`, or undefined on a miss. Fails open. `deadlines`: the call's own timeout's. */
+  get<T>(key: string, deadlines?: Deadlines | null): Promise<T | undefined> {
     let cacheKey: string
     try {
       cacheKey = checkKey(key)
@@ -53,7 +54,7 @@ export class Reads {
       return Promise.reject(error)
     }
     const hint = this.hints.warm(cacheKey)
-    if (hint === undefined) return this.getByScript<T>(cacheKey)
+    if (hint === undefined) return this.getByScript<T>(cacheKey, deadlines)
     // Not async, and the reply settled inside the call's own promise: this is a hit's whole path.
     return this.transport.call(
       'get',
@@ -61,30 +62,35 @@ export class Reads {
       (reply) => {
         const value = this.liveValue(cacheKey, hint, reply, 0, hint.at)
         if (value !== undefined) return this.decodeOrDiscard<T>(cacheKey, value)
-        return reply[0] === null ? undefined : this.getByScript<T>(cacheKey)
+        return reply[0] === null ? undefined : this.getByScript<T>(cacheKey, deadlines)
       },
       nothing,
+      deadlines,
     )
   }
 
   /** The values of `keys`, in order (undefined for each miss). Fails open. */
-  async getMany<T>(keys: readonly string[]): Promise<(T | undefined)[]> {
+  async getMany<T>(keys: readonly string[], deadlines?: Deadlines | null): Promise<(T | undefined)[]> {
     const cacheKeys = checkKeys(keys)
     if (this.transport.closed) throw new ClosedError('getMany')
     const [first] = cacheKeys
     if (first === undefined) return []
-    if (cacheKeys.length === 1) return [await this.get<T>(first)]
+    if (cacheKeys.length === 1) return [await this.get<T>(first, deadlines)]
     const values: (string | undefined)[] = new Array(cacheKeys.length)
     try {
       let unsettled = cacheKeys.map((_, i) => i)
       const hints = cacheKeys.map((key) => this.hints.warm(key))
-      if (hints.every((hint) => hint !== undefined)) unsettled = await this.fetchMany(cacheKeys, hints, values)
+      if (hints.every((hint) => hint !== undefined))
+        unsettled = await this.fetchMany(cacheKeys, hints, values, deadlines)
       if (unsettled.length > 0) {
         const wanted = unsettled.map((i) => cacheKeys[i] as string)
-        const entries = await this.transport.request('get', (client) =>
-          wanted.length === 1
-            ? getEntry(client, this.keys, wanted[0] as string).then((entry) => [entry])
-            : getEntries(client, this.keys, wanted),
+        const entries = await this.transport.request(
+          'get',
+          (client) =>
+            wanted.length === 1
+              ? getEntry(client, this.keys, wanted[0] as string).then((entry) => [entry])
+              : getEntries(client, this.keys, wanted),
+          deadlines,
         )
         unsettled.forEach((i, n) => {
           const entry = entries[n]
@@ -110,33 +116,46 @@ export class Reads {
    * which also hands out the token a miss needs and takes the fill lease (`ask`, made only then: a
    * hit by MGET needs none). Rejects when Redis fails.
    */
-  async readOrToken(key: string, groups: readonly string[], ask: () => ReadAsk): Promise<RawRead> {
+  async readOrToken(
+    key: string,
+    groups: readonly string[],
+    ask: () => ReadAsk,
+    deadlines?: Deadlines | null,
+  ): Promise<RawRead> {
     const hint = this.hints.warm(key)
     // The MGET checks the entry holds the hint's groups: only worth it when they include the ones asked for.
     if (hint !== undefined && includes(hint.groups, groups)) {
-      const reply = await this.transport.request('read', (client) => fetchEntries(client, hint.keys))
+      const reply = await this.transport.request('read', (client) => fetchEntries(client, hint.keys), deadlines)
       const value = this.liveValue(key, hint, reply, 0, hint.at)
       if (value !== undefined) return { hit: true, value }
     }
-    const reply = await this.transport.request('read', (client) =>
-      readEntry(client, this.keys, { key, groups, ...ask() }),
+    const reply = await this.transport.request(
+      'read',
+      (client) => readEntry(client, this.keys, { key, groups, ...ask() }),
+      deadlines,
     )
     if (reply.hit) return { hit: true, value: this.learn(key, reply.entry) }
     return { ...reply, stale: reply.stale === undefined ? undefined : decodeEntry(reply.stale).value }
   }
 
   /** A read by script: the first of a key, or one the MGET could not settle. Fails open. */
-  private getByScript<T>(key: string): Promise<T | undefined> {
+  private getByScript<T>(key: string, deadlines: Deadlines | null | undefined): Promise<T | undefined> {
     return this.transport.call(
       'get',
       (client) => getEntry(client, this.keys, key),
       (entry) => (entry === null ? undefined : this.decodeOrDiscard<T>(key, this.learn(key, entry))),
       nothing,
+      deadlines,
     )
   }
 
   /** MGETs every key's entry and the versions of its hinted groups; settles what it can into `values`. */
-  private async fetchMany(keys: string[], hints: Hint[], values: (string | undefined)[]): Promise<number[]> {
+  private async fetchMany(
+    keys: string[],
+    hints: Hint[],
+    values: (string | undefined)[],
+    deadlines: Deadlines | null | undefined,
+  ): Promise<number[]> {
     const args = hints.map((hint) => hint.keys[0] as string)
     const slots = new Map<string, number>()
     const at = hints.map((hint) =>
@@ -149,7 +168,7 @@ export class Reads {
         return slot
       }),
     )
-    const reply = await this.transport.request('get', (client) => fetchEntries(client, args))
+    const reply = await this.transport.request('get', (client) => fetchEntries(client, args), deadlines)
     const unsettled: number[] = []
     hints.forEach((hint, i) => {
       values[i] = this.liveValue(keys[i] as string, hint, reply, i, at[i] as number[])

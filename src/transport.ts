@@ -14,6 +14,8 @@ export class Transport {
   closed = false
   /** Deadlines of the calls in flight (none with an infinite timeout). */
   private readonly deadlines: Deadlines | undefined
+  /** Deadlines of calls with a `timeout` of their own, by duration. */
+  private readonly byMs = new Map<number, Deadlines>()
 
   constructor(
     readonly client: CacheClient,
@@ -35,7 +37,7 @@ export class Transport {
     send: (client: CacheClient) => Promise<R>,
     settle: (reply: R) => T | PromiseLike<T>,
     failOpen?: () => T,
-    deadlines: Deadlines | undefined = this.deadlines,
+    deadlines: Deadlines | null | undefined = this.deadlines,
   ): Promise<T> {
     if (this.closed) return Promise.reject(new ClosedError(operation))
     return new Promise<T>((resolve, reject) => {
@@ -73,8 +75,28 @@ export class Transport {
   }
 
   /** One Redis call that rejects on failure (see `call`). */
-  request<R>(operation: string, send: (client: CacheClient) => Promise<R>): Promise<R> {
-    return this.call(operation, send, same)
+  request<R>(
+    operation: string,
+    send: (client: CacheClient) => Promise<R>,
+    deadlines: Deadlines | null | undefined = this.deadlines,
+  ): Promise<R> {
+    return this.call(operation, send, same, undefined, deadlines)
+  }
+
+  /**
+   * The deadlines of a call's own `timeout` (ms, Infinity for none): undefined (the cache's) when
+   * it has none, null when it waits forever. One list per duration, kept: a call costs a node.
+   */
+  deadlinesFor(timeout: number | undefined): Deadlines | null | undefined {
+    if (timeout === undefined) return undefined
+    if (timeout === Number.POSITIVE_INFINITY) return null
+    let deadlines = this.byMs.get(timeout)
+    if (deadlines === undefined) {
+      if (this.byMs.size >= 64) this.byMs.delete(this.byMs.keys().next().value as number)
+      deadlines = new Deadlines(timeout)
+      this.byMs.set(timeout, deadlines)
+    }
+    return deadlines
   }
 
   /** A read that failed: reported, and answered with `fallback` (a call after close() throws). */

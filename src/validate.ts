@@ -107,6 +107,12 @@ export function checkCount(value: unknown, what: string): number {
   return value
 }
 
+/** A call's own timeout: ms or a duration string, or Infinity to wait; undefined: the cache's. */
+export function checkTimeout(value: unknown): number | undefined {
+  if (value === undefined || value === Number.POSITIVE_INFINITY) return value
+  return checkMs(duration(value), 'timeout')
+}
+
 /** A grace in ms: a whole number, 0 or more (0: none). */
 export function checkGrace(grace: unknown, what = 'grace'): number {
   const value = duration(grace)

@@ -1,10 +1,11 @@
 import { type FillToken, type SetEntry, type SetStatus, setEntry } from './commands.js'
+import type { Deadlines } from './deadlines.js'
 import { InvalidArgumentError } from './errors.js'
 import type { Hints } from './hints.js'
 import type { Keys } from './keys.js'
 import type { SetManyEntry, SetOptions } from './options.js'
 import type { Transport } from './transport.js'
-import { checkGrace, checkGroups, checkKey, checkTtl, MAX_BATCH } from './validate.js'
+import { checkGrace, checkGroups, checkKey, checkTimeout, checkTtl, MAX_BATCH } from './validate.js'
 import type { Values } from './values.js'
 
 /**
@@ -29,15 +30,17 @@ export class Writes {
   /** Resolves false when a token set refused; rejects when Redis fails. Nothing is sent before the arguments pass. */
   set(key: string, value: unknown, options: SetOptions): Promise<boolean> {
     let entry: SetEntry
+    let deadlines: Deadlines | null | undefined
     try {
       entry = this.prepare(key, value, options)
+      deadlines = this.transport.deadlinesFor(checkTimeout(options.timeout))
     } catch (error) {
       return Promise.reject(error)
     }
-    return this.send(entry)
+    return this.send(entry, deadlines)
   }
 
-  private send(entry: SetEntry): Promise<boolean> {
+  private send(entry: SetEntry, deadlines?: Deadlines | null): Promise<boolean> {
     return this.transport.call(
       'set',
       (client) => setEntry(client, this.keys, entry),
@@ -50,6 +53,8 @@ export class Writes {
         else this.hints.remember(entry.key, entry.groups, entry.token === undefined)
         return true
       },
+      undefined,
+      deadlines,
     )
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { InvalidArgumentError } from '../src/index.js'
+import { InvalidArgumentError, TimeoutError } from '../src/index.js'
 import { forEachBackend } from './support/backends.js'
 
 /** The everyday calls beside get, set and wrap: has, setMany, deleteMany, clear, and durations as strings. */
@@ -95,6 +95,40 @@ forEachBackend('everyday calls', (backend) => {
       // and the cache works on as before
       expect(await cache.wrap('a', { groups: ['g'] }, () => 'again')).toBe('again')
       expect(await cache.get('a')).toBe('again')
+    })
+  })
+
+  describe("a call's own timeout", () => {
+    it("ends a call on a Redis that does not answer long before the cache's timeout: reads fail open, writes reject", async () => {
+      // the cache's own timeout is far past the test's: only the call's can end these calls
+      const { cache, outage } = backend.failingCache({ timeout: 60_000 })
+      const errors: unknown[] = []
+      cache.on('error', (error) => errors.push(error))
+      await cache.set('k', 'v', { groups: ['g'] })
+      outage.start('hang')
+      expect(await cache.get('k', { timeout: 50 })).toBeUndefined()
+      expect(await cache.getMany(['k', 'l'], { timeout: '50ms' })).toEqual([undefined, undefined])
+      expect(await cache.has('k', { timeout: 50 })).toBe(false)
+      expect(await cache.wrap('k', { groups: ['g'], timeout: 50 }, () => 'computed')).toBe('computed')
+      await expect(cache.set('k', 'w', { timeout: 50 })).rejects.toThrow(TimeoutError)
+      await expect(cache.expireGroup('g', { timeout: 50 })).rejects.toThrow(TimeoutError)
+      await expect(cache.delete('k', { timeout: 50 })).rejects.toThrow(TimeoutError)
+      await expect(cache.read('k', { timeout: 50 })).rejects.toThrow(TimeoutError)
+      expect(outage.failed).toBeGreaterThan(0)
+      outage.end()
+      expect(errors.length).toBeGreaterThan(0)
+      expect(await cache.get('k', { timeout: Number.POSITIVE_INFINITY })).toBe('v')
+    })
+
+    it.each([-1, 0, 1.5, 'soon', null])('timeout %s is refused before anything is written', async (timeout) => {
+      const cache = backend.cache()
+      const bad = { timeout: timeout as number }
+      await expect(cache.get('k', bad)).rejects.toThrow(InvalidArgumentError)
+      await expect(cache.set('k', 1, bad)).rejects.toThrow(InvalidArgumentError)
+      await expect(cache.wrap('k', bad, () => 1)).rejects.toThrow(InvalidArgumentError)
+      await expect(cache.expireGroup('g', bad)).rejects.toThrow(InvalidArgumentError)
+      await expect(cache.deleteMany(['k'], bad)).rejects.toThrow(InvalidArgumentError)
+      expect(await backend.dump()).toEqual({})
     })
   })
 
