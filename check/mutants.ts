@@ -118,8 +118,8 @@ const list: Mutant[] = [
     edits: [
       {
         file: 'src/fills.ts',
-        target: 'return this.store(fill.key, value, { token, ttl:',
-        replacement: 'return this.store(fill.key, value, { groups: token.groups, ttl:',
+        target: 'return this.store(fill.key, value, {\n      token,\n',
+        replacement: 'return this.store(fill.key, value, {\n      groups: token.groups,\n',
       },
     ],
   },
@@ -205,13 +205,15 @@ const list: Mutant[] = [
     edits: [
       {
         file: 'src/reads.ts',
-        target: 'return reply[0] === null ? undefined : this.getByScript<T>(cacheKey)\n      },\n      nothing,\n',
-        replacement: 'return reply[0] === null ? undefined : this.getByScript<T>(cacheKey)\n      },\n',
+        target:
+          'return reply[0] === null ? undefined : this.getByScript<T>(cacheKey, deadlines)\n      },\n      nothing,\n',
+        replacement:
+          'return reply[0] === null ? undefined : this.getByScript<T>(cacheKey, deadlines)\n      },\n      undefined,\n',
       },
       {
         file: 'src/reads.ts',
         target: 'this.decodeOrDiscard<T>(key, this.learn(key, entry))),\n      nothing,\n',
-        replacement: 'this.decodeOrDiscard<T>(key, this.learn(key, entry))),\n',
+        replacement: 'this.decodeOrDiscard<T>(key, this.learn(key, entry))),\n      undefined,\n',
       },
     ],
   },
@@ -293,8 +295,9 @@ const list: Mutant[] = [
     edits: [
       {
         file: 'src/invalidation.ts',
-        target: 'const result = await this.transport.request(operation, run)',
-        replacement: 'const result = await this.transport.request(operation, run).catch(() => undefined as T)',
+        target: 'const result = await this.transport.request(operation, run, deadlines)',
+        replacement:
+          'const result = await this.transport.request(operation, run, deadlines).catch(() => undefined as T)',
       },
     ],
   },

@@ -7,11 +7,12 @@ import { gate } from './support/gate.js'
 forEachBackend('race-free fills', (backend) => {
   describe('refused fills are reported', () => {
     it("a fill slower than the lease, or invalidated during it, emits 'refused' with why; its value is returned, not stored", async () => {
-      const cache = backend.cache({ lease: 50 })
+      const short = backend.cache({ lease: 50 })
+      const cache = backend.cache()
       const refusals: unknown[] = []
-      cache.on('refused', (refusal) => refusals.push(refusal))
-      expect(await cache.wrap('slow', () => sleep(120).then(() => 'late'))).toBe('late')
-      expect(await cache.get('slow')).toBeUndefined()
+      for (const each of [short, cache]) each.on('refused', (refusal) => refusals.push(refusal))
+      expect(await short.wrap('slow', () => sleep(120).then(() => 'late'))).toBe('late')
+      expect(await short.get('slow')).toBeUndefined()
       const fill = gate<string>()
       const during = cache.wrap('k', { groups: ['g'] }, () => fill.opened)
       await sleep(10)
