@@ -23,7 +23,7 @@ import type {
 import { Reads } from './reads.js'
 import { jsonSerializer } from './serializer.js'
 import { Transport } from './transport.js'
-import { checkCount, checkGrace, checkMs, checkName, checkTimeout, checkTtl } from './validate.js'
+import { checkCount, checkGrace, checkMs, checkName, checkTtl } from './validate.js'
 import { Values } from './values.js'
 import { Writes } from './writes.js'
 
@@ -102,7 +102,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   /** The value stored under `key`, or undefined on a miss. Fails open: Redis errors resolve undefined. */
   get<T = unknown>(key: string, options?: CallOptions): Promise<T | undefined> {
     if (options === undefined) return this.reads.get<T>(key)
-    return this.callDeadlines(options).then((deadlines) => this.reads.get<T>(key, deadlines))
+    return this.withDeadlines(options, (deadlines) => this.reads.get<T>(key, deadlines))
   }
 
   /**
@@ -112,7 +112,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    */
   getMany<T = unknown>(keys: readonly string[], options?: CallOptions): Promise<(T | undefined)[]> {
     if (options === undefined) return this.reads.getMany<T>(keys)
-    return this.callDeadlines(options).then((deadlines) => this.reads.getMany<T>(keys, deadlines))
+    return this.withDeadlines(options, (deadlines) => this.reads.getMany<T>(keys, deadlines))
   }
 
   /**
@@ -161,10 +161,12 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     return (await this.get(key, options)) !== undefined
   }
 
-  /** A call's own `timeout`, validated, as the transport's deadlines (undefined: the cache's). */
-  private async callDeadlines(options: CallOptions): Promise<Deadlines | null | undefined> {
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object')
-    return this.transport.deadlinesFor(checkTimeout(options.timeout))
+  /** `read` with the deadlines of the call's own `timeout`; bad options reject, nothing sent. */
+  private async withDeadlines<R>(
+    options: CallOptions,
+    read: (deadlines: Deadlines | null | undefined) => Promise<R>,
+  ): Promise<R> {
+    return read(this.transport.deadlinesOf(options))
   }
 
   /**

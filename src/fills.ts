@@ -1,4 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { FillToken } from './commands.js'
+import type { Deadlines } from './deadlines.js'
 import { ClosedError, RefreshError } from './errors.js'
 import type { Leases } from './leases.js'
 import type { CachedOptions, ReadOptions, ReadResult, SetOptions, WrapOptions } from './options.js'
@@ -15,12 +17,11 @@ interface Fill<T> {
   /** ms, or undefined for no expiry */
   ttl: number | undefined
   grace: number
-  /** the call's own timeout, ms (undefined: the cache's) */
+  /** the call's own timeout, ms (undefined: the cache's), and its deadlines, for every call of the fill */
   timeout: number | undefined
+  deadlines: Deadlines | null | undefined
   fn: () => T | Promise<T>
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /**
  * Read-through: `read` hands a miss its fill token, and `wrap` and `cached` run the caller's
@@ -56,7 +57,7 @@ export class Fills {
   async read<T>(key: string, options: ReadOptions): Promise<ReadResult<T>> {
     const cacheKey = checkKey(key)
     const groups = checkGroups(options.groups)
-    const deadlines = this.transport.deadlinesFor(checkTimeout(options.timeout))
+    const deadlines = this.transport.deadlinesOf(options)
     const reply = await this.reads.readOrToken(cacheKey, groups, () => this.ask(0), deadlines)
     if (!reply.hit) return { hit: false, token: reply.token, leased: reply.leased }
     return { hit: true, value: this.values.decode<T>(reply.value) }
@@ -76,15 +77,11 @@ export class Fills {
     const timeout = checkTimeout(options.timeout)
     checkFunction(fn, 'fn')
     if (this.transport.closed) throw new ClosedError('wrap')
-    const fill: Fill<T> = { key: cacheKey, groups, ttl, grace, timeout, fn }
+    const deadlines = this.transport.deadlinesFor(timeout)
+    const fill: Fill<T> = { key: cacheKey, groups, ttl, grace, timeout, deadlines, fn }
     let reply: RawRead
     try {
-      reply = await this.reads.readOrToken(
-        cacheKey,
-        groups,
-        () => this.ask(grace),
-        this.transport.deadlinesFor(timeout),
-      )
+      reply = await this.reads.readOrToken(cacheKey, groups, () => this.ask(grace), deadlines)
     } catch (error) {
       if (error instanceof ClosedError) throw error
       return this.failOpen(fill, error)
@@ -147,12 +144,7 @@ export class Fills {
       if (this.transport.closed) throw new ClosedError('wrap')
       let reply: RawRead
       try {
-        reply = await this.reads.readOrToken(
-          fill.key,
-          fill.groups,
-          () => this.ask(fill.grace),
-          this.transport.deadlinesFor(fill.timeout),
-        )
+        reply = await this.reads.readOrToken(fill.key, fill.groups, () => this.ask(fill.grace), fill.deadlines)
       } catch (error) {
         if (error instanceof ClosedError) throw error
         this.transport.report(error)

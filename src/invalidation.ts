@@ -6,7 +6,7 @@ import type { Hints } from './hints.js'
 import type { Keys } from './keys.js'
 import type { CallOptions, ExpireOptions } from './options.js'
 import { same, type Transport } from './transport.js'
-import { checkFlag, checkGroups, checkKey, checkKeys, checkMs, checkTimeout, MAX_BATCH } from './validate.js'
+import { checkFlag, checkGroups, checkKey, checkKeys, checkMs, MAX_BATCH } from './validate.js'
 
 export interface WaitForReplicas {
   replicas: number
@@ -42,7 +42,7 @@ export class Invalidation {
 
   async delete(key: string, options: CallOptions = {}): Promise<boolean> {
     const cacheKey = checkKey(key)
-    const deadlines = this.deadlines(options)
+    const deadlines = this.transport.deadlinesOf(options)
     this.hints.forget(cacheKey)
     const removed = await this.invalidate(
       'delete',
@@ -55,7 +55,7 @@ export class Invalidation {
   /** Deletes every key's entry at once, in one round trip; resolves how many live entries it removed. */
   async deleteMany(keys: readonly string[], options: CallOptions = {}): Promise<number> {
     const cacheKeys = [...new Set(checkKeys(keys))]
-    const deadlines = this.deadlines(options)
+    const deadlines = this.transport.deadlinesOf(options)
     if (cacheKeys.length === 0) return 0
     for (const key of cacheKeys) this.hints.forget(key)
     return this.invalidate('deleteMany', (client) => deleteEntries(client, this.keys, cacheKeys, this.lease), deadlines)
@@ -70,7 +70,7 @@ export class Invalidation {
     if (!Array.isArray(groups)) throw new InvalidArgumentError('groups must be an array')
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object')
     const hard = checkFlag(options.hard, 'hard')
-    const deadlines = this.deadlines(options)
+    const deadlines = this.transport.deadlinesOf(options)
     const names = checkGroups(groups, MAX_BATCH)
     if (names.length === 0) return
     await this.invalidate(operation, (client) => expireGroups(client, this.keys, names, hard), deadlines)
@@ -98,12 +98,6 @@ export class Invalidation {
     }
     this.hints.clear()
     return deleted
-  }
-
-  /** A call's own timeout's deadlines (validated), or undefined for the cache's. */
-  private deadlines(options: CallOptions): Deadlines | null | undefined {
-    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object')
-    return this.transport.deadlinesFor(checkTimeout(options.timeout))
   }
 
   /** Stops listening to the client (the cache is closing). */

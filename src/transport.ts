@@ -1,6 +1,7 @@
 import type { CacheClient } from './commands.js'
 import { type Deadline, Deadlines } from './deadlines.js'
-import { ClosedError, GroupCacheError, RedisError, TimeoutError } from './errors.js'
+import { ClosedError, GroupCacheError, InvalidArgumentError, RedisError, TimeoutError } from './errors.js'
+import { checkTimeout } from './validate.js'
 
 /** A call's reply as it came. */
 export const same = <R>(reply: R): R => reply
@@ -81,6 +82,13 @@ export class Transport {
     deadlines: Deadlines | null | undefined = this.deadlines,
   ): Promise<R> {
     return this.call(operation, send, same, undefined, deadlines)
+  }
+
+  /** The deadlines of a call's `options.timeout`, validated (see `deadlinesFor`); undefined options: the cache's. */
+  deadlinesOf(options: { timeout?: unknown } | undefined): Deadlines | null | undefined {
+    if (options === undefined) return undefined
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object')
+    return this.deadlinesFor(checkTimeout(options.timeout))
   }
 
   /**

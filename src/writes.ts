@@ -5,7 +5,7 @@ import type { Hints } from './hints.js'
 import type { Keys } from './keys.js'
 import type { SetManyEntry, SetOptions } from './options.js'
 import type { Transport } from './transport.js'
-import { checkGrace, checkGroups, checkKey, checkTimeout, checkTtl, MAX_BATCH } from './validate.js'
+import { checkGrace, checkGroups, checkKey, checkTtl, MAX_BATCH } from './validate.js'
 import type { Values } from './values.js'
 
 /**
@@ -33,7 +33,7 @@ export class Writes {
     let deadlines: Deadlines | null | undefined
     try {
       entry = this.prepare(key, value, options)
-      deadlines = this.transport.deadlinesFor(checkTimeout(options.timeout))
+      deadlines = this.transport.deadlinesOf(options)
     } catch (error) {
       return Promise.reject(error)
     }
