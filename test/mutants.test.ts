@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, inject, it } from 'vitest'
 import { mutantNames, mutants, mutantTree } from '../check/mutants.js'
+import { runNode } from './support/node.js'
 
 /**
  * Every mutant of check/mutants.ts that names test files is caught by them: the files, run by
@@ -29,21 +29,6 @@ function limit(n: number): <T>(task: () => Promise<T>) => Promise<T> {
 }
 const slot = limit(3)
 
-function run(cwd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [vitest, 'run', ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let output = ''
-    child.stdout.on('data', (chunk) => {
-      output += chunk
-    })
-    child.stderr.on('data', (chunk) => {
-      output += chunk
-    })
-    child.once('error', reject)
-    child.once('close', (code) => resolve({ code, output }))
-  })
-}
-
 /** Without colour codes, should the environment force them on. */
 const plain = (text: string) =>
   text
@@ -59,7 +44,7 @@ describe.concurrent('mutants the test suite catches', () => {
       const cluster = inject('cluster')
       const env: NodeJS.ProcessEnv = { ...process.env, REDIS_URL: inject('redisUrl'), NO_COLOR: '1' }
       if ('nodes' in cluster) env.REDIS_CLUSTER_URL = cluster.nodes[0]
-      const { code, output } = await slot(() => run(mutantTree(name), ['--bail=1', ...tests], env))
+      const { code, output } = await slot(() => runNode([vitest, 'run', '--bail=1', ...tests], mutantTree(name), env))
       const text = plain(output)
       // Failed tests, not a file that could not load: the tests ran and some caught it.
       const failed = /Tests\s+(\d+) failed/.exec(text)
