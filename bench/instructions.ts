@@ -110,11 +110,18 @@ const rows: [string, Call][] = [
     'set script, 3 groups, no TTL',
     script(
       source('set'),
-      (i) => [`${ns}e:${key(i)}`, `${ns}t:${key(i)}`, ...groups],
-      () => [json, '', 30000, ''],
+      (i) => [`${ns}e:${key(i)}`, `${ns}t:${key(i)}`, `${ns}l:${key(i)}`, ...groups],
+      () => [json, '', 30000, 0, ''],
     ),
   ],
-  ['expire-groups script, 1 group', script(source('expire-groups'), () => [groups[2] as string])],
+  [
+    'expire-groups script, 1 group',
+    script(
+      source('expire-groups'),
+      () => [groups[2] as string],
+      () => [0],
+    ),
+  ],
 ]
 
 process.stderr.write(`callgrind: ${rows.length} calls, 2 runs each\n`)

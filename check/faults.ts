@@ -67,6 +67,7 @@ export type WorkerTuning = Partial<
     | 'grace'
     | 'hardRatio'
     | 'wrapOnly'
+    | 'lateGroups'
   >
 >
 
@@ -370,6 +371,13 @@ const modeList: Mode[] = [
     // the in-memory backend's Lua, one thread for every worker, takes a good part of the lease itself
     backends: ['redis', 'acl', 'cluster'],
     worker: { lease: 50, slowFill: [0.95, 60, 150], writeRatio: 0.05, concurrency: 32 },
+  },
+  {
+    name: 'late-groups',
+    description:
+      "70% of fills name their row's own group only after the function read the row (wrap's ctx.groups, a token set's extra groups); writers mostly expire that group",
+    harmsServer: false,
+    worker: { universe: { keys: 8, buckets: 2 }, lateGroups: 0.7, writeRatio: 0.25, fnMax: 30 },
   },
   {
     name: 'move-groups',

@@ -118,8 +118,8 @@ const list: Mutant[] = [
     edits: [
       {
         file: 'src/fills.ts',
-        target: 'return this.store(fill.key, value, {\n      token,\n',
-        replacement: 'return this.store(fill.key, value, {\n      groups: token.groups,\n',
+        target: '      token,\n      groups: run.groups.length === 0 ? undefined : [...token.groups, ...run.groups],\n',
+        replacement: '      groups: [...token.groups, ...run.groups],\n',
       },
     ],
   },
@@ -244,8 +244,8 @@ const list: Mutant[] = [
       {
         file: 'lua/set.lua',
         target:
-          "  if redis.call('GET', generationKey) ~= tokenGeneration then return -2 end\n  for i = 1, groupCount do",
-        replacement: '  for i = 1, groupCount do',
+          "  if redis.call('GET', generationKey) ~= tokenGeneration then return -2 end\n  for i = 1, tokenCount do",
+        replacement: '  for i = 1, tokenCount do',
       },
     ],
   },
@@ -271,8 +271,8 @@ const list: Mutant[] = [
       },
       {
         file: 'lua/set.lua',
-        target: "    if redis.call('GET', generationKey) ~= tokenGeneration then return 0 end\n    local tokenVersions",
-        replacement: '    local tokenVersions',
+        target: "    if redis.call('GET', generationKey) ~= tokenGeneration then return 0 end\n    local storedGrace",
+        replacement: '    local storedGrace',
       },
     ],
   },
@@ -381,6 +381,55 @@ const list: Mutant[] = [
         file: 'src/reads.ts',
         target: 'if (hint !== undefined && includes(hint.groups, groups)) {',
         replacement: 'if (hint !== undefined) {',
+      },
+    ],
+  },
+  {
+    name: 'late-groups-unchecked',
+    description:
+      'a fill stores under groups it named after its read without checking that they did not move since (only a missing one refuses)',
+    checker: { mode: 'late-groups', caught: 'stale', seconds: 3 },
+    tests: ['test/late-groups.test.ts'],
+    edits: [
+      {
+        file: 'lua/set.lua',
+        target: '    elseif isLater(versions[i], readAt) then',
+        replacement: '    elseif false then',
+      },
+    ],
+  },
+  {
+    name: 'versions-not-times',
+    description:
+      'expireGroup moves a version by one (INCR), not to the Redis time: a late group moved during a fill still reads as older than the fill',
+    checker: { mode: 'late-groups', caught: 'stale', seconds: 3 },
+    tests: ['test/late-groups.test.ts'],
+    edits: [
+      {
+        file: 'lua/expire-groups.lua',
+        target: '    if isLater(time, versions[i]) then',
+        replacement: '    if false then',
+      },
+    ],
+  },
+  {
+    name: 'late-unknown-stored',
+    description:
+      'a fill stores under a late group with no version, making one: an invalidation of it during the fill, whose version was then lost, goes unseen',
+    tests: ['test/late-groups.test.ts'],
+    edits: [{ file: 'lua/set.lua', target: '      refused = refused or -4', replacement: '      refused = refused' }],
+  },
+  {
+    name: 'joiners-trust-late-fills',
+    description:
+      'a wrap that joins a fill in flight in its process takes its value even when the fill named late groups and was refused',
+    checker: { mode: 'late-groups', caught: 'stale', seconds: 4 },
+    tests: ['test/late-groups.test.ts'],
+    edits: [
+      {
+        file: 'src/fills.ts',
+        target: 'return joined && !outcome.vouched ? this.through(fill) : outcome.value',
+        replacement: 'return outcome.value',
       },
     ],
   },

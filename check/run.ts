@@ -284,6 +284,7 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
       grace: tuning.grace,
       hardRatio: tuning.hardRatio,
       wrapOnly: tuning.wrapOnly,
+      lateGroups: tuning.lateGroups,
       retries: 20,
       seed: seed + id,
       base: base.toString(),

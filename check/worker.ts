@@ -11,7 +11,7 @@ import { createWriteStream, type WriteStream } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import { Cluster, Redis } from 'ioredis'
-import { GroupCache, type GroupCacheOptions } from '../src/index.js'
+import { type FillContext, GroupCache, type GroupCacheOptions } from '../src/index.js'
 import {
   altGroup,
   bucketGroup,
@@ -72,6 +72,11 @@ export interface WorkerConfig {
   hardRatio?: number
   /** every read is a wrap (a herd: many callers of few keys) */
   wrapOnly?: boolean
+  /**
+   * the fraction of fills (wrap, read + set) that name their row's own group only after the
+   * function read the row: `ctx.groups`, or a token set's groups beyond the read's
+   */
+  lateGroups?: number
 
   seed: number
   /** process.hrtime.bigint() of the coordinator at the start, as a decimal string */
@@ -227,7 +232,7 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
         const e = now()
         const { row: vr, v } = (value ?? {}) as { row?: unknown; v?: unknown }
         const row = Number(key.slice('key_'.length))
-        const groups = [...(options?.token?.groups ?? options?.groups ?? [])]
+        const groups = [...new Set([...(options?.token?.groups ?? []), ...(options?.groups ?? [])])]
         const ttl = Number(options?.ttl ?? config.ttl) // the workers give ms
         const record: SetRecord = { t: 's', w, row, vr, v, token: options?.token !== undefined, groups, s, e, out }
         if (Number.isFinite(ttl)) record.ttl = ttl
@@ -438,15 +443,23 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
     const key = keyName(row)
     const s = now()
     const record: ReadRecord = { t: 'r', w, op: 'get', s, e: s, items: [] }
+    // A fill that names the row's own group late asks only for the others up front.
+    const late = config.lateGroups !== undefined && random() < config.lateGroups ? groups[0] : undefined
+    const upfront = late === undefined ? groups : groups.slice(1)
     const ask = () => {
-      record.asked = groups
+      record.asked = upfront
     }
     try {
       if (kind < 0.4 || config.wrapOnly) {
         record.op = 'wrap'
         ask()
         const { fn, state } = filler(row, groups)
-        const value: unknown = await on.wrap(key, { groups }, fn)
+        const run = async (ctx: FillContext) => {
+          const value = await fn()
+          if (late !== undefined) ctx.groups.push(late)
+          return value
+        }
+        const value: unknown = await on.wrap(key, { groups: upfront }, run)
         // With grace, a wrap may return a stale value while its function refreshes it in the
         // background: a function still running when wrap returned is not this call's fill.
         if (state.ran && state.value !== undefined) {
@@ -477,7 +490,7 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
       } else {
         record.op = 'read'
         ask()
-        const result = await on.read<unknown>(key, { groups })
+        const result = await on.read<unknown>(key, { groups: upfront })
         record.re = now()
         if (result.hit) {
           record.items.push(item(row, 'hit', result.value))
@@ -487,7 +500,8 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
           record.fn = state.ns
           record.items.push(item(row, 'fill', value))
           try {
-            record.set = (await on.set(key, value, { token: result.token })) ? 'stored' : 'refused'
+            const options = late === undefined ? { token: result.token } : { token: result.token, groups }
+            record.set = (await on.set(key, value, options)) ? 'stored' : 'refused'
           } catch {
             record.set = 'error'
           }

@@ -7,7 +7,12 @@
 --
 -- Returns the number of groups whose version was moved. A group with no version is left
 -- without one: a missing version already makes every snapshot of it stale, and the next
--- writer creates a fresh one that no snapshot can hold.
+-- writer creates a fresh one that no snapshot can hold (set.lua refuses a fill that names it
+-- late).
+--
+-- A version is also a time: it moves to max(version + 1, Redis TIME in microseconds), so a
+-- version later than a read's time says its group moved (or was created) after that read began.
+-- A fill that names a group only after its function ran (set.lua, "late groups") relies on that.
 --
 -- A soft move records, in `<base>p:<group>` (as long-lived as the version), the version it moved
 -- from and the Redis time: a reader can tell that an entry of exactly that version went stale
@@ -30,16 +35,23 @@ for i = 1, #KEYS do
 end
 
 local t = redis.call('TIME')
+local time = t[1] .. string.format('%06d', tonumber(t[2]))
 local moved = 0
 for i = 1, #KEYS do
   local record = base .. 'p:' .. string.sub(KEYS[i], #groupHead + 1)
   if isVersion(versions[i]) then
-    redis.call('INCR', KEYS[i])
+    local remaining = redis.call('PTTL', KEYS[i])
+    if isLater(time, versions[i]) then
+      -- SET drops the TTL; it is put back as it was (not KEEPTTL, which the in-memory backend lacks).
+      redis.call('SET', KEYS[i], time)
+      if remaining > 0 then redis.call('PEXPIRE', KEYS[i], remaining) end
+    else
+      redis.call('INCR', KEYS[i])
+    end
     moved = moved + 1
     if hard == '1' then
       redis.call('DEL', record)
     else
-      local remaining = redis.call('PTTL', KEYS[i])
       local text = versions[i] .. ',' .. t[1] .. ',' .. t[2]
       if remaining > 0 then
         redis.call('SET', record, text, 'PX', remaining)

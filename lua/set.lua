@@ -15,8 +15,9 @@
 -- ARGV[5]     token: '<seconds>,<microseconds>,<generation>[,<owner>]' of the read (Redis time,
 --             the key's generation then, and the fill lease's owner if that read took it), or ''
 --             for a set without a token
--- ARGV[6..5+n]  token: each group's version at the read, in the order of KEYS[4..] (absent
---             without a token)
+-- ARGV[6..5+m]  token: the version at the read of each of the first m groups, the ones the read
+--             named (absent without a token). Groups m+1..n are late: the fill named them after
+--             its function ran, so the read knew none of their versions.
 --
 -- Returns 1 when stored (or when this set already stored and its entry is still live: the entry
 -- is exactly what it would store). A token set that stores nothing returns:
@@ -24,11 +25,16 @@
 --      overwrite it)
 --  -1  the token is as old as the lease or older (the generation it saw may be gone)
 --  -2  the key was deleted or set without a token since the read (or its generation was lost)
---  -3  a group was expired (or its version lost) since the read
+--  -3  a group was expired (or its version lost) since the read; for a late group: its version
+--      is later than the read's time (versions are times: expire-groups.lua), so it moved or was
+--      created since the read began
+--  -4  a late group has no version: it is new, or its version was lost (evicted, flushed), and an
+--      invalidation of it during this fill could not be told from none. A version is made now,
+--      so that the next fill naming the group stores.
 -- Either way a token's fill lease, if its owner still holds it, is released: the waiters read
--- the value, or one of them takes the lease and fills. A group with no version gets a fresh one;
--- each version's TTL is extended to cover the entry's (an entry without TTL makes its versions
--- persistent).
+-- the value, or one of them takes the lease and fills. A plain set's group with no version gets a
+-- fresh one; each version's TTL is extended to cover the entry's (an entry without TTL makes its
+-- versions persistent).
 
 -- @include common
 
@@ -42,9 +48,12 @@ local grace = ARGV[4]
 local token = ARGV[5]
 local groupCount = #KEYS - 3
 local hasToken = token ~= nil and token ~= ''
+-- the groups the read named, with their versions in the token
+local tokenCount = hasToken and #ARGV - 5 or groupCount
 
 check(#KEYS >= 3, 'set takes KEYS: entry, generation, lease, groups...')
-check(#ARGV == 5 + (hasToken and groupCount or 0), 'set takes ARGV: value, ttl, lease, grace, token, token versions')
+check(#ARGV >= 5 and (hasToken or #ARGV == 5) and tokenCount <= groupCount,
+  'set takes ARGV: value, ttl, lease, grace, token, token versions (at most one per group)')
 check(ttl == '' or (isCount(ttl) and tonumber(ttl) > 0), 'ttl must be a positive integer of ms or empty')
 check(isCount(lease) and tonumber(lease) > 0, 'lease must be a positive integer of ms')
 check(isCount(grace), 'grace must be a whole number of ms')
@@ -52,7 +61,7 @@ local tokenSeconds, tokenMicros, tokenGeneration, tokenOwner
 if hasToken then
   tokenSeconds, tokenMicros, tokenGeneration, tokenOwner = string.match(token, '^(%d+),(%d+),(%d+),?(.*)$')
   check(tokenGeneration ~= nil, 'a token is <seconds>,<microseconds>,<generation>[,<owner>]')
-  for i = 1, groupCount do check(isVersionText(ARGV[5 + i]), 'token versions must be versions') end
+  for i = 1, tokenCount do check(isVersionText(ARGV[5 + i]), 'token versions must be versions') end
 end
 local base = entryBase(entryKey, generationKey)
 checkLease(leaseKey, entryKey, base)
@@ -92,18 +101,39 @@ if hasToken then
     -- token's versions says none of them moved; another writer's plain set of the same value
     -- since moved the generation, and that entry is not this set's to claim.
     if redis.call('GET', generationKey) ~= tokenGeneration then return 0 end
-    local tokenVersions = {unpack(ARGV, 6, 5 + groupCount)}
     local storedGrace, _, stored = splitHeader(redis.call('GET', entryKey))
-    if storedGrace == graceMs and stored == encodeEntry(tokenVersions, names, value) then return 1 end
+    local expected = {unpack(ARGV, 6, 5 + tokenCount)}
+    -- A late group's version is the one this set stamped: the entry is live, so it is current.
+    for i = tokenCount + 1, groupCount do expected[i] = versions[i] end
+    if storedGrace == graceMs and stored == encodeEntry(expected, names, value) then return 1 end
     return 0
   end
   local t = redis.call('TIME')
   local ageMs = (tonumber(t[1]) - tonumber(tokenSeconds)) * 1000 + (tonumber(t[2]) - tonumber(tokenMicros)) / 1000
   if ageMs >= tonumber(lease) then return -1 end
   if redis.call('GET', generationKey) ~= tokenGeneration then return -2 end
-  for i = 1, groupCount do
+  for i = 1, tokenCount do
     if versions[i] ~= ARGV[5 + i] then return -3 end
   end
+  -- A late group must not have moved since the read began: its version, a time, is no later than
+  -- the read's. One with no version cannot be vouched for (an invalidation of a missing version
+  -- moves nothing, and a version moved since the read may have been lost): nothing is stored, and
+  -- a version is made, so that the next fill naming the group can be.
+  local readAt = tokenSeconds .. string.format('%06d', tonumber(tokenMicros))
+  local refused
+  for i = tokenCount + 1, groupCount do
+    if not isVersion(versions[i]) then
+      if keep == '' then
+        redis.call('SET', KEYS[3 + i], freshVersion())
+      else
+        redis.call('SET', KEYS[3 + i], freshVersion(), 'PX', keep)
+      end
+      refused = refused or -4
+    elseif isLater(versions[i], readAt) then
+      refused = -3
+    end
+  end
+  if refused then return refused end
 else
   -- A write moves the key's generation (when a miss created one), so a fill that read before
   -- it is refused even after this entry is gone again (TTL, eviction, an invalidation).

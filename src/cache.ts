@@ -12,6 +12,7 @@ import type {
   CachedOptions,
   CallOptions,
   ExpireOptions,
+  FillFunction,
   GroupCacheEvents,
   GroupCacheOptions,
   ReadOptions,
@@ -23,7 +24,7 @@ import type {
 import { Reads } from './reads.js'
 import { jsonSerializer } from './serializer.js'
 import { Transport } from './transport.js'
-import { checkCount, checkGrace, checkMs, checkName, checkTtl } from './validate.js'
+import { checkCount, checkGrace, checkMs, checkName, checkNotFoundTtl, checkTtl } from './validate.js'
 import { Values } from './values.js'
 import { Writes } from './writes.js'
 
@@ -68,6 +69,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     this.timeout = timeout
     const lease = checkMs(options.lease ?? DEFAULT_LEASE, 'lease')
     const grace = checkGrace(options.grace ?? 0)
+    const notFoundTtl = checkNotFoundTtl(options.notFoundTtl)
     const waitForReplicas = checkWaitForReplicas(options.waitForReplicas, options.redis)
     const hints = new Hints(keys, checkCount(options.hints ?? DEFAULT_HINTS, 'hints'))
     const values = new Values(options.serializer ?? jsonSerializer)
@@ -92,7 +94,8 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
       values,
       ttl,
       grace,
-      // a fill never stores undefined (src/fills.ts)
+      notFoundTtl,
+      // a fill never stores undefined: "not found" is a value of its own (src/values.ts)
       (key, value, options) => this.set(key, value as {} | null, options),
       discard,
     )
@@ -199,14 +202,15 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   }
 
   /**
-   * Read-through: the cached value, or `fn()`'s result, stored with the miss's token. In one
-   * process, callers that miss the same key at the same versions share one `fn()` call, and so
-   * do callers whose read failed. When Redis fails, `fn()` runs and its value is returned (the
-   * failure goes to `error`). A result of undefined is returned but not stored.
+   * Read-through: the cached value, or `fn(ctx)`'s result, stored with the miss's token under the
+   * call's groups and those `fn` pushed to `ctx.groups`. In one process, callers that miss the
+   * same key at the same versions share one `fn` call, and so do callers whose read failed. When
+   * Redis fails, `fn` runs and its value is returned (the failure goes to `error`). A result of
+   * undefined is returned, and stored as "not found" only with a `notFoundTtl`.
    */
-  wrap<T>(key: string, fn: () => T | Promise<T>): Promise<T>
-  wrap<T>(key: string, options: WrapOptions, fn: () => T | Promise<T>): Promise<T>
-  wrap<T>(key: string, optionsOrFn: WrapOptions | (() => T | Promise<T>), maybeFn?: () => T | Promise<T>): Promise<T> {
+  wrap<T>(key: string, fn: FillFunction<T>): Promise<T>
+  wrap<T>(key: string, options: WrapOptions, fn: FillFunction<T>): Promise<T>
+  wrap<T>(key: string, optionsOrFn: WrapOptions | FillFunction<T>, maybeFn?: FillFunction<T>): Promise<T> {
     if (typeof optionsOrFn === 'function') return this.fills.wrap(key, {}, optionsOrFn)
     return this.fills.wrap(key, optionsOrFn ?? {}, maybeFn)
   }
@@ -219,7 +223,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    */
   cached<A extends unknown[], R>(
     fn: (...args: A) => R | Promise<R>,
-    options: CachedOptions<A>,
+    options: CachedOptions<A, Awaited<R>>,
   ): (...args: A) => Promise<R> {
     return this.fills.cached(fn, options)
   }

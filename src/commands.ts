@@ -51,7 +51,7 @@ export type ReadReply =
   | { hit: false; token: FillToken; leased: boolean; wait: number; stale: string | undefined }
 
 /** Why a set stored or did not (see `lua/set.lua`). */
-export type SetStatus = 'stored' | 'exists' | 'lease-expired' | 'deleted' | 'group-expired'
+export type SetStatus = 'stored' | 'exists' | 'lease-expired' | 'deleted' | 'group-expired' | 'group-unknown'
 
 const setStatuses: Record<string, SetStatus> = {
   '1': 'stored',
@@ -59,6 +59,7 @@ const setStatuses: Record<string, SetStatus> = {
   '-1': 'lease-expired',
   '-2': 'deleted',
   '-3': 'group-expired',
+  '-4': 'group-unknown',
 }
 
 /**
@@ -122,6 +123,7 @@ export function readEntry(client: CacheClient, keys: Keys, request: ReadRequest)
 export interface SetEntry {
   key: string
   value: string
+  /** With a token: the token's groups first, then any late ones (named after the read). */
   groups: readonly string[]
   /** ms, or undefined for no expiry */
   ttl: number | undefined

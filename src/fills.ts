@@ -3,11 +3,27 @@ import type { FillToken } from './commands.js'
 import type { Deadlines } from './deadlines.js'
 import { ClosedError, RefreshError } from './errors.js'
 import type { Leases } from './leases.js'
-import type { CachedOptions, ReadOptions, ReadResult, SetOptions, WrapOptions } from './options.js'
+import type {
+  CachedOptions,
+  FillContext,
+  FillFunction,
+  ReadOptions,
+  ReadResult,
+  SetOptions,
+  WrapOptions,
+} from './options.js'
 import type { RawRead, Reads } from './reads.js'
 import type { Transport } from './transport.js'
-import { checkFunction, checkGrace, checkGroups, checkKey, checkTimeout, checkTtl } from './validate.js'
-import type { Values } from './values.js'
+import {
+  checkFunction,
+  checkGrace,
+  checkGroups,
+  checkKey,
+  checkNotFoundTtl,
+  checkTimeout,
+  checkTtl,
+} from './validate.js'
+import { NOT_FOUND, type Values } from './values.js'
 import { checkToken } from './writes.js'
 
 /** What one `wrap` call fills with. */
@@ -17,10 +33,29 @@ interface Fill<T> {
   /** ms, or undefined for no expiry */
   ttl: number | undefined
   grace: number
+  /** ms a result of undefined is stored as "not found" (Infinity: no expiry); undefined: not stored */
+  notFoundTtl: number | undefined
   /** the call's own timeout, ms (undefined: the cache's), and its deadlines, for every call of the fill */
   timeout: number | undefined
   deadlines: Deadlines | null | undefined
-  fn: () => T | Promise<T>
+  fn: FillFunction<T>
+}
+
+/** A run of a fill's function: its value, and the groups it named as it ran (`ctx.groups`). */
+interface Run<T> {
+  value: T
+  groups: readonly string[]
+}
+
+/**
+ * What a call in flight settles to, for the callers that joined it: its value, and whether that
+ * value is good for a caller whose read began later. It is, unless the function named late groups
+ * and the set did not store: only a stored set says that none of them moved since the fill's read,
+ * and a joiner's read, which knew nothing of them, may have begun after one moved.
+ */
+interface Outcome<T> {
+  value: T
+  vouched: boolean
 }
 
 /**
@@ -48,6 +83,8 @@ export class Fills {
     private readonly ttl: number | undefined,
     /** the cache's default grace, ms */
     private readonly grace: number,
+    /** the cache's default notFoundTtl, ms (undefined: not stored) */
+    private readonly notFoundTtl: number | undefined,
     /** Stores a value: the cache's own `set`, so that every store of a fill goes through it. */
     private readonly store: (key: string, value: unknown, options: SetOptions) => Promise<boolean>,
     /** Deletes a stored value the serializer cannot read (the cache's own delete). */
@@ -60,6 +97,7 @@ export class Fills {
     const deadlines = this.transport.deadlinesOf(options)
     const reply = await this.reads.readOrToken(cacheKey, groups, () => this.ask(0), deadlines)
     if (!reply.hit) return { hit: false, token: reply.token, leased: reply.leased }
+    if (reply.value === '') return { hit: true, value: undefined, notFound: true }
     return { hit: true, value: this.values.decode<T>(reply.value) }
   }
 
@@ -69,44 +107,91 @@ export class Fills {
     return this.leases.release(token)
   }
 
-  async wrap<T>(key: string, options: WrapOptions, fn: (() => T | Promise<T>) | undefined): Promise<T> {
+  async wrap<T>(key: string, options: WrapOptions, fn: FillFunction<T> | undefined): Promise<T> {
     const cacheKey = checkKey(key)
     const groups = checkGroups(options.groups)
     const ttl = options.ttl === undefined ? this.ttl : checkTtl(options.ttl)
     const grace = options.grace === undefined ? this.grace : checkGrace(options.grace)
+    const notFoundTtl = options.notFoundTtl === undefined ? this.notFoundTtl : checkNotFoundTtl(options.notFoundTtl)
     const timeout = checkTimeout(options.timeout)
     checkFunction(fn, 'fn')
     if (this.transport.closed) throw new ClosedError('wrap')
     const deadlines = this.transport.deadlinesFor(timeout)
-    const fill: Fill<T> = { key: cacheKey, groups, ttl, grace, timeout, deadlines, fn }
+    const fill: Fill<T> = { key: cacheKey, groups, ttl, grace, notFoundTtl, timeout, deadlines, fn }
+    return this.through(fill)
+  }
+
+  /** A wrap's read, then its hit, its stale value, its fill, or its wait for another's fill. */
+  private async through<T>(fill: Fill<T>): Promise<T> {
     let reply: RawRead
     try {
-      reply = await this.reads.readOrToken(cacheKey, groups, () => this.ask(grace), deadlines)
+      reply = await this.reads.readOrToken(fill.key, fill.groups, () => this.ask(fill.grace), fill.deadlines)
     } catch (error) {
       if (error instanceof ClosedError) throw error
       return this.failOpen(fill, error)
     }
     if (reply.hit) return this.decodeOrRun(fill, reply.value)
     if (reply.stale !== undefined) return this.serveStale(fill, reply)
-    const flight = [cacheKey, reply.token.generation, ...groups, ...reply.token.versions].join('\u0000')
+    const flight = [fill.key, reply.token.generation, ...fill.groups, ...reply.token.versions].join('\u0000')
     // A lease taken is a lease to use: a fill of an older lease in flight here is not joined.
-    if (reply.leased) return this.share(flight, () => this.fill(fill, reply.token), true)
-    return this.share(flight, () => this.wait(fill, reply.wait))
+    const { token } = reply
+    if (reply.leased)
+      return this.settle(
+        fill,
+        this.share(flight, () => this.fill(fill, token), true),
+      )
+    return this.settle(
+      fill,
+      this.share(flight, () => this.wait(fill, reply.wait)),
+    )
+  }
+
+  /** The value of a call in flight; a caller that joined it reads anew if the value is not vouched for. */
+  private async settle<T>(fill: Fill<T>, { flight, joined }: Shared<Outcome<T>>): Promise<T> {
+    const outcome = await flight
+    return joined && !outcome.vouched ? this.through(fill) : outcome.value
   }
 
   cached<A extends unknown[], R>(
     fn: (...args: A) => R | Promise<R>,
-    options: CachedOptions<A>,
+    options: CachedOptions<A, Awaited<R>>,
   ): (...args: A) => Promise<R> {
     checkFunction(fn, 'fn')
     checkFunction(options?.key, 'options.key')
     if (options.groups !== undefined) checkFunction(options.groups, 'options.groups')
-    const { ttl, grace, timeout } = options
+    const { resultGroups, ttl, grace, notFoundTtl, timeout } = options
+    if (resultGroups !== undefined) checkFunction(resultGroups, 'options.resultGroups')
     if (ttl !== undefined) checkTtl(ttl)
     if (grace !== undefined) checkGrace(grace)
+    checkNotFoundTtl(notFoundTtl)
     checkTimeout(timeout)
+    const run = resultGroups
+      ? async (ctx: FillContext, args: A) => {
+          const result = await fn(...args)
+          if (result !== undefined) ctx.groups.push(...resultGroups(result, ...args))
+          return result
+        }
+      : (_ctx: FillContext, args: A) => fn(...args)
     return (...args: A) =>
-      this.wrap(options.key(...args), { groups: options.groups?.(...args), ttl, grace, timeout }, () => fn(...args))
+      this.wrap(options.key(...args), { groups: options.groups?.(...args), ttl, grace, notFoundTtl, timeout }, (ctx) =>
+        run(ctx, args),
+      )
+  }
+
+  /**
+   * Runs the fill's function with a context of its own; the groups it named are checked here, so
+   * that a bad one rejects the call (InvalidArgumentError) instead of reaching Redis.
+   */
+  private async run<T>(fill: Fill<T>): Promise<Run<T>> {
+    const ctx: FillContext = { groups: [] }
+    const value = await fill.fn(ctx)
+    const groups = ctx.groups.length === 0 ? ctx.groups : checkGroups(ctx.groups)
+    return { value, groups }
+  }
+
+  /** The function's value alone, for a run whose value is not stored. */
+  private async runUnstored<T>(fill: Fill<T>): Promise<T> {
+    return (await this.run(fill)).value
   }
 
   private ask(grace: number) {
@@ -116,7 +201,7 @@ export class Fills {
   /** Redis is failing: the function's value is returned, not stored. One call per key, still. */
   private failOpen<T>(fill: Fill<T>, error: unknown): Promise<T> {
     this.transport.report(error)
-    return this.share(`${fill.key}\u0000`, async () => fill.fn())
+    return this.share(`${fill.key}\u0000`, () => this.runUnstored(fill)).flight
   }
 
   private async decodeOrRun<T>(fill: Fill<T>, value: string): Promise<T> {
@@ -125,7 +210,7 @@ export class Fills {
     } catch (error) {
       this.transport.report(error)
       await this.discard(fill.key)
-      return fill.fn()
+      return this.runUnstored(fill)
     }
   }
 
@@ -135,11 +220,12 @@ export class Fills {
    * have passed: the function then runs here, its value not stored. Two, because the lease this
    * wait found may end just as another waiter takes it, and that one's fill takes a lease at most.
    */
-  private async wait<T>(fill: Fill<T>, wait: number): Promise<T> {
+  private async wait<T>(fill: Fill<T>, wait: number): Promise<Outcome<T>> {
+    const vouched = (value: T): Outcome<T> => ({ value, vouched: true })
     const deadline = performance.now() + 2 * this.leases.lease
     for (let attempt = 0; ; attempt++) {
       const left = deadline - performance.now()
-      if (left <= 0) return fill.fn()
+      if (left <= 0) return vouched(await this.runUnstored(fill))
       await sleep(Math.min(this.leases.nextPoll(attempt, wait), left))
       if (this.transport.closed) throw new ClosedError('wrap')
       let reply: RawRead
@@ -148,44 +234,55 @@ export class Fills {
       } catch (error) {
         if (error instanceof ClosedError) throw error
         this.transport.report(error)
-        return fill.fn()
+        return vouched(await this.runUnstored(fill))
       }
-      if (reply.hit) return this.decodeOrRun(fill, reply.value)
-      if (reply.stale !== undefined) return this.serveStale(fill, reply)
+      if (reply.hit) return vouched(await this.decodeOrRun(fill, reply.value))
+      if (reply.stale !== undefined) return vouched(await this.serveStale(fill, reply))
       if (reply.leased) return this.fill(fill, reply.token)
       wait = reply.wait
     }
   }
 
   /** The lease holder's fill: the function, then a set with the token, which releases the lease. */
-  private async fill<T>(fill: Fill<T>, token: FillToken): Promise<T> {
-    let value: T
+  private async fill<T>(fill: Fill<T>, token: FillToken): Promise<Outcome<T>> {
+    let run: Run<T>
     try {
-      value = await fill.fn()
+      run = await this.run(fill)
     } catch (error) {
       // The waiters take over at once.
       void this.leases.release(token)
       throw error
     }
-    if (value === undefined || this.transport.closed) {
+    let stored = false
+    if (!this.storable(fill, run) || this.transport.closed) {
       void this.leases.release(token)
-      return value
+    } else {
+      try {
+        stored = await this.storeFill(fill, run, token)
+      } catch (error) {
+        this.transport.report(error)
+        void this.leases.release(token)
+      }
     }
-    try {
-      await this.storeFill(fill, value, token)
-    } catch (error) {
-      this.transport.report(error)
-      void this.leases.release(token)
-    }
-    return value
+    return { value: run.value, vouched: stored || run.groups.length === 0 }
   }
 
-  /** A fill's value, stored with its token (which releases the lease). */
-  private storeFill<T>(fill: Fill<T>, value: T, token: FillToken): Promise<boolean> {
-    return this.store(fill.key, value, {
+  /** A value is stored; undefined only as "not found", with a notFoundTtl. */
+  private storable<T>(fill: Fill<T>, run: Run<T>): boolean {
+    return run.value !== undefined || fill.notFoundTtl !== undefined
+  }
+
+  /**
+   * A fill's value, stored with its token (which releases the lease) under the call's groups and
+   * the ones its function named; undefined as "not found", for notFoundTtl and without grace.
+   */
+  private storeFill<T>(fill: Fill<T>, run: Run<T>, token: FillToken): Promise<boolean> {
+    const notFound = run.value === undefined
+    return this.store(fill.key, notFound ? NOT_FOUND : run.value, {
       token,
-      ttl: fill.ttl ?? Number.POSITIVE_INFINITY,
-      grace: fill.grace,
+      groups: run.groups.length === 0 ? undefined : [...token.groups, ...run.groups],
+      ttl: (notFound ? fill.notFoundTtl : fill.ttl) ?? Number.POSITIVE_INFINITY,
+      grace: notFound ? 0 : fill.grace,
       timeout: fill.timeout,
     })
   }
@@ -200,19 +297,19 @@ export class Fills {
     if (reply.leased) {
       const { token } = reply
       const flight = `${fill.key}\u0000refresh\u0000${token.owner}`
-      void this.share(flight, () => this.refresh(fill, token))
+      this.share(flight, () => this.refresh(fill, token))
     }
     return this.decodeOrRun(fill, stale)
   }
 
   private async refresh<T>(fill: Fill<T>, token: FillToken): Promise<void> {
     try {
-      const value = await fill.fn()
-      if (value === undefined || this.transport.closed) {
+      const run = await this.run(fill)
+      if (!this.storable(fill, run) || this.transport.closed) {
         await this.leases.release(token)
         return
       }
-      await this.storeFill(fill, value, token)
+      await this.storeFill(fill, run, token)
       this.leases.refreshed(fill.key)
     } catch (error) {
       this.transport.report(new RefreshError(fill.key, error))
@@ -221,18 +318,24 @@ export class Fills {
   }
 
   /**
-   * The promise of the call in flight under `flight`, or a new one from `run`, shared until it
+   * The promise of the call in flight under `id`, joined, or a new one from `run`, shared until it
    * settles. `replace`: run anew even if one is in flight, and share the new one from now on.
    */
-  private share<T>(flight: string, run: () => Promise<T>, replace = false): Promise<T> {
-    const shared = this.fills.get(flight)
-    if (shared && !replace) return shared as Promise<T>
-    const fill = run()
-    this.fills.set(flight, fill)
+  private share<R>(id: string, run: () => Promise<R>, replace = false): Shared<R> {
+    const shared = this.fills.get(id)
+    if (shared && !replace) return { flight: shared as Promise<R>, joined: true }
+    const flight = run()
+    this.fills.set(id, flight)
     const forget = () => {
-      if (this.fills.get(flight) === fill) this.fills.delete(flight)
+      if (this.fills.get(id) === flight) this.fills.delete(id)
     }
-    fill.then(forget, forget)
-    return fill
+    flight.then(forget, forget)
+    return { flight, joined: false }
   }
+}
+
+/** A call in flight, and whether this caller joined it (another caller started it). */
+interface Shared<R> {
+  flight: Promise<R>
+  joined: boolean
 }

@@ -18,6 +18,8 @@ export type {
   CallOptions,
   Duration,
   ExpireOptions,
+  FillContext,
+  FillFunction,
   GroupCacheEvents,
   GroupCacheOptions,
   ReadOptions,

@@ -37,6 +37,11 @@ export interface GroupCacheOptions {
    * 0: never (every invalidation is hard). @default 0
    */
   grace?: Duration
+  /**
+   * Default for `wrap` and `cached`: ms to remember that a function found nothing (returned
+   * undefined). @default undefined (undefined is returned, not stored)
+   */
+  notFoundTtl?: Duration
   /** @default JSON */
   serializer?: Serializer
   /**
@@ -64,7 +69,10 @@ export interface CallOptions {
 }
 
 export interface SetOptions extends CallOptions {
-  /** Groups of the value; expiring any of them invalidates it. With a token: the token's groups. */
+  /**
+   * Groups of the value; expiring any of them invalidates it. With a token: the token's groups
+   * (the default), and any more decided after the read, which must not have moved since it began.
+   */
   groups?: readonly string[]
   /** ms; Infinity for no expiry. @default the cache's ttl */
   ttl?: Duration
@@ -80,10 +88,32 @@ export interface SetManyEntry extends Omit<SetOptions, 'token' | 'timeout'> {
   value: unknown
 }
 
+/** What a `wrap` function is handed. */
+export interface FillContext {
+  /**
+   * Groups to store the value under besides the call's own, decided as the function runs (a
+   * product's groups depend on the row it loaded): push to it. Race-free as the call's own
+   * groups: an invalidation of one that came after the read began refuses the fill. A group Redis
+   * holds no version of yet refuses the first fill that names it this way (`group-unknown`).
+   */
+  readonly groups: string[]
+}
+
+/** A `wrap` function: the value, or undefined for none (stored as "not found" with `notFoundTtl`). */
+export type FillFunction<T> = (ctx: FillContext) => T | Promise<T>
+
 export interface WrapOptions extends CallOptions {
+  /** The groups the value is stored under (a hit must be stored under all of them). */
   groups?: readonly string[]
   /** ms; Infinity for no expiry. @default the cache's ttl */
   ttl?: Duration
+  /**
+   * ms to remember that the function found nothing (returned undefined): until then `wrap`
+   * returns undefined without calling it, and `get` reads undefined. Like any value it is stored
+   * under the call's groups, and expiring one of them or deleting the key forgets it.
+   * @default the cache's notFoundTtl (none: undefined is returned, not stored)
+   */
+  notFoundTtl?: Duration
   /**
    * ms: the value is stored with this grace, and a value invalidated less than this ago (and
    * within its own grace) is returned at once while one fill refreshes it. @default the cache's grace
@@ -99,11 +129,18 @@ export interface ExpireOptions extends CallOptions {
   hard?: boolean
 }
 
-export interface CachedOptions<A extends unknown[]> {
+export interface CachedOptions<A extends unknown[], R = unknown> {
   /** The cache key for these arguments. */
   key: (...args: A) => string
   /** The groups for these arguments. */
   groups?: (...args: A) => readonly string[]
+  /**
+   * More groups, from the result (as `FillContext.groups`): a row's groups that only its loaded
+   * value names. Not called for an undefined result.
+   */
+  resultGroups?: (result: R, ...args: A) => readonly string[]
+  /** As `WrapOptions.notFoundTtl`. @default the cache's notFoundTtl */
+  notFoundTtl?: Duration
   /** ms; Infinity for no expiry. @default the cache's ttl */
   ttl?: Duration
   /** As `WrapOptions.grace`. @default the cache's grace */
@@ -118,14 +155,18 @@ export interface ReadOptions extends CallOptions {
 }
 
 /**
- * A hit, or a miss with its token. `leased`: this read took the key's fill lease, so the caller
+ * A hit, or a miss with its token. A hit with `notFound` is a "not found" a fill stored
+ * (`notFoundTtl`): its value is undefined. `leased`: this read took the key's fill lease, so the caller
  * is the one fill in the fleet; `set` with the token releases it (`release(token)` gives it up).
  * Otherwise another process is filling the key: read again shortly, or fill anyway.
  */
-export type ReadResult<T> = { hit: true; value: T } | { hit: false; token: FillToken; leased: boolean }
+export type ReadResult<T> =
+  | { hit: true; value: T; notFound?: undefined }
+  | { hit: true; value: undefined; notFound: true }
+  | { hit: false; token: FillToken; leased: boolean }
 
 /** Why a fill's token set stored nothing (see lua/set.lua). */
-export type RefusedReason = 'exists' | 'lease-expired' | 'deleted' | 'group-expired'
+export type RefusedReason = 'exists' | 'lease-expired' | 'deleted' | 'group-expired' | 'group-unknown'
 
 export interface GroupCacheEvents {
   /** A failure the cache absorbed (a read that failed open, a fill it could not store). */
@@ -133,7 +174,9 @@ export interface GroupCacheEvents {
   /**
    * A fill (`wrap`, `cached`, or `set` with a token) was refused, its value returned but not
    * stored: `lease-expired`, the function outlasted the lease; `group-expired` or `deleted`, an
-   * invalidation came during it; `exists`, another fill stored first.
+   * invalidation came during it; `exists`, another fill stored first; `group-unknown`, a group
+   * named after the read (`ctx.groups`) had no version in Redis yet (it is made now: the next
+   * fill of the group stores).
    */
   refused: [refusal: { key: string; reason: RefusedReason }]
 }

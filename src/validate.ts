@@ -79,6 +79,12 @@ export function checkTtl(ttl: unknown, what = 'ttl'): number | undefined {
   return checkMs(duration(ttl), what)
 }
 
+/** How long a fill remembers "not found": undefined (not at all), Infinity (no expiry), or a TTL. */
+export function checkNotFoundTtl(value: unknown): number | undefined {
+  if (value === undefined || value === Number.POSITIVE_INFINITY) return value
+  return checkMs(duration(value), 'notFoundTtl')
+}
+
 /** A positive whole number of milliseconds. */
 export function checkMs(value: unknown, what: string): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {

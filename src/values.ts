@@ -2,6 +2,12 @@ import { InvalidArgumentError, SerializationError } from './errors.js'
 import type { Serializer } from './serializer.js'
 import { checkFunction } from './validate.js'
 
+/**
+ * What a fill stores when its function found nothing (`notFoundTtl`): stored as the empty
+ * string, which no serializer may return, and read back as undefined.
+ */
+export const NOT_FOUND: unique symbol = Symbol('not found')
+
 /** Values to the strings stored in Redis and back, through the cache's serializer, with typed errors. */
 export class Values {
   constructor(private readonly serializer: Serializer) {
@@ -10,6 +16,7 @@ export class Values {
   }
 
   encode(value: unknown): string {
+    if (value === NOT_FOUND) return ''
     if (value === undefined) throw new InvalidArgumentError('value must not be undefined (use null for "nothing")')
     let text: unknown
     try {
@@ -20,10 +27,14 @@ export class Values {
       })
     }
     if (typeof text !== 'string') throw new SerializationError(`the serializer returned ${typeof text}, not a string`)
+    if (text === '')
+      throw new SerializationError('the serializer returned an empty string, which stands for "not found"')
     return text
   }
 
+  /** A stored value; undefined for a stored "not found". */
   decode<T>(text: string): T {
+    if (text === '') return undefined as T
     try {
       return this.serializer.deserialize(text) as T
     } catch (cause) {

@@ -88,7 +88,10 @@ export class Writes {
   }
 }
 
-/** A token must be for this key; its groups are the value's groups. */
+/**
+ * A token must be for this key. The value's groups are the token's, then any `groups` names
+ * besides them: late groups, decided after the read, which lua/set.lua checks by time.
+ */
 export function checkToken(token: FillToken, key: string, groups: readonly string[] | undefined): readonly string[] {
   const valid =
     typeof token === 'object' &&
@@ -106,11 +109,14 @@ export function checkToken(token: FillToken, key: string, groups: readonly strin
   if (token.key !== key)
     throw new InvalidArgumentError(`token is for key ${JSON.stringify(token.key)}, not ${JSON.stringify(key)}`)
   const tokenGroups = checkGroups(token.groups)
-  if (groups !== undefined) {
-    const given = checkGroups(groups)
-    if (given.length !== tokenGroups.length || !given.every((group) => tokenGroups.includes(group))) {
-      throw new InvalidArgumentError('groups must be the groups the token was read with')
-    }
+  if (groups === undefined) return tokenGroups
+  const given = checkGroups(groups)
+  const missing = tokenGroups.filter((group) => !given.includes(group))
+  if (missing.length > 0) {
+    throw new InvalidArgumentError(
+      `groups must include every group the token was read with (missing ${missing.map((g) => JSON.stringify(g)).join(', ')})`,
+    )
   }
-  return tokenGroups
+  const late = given.filter((group) => !tokenGroups.includes(group))
+  return late.length === 0 ? tokenGroups : checkGroups([...tokenGroups, ...late])
 }

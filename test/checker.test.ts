@@ -700,6 +700,7 @@ describe('real runs', () => {
     ['pause', 3],
     ['evict-versions', 2],
     ['move-groups', 2],
+    ['late-groups', 3],
     ['write-through', 2],
     ['herd', 3],
     ['grace', 3],
@@ -727,6 +728,7 @@ describe('real runs', () => {
     ['acl', 'normal'],
     ['cluster', 'normal'],
     ['cluster', 'move-groups'],
+    ['cluster', 'late-groups'],
   ] as const)(
     'on the %s backend, %s: every rule holds',
     async (backend, mode) => {
@@ -741,7 +743,7 @@ describe('real runs', () => {
   // interpreted by a JS Lua), and all workers share one process: far fewer operations, and a
   // call waits for the scripts of the calls before it. Its latency bound gets a second of
   // slack for that; every other rule is the same.
-  it.each(['normal', 'move-groups'] as const)(
+  it.each(['normal', 'move-groups', 'late-groups'] as const)(
     'on the memory backend, %s: every rule holds',
     async (mode) => {
       const [result] = await runCheck({ ...RUN, modes: [mode], backend: 'memory', seconds: 3, margin: 1000 })

@@ -212,10 +212,10 @@ describe.each([
     ],
     ['set with an overflowing lease', 'set', [k('e', 'a'), k('t', 'a'), k('l', 'a')], ['"v"', '', huge, 0, '']],
     [
-      'set with a token missing its versions',
+      'set with a token of more versions than groups',
       'set',
       [k('e', 'a'), k('t', 'a'), k('l', 'a'), k('g', 'g')],
-      ['"v"', '', 1000, 0, token('7')],
+      ['"v"', '', 1000, 0, token('7'), '1700000000000001', '1700000000000001'],
     ],
     [
       'set with a token missing its generation',

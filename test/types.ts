@@ -47,7 +47,29 @@ export function publicTypes(cache: GroupCache, user: User): void {
   type Miss = Extract<ReadResult<User>, { hit: false }>
   expectTypeOf<Miss['token']>().toEqualTypeOf<FillToken>()
   expectTypeOf<Miss['leased']>().toEqualTypeOf<boolean>()
-  expectTypeOf<Extract<ReadResult<User>, { hit: true }>['value']>().toEqualTypeOf<User>()
+  expectTypeOf<Extract<ReadResult<User>, { hit: true; notFound?: undefined }>['value']>().toEqualTypeOf<User>()
+  // a cached "not found" (notFoundTtl) is a hit of its own, with no value
+  expectTypeOf<Extract<ReadResult<User>, { notFound: true }>['value']>().toEqualTypeOf<undefined>()
+  void (async () => {
+    const result = await cache.read<User>('k')
+    if (result.hit && !result.notFound) expectTypeOf(result.value).toEqualTypeOf<User>()
+  })
+
+  // a wrap function may name more groups as it runs; cached may name them from the result
+  void cache.wrap('k', { notFoundTtl: '30s' }, (ctx) => {
+    expectTypeOf(ctx.groups).toEqualTypeOf<string[]>()
+    ctx.groups.push('more')
+    return undefined as User | undefined
+  })
+  const getUserGrouped = cache.cached(async (id: number): Promise<User> => ({ id, name: 'Ada' }), {
+    key: (id) => `user_${id}`,
+    resultGroups: (user, id) => {
+      expectTypeOf(user).toEqualTypeOf<User>()
+      expectTypeOf(id).toEqualTypeOf<number>()
+      return [`user_${user.id}`]
+    },
+  })
+  expectTypeOf(getUserGrouped).returns.toEqualTypeOf<Promise<User>>()
 
   // events: error with a code, refused with a reason, and no other
   cache.on('error', (error) => expectTypeOf(error.code).toEqualTypeOf<ErrorCode>())

@@ -8,6 +8,12 @@ local function freshVersion()
   return t[1] .. string.format('%06d', tonumber(t[2]))
 end
 
+-- Whether version (or time) `a` is later than `b`: both digits without leading zeros, compared as
+-- text, so no integer arithmetic is needed.
+local function isLater(a, b)
+  return #a > #b or (#a == #b and a > b)
+end
+
 -- A reply is a version only if it is a string: Redis gives `false` for a missing key, the
 -- in-memory backend's MGET a null userdata.
 local function isVersion(v)
