@@ -470,7 +470,7 @@ describe('mode verdicts', () => {
   })
 
   it('fails a fault mode that injected no fault; the workload modes inject none', () => {
-    const workloads = ['normal', 'move-groups', 'write-through', 'herd', 'grace']
+    const workloads = ['normal', 'move-groups', 'late-groups', 'write-through', 'herd', 'grace']
     for (const name of modeNames().filter((name) => !workloads.includes(name))) {
       expect(failures(sound(), mode(name), quiet), name).toEqual(['no fault injected'])
       expect(failures(sound(), mode(name), { errorEvents: 0, faults: { x: 0 } }), name).toEqual(['no fault injected'])
@@ -634,7 +634,7 @@ function summary(result: ModeResult): string {
   return r
     ? `${result.mode}${result.mutant ? `/${result.mutant}` : ''}: ${r.operations} ops, ${r.hits} hits, ${r.misses} misses, ` +
         `${r.invalidations} invalidations, stale ${r.stale}, lost ${r.lost}, phantom ${r.phantom}, late ${r.late}, wrong wraps ${r.wrongWraps}, ` +
-        `errors ${result.errorEvents}+${r.rejectedCalls}, faults ${JSON.stringify(result.faults)}, ` +
+        `errors ${result.errorEvents}+${r.rejectedCalls} ${JSON.stringify(result.errorCodes)}, faults ${JSON.stringify(result.faults)}, ` +
         `slowest read ${slowestRead(result).toFixed(0)} ms; failures: ${JSON.stringify(result.failures)}` +
         [
           ...r.staleReads.slice(0, 3).map((stale) => `\n  stale: ${describeStale(stale)}`),
