@@ -434,6 +434,73 @@ const list: Mutant[] = [
     ],
   },
   {
+    name: 'near-skips-sync',
+    description:
+      'the strict near cache serves what it holds at once, with no sync point: a late invalidation message is not waited for',
+    tests: ['test/near.test.ts'],
+    edits: [
+      {
+        file: 'src/near.ts',
+        target: "if (this.settings.consistency === 'eventual') return held.value",
+        replacement: 'return held.value',
+      },
+    ],
+  },
+  {
+    name: 'near-keeps-on-reconnect',
+    description:
+      'the near cache keeps what it held when one of its connections drops (its messages meanwhile are lost)',
+    tests: ['test/near.test.ts'],
+    edits: [
+      {
+        file: 'src/near.ts',
+        target: '    this.connections++\n    this.synced = false\n    this.clear()',
+        replacement: '    this.connections++',
+      },
+    ],
+  },
+  {
+    name: 'near-holds-late-reads',
+    description: 'the near cache holds a read answered after an invalidation of what it read arrived',
+    tests: ['test/near.test.ts'],
+    edits: [
+      {
+        file: 'src/near.ts',
+        target: 'if (entry == null || pending.dead || this.epoch !== epoch || !this.synced) return',
+        replacement: 'if (entry == null) return',
+      },
+      {
+        file: 'src/near.ts',
+        target: 'if (pending.groups !== undefined && groups.some((group) => pending.groups?.has(group))) return',
+        replacement: '',
+      },
+    ],
+  },
+  {
+    name: 'near-ignores-ttl',
+    description: 'the near cache holds an entry past its TTL, until a message from Redis',
+    tests: ['test/near.test.ts'],
+    edits: [
+      {
+        file: 'src/near.ts',
+        target: 'const until = ttl < 0 ? Number.POSITIVE_INFINITY : sent + ttl - decoded.grace',
+        replacement: 'const until = Number.POSITIVE_INFINITY',
+      },
+    ],
+  },
+  {
+    name: 'near-ignores-flush',
+    description: 'the near cache ignores the message without a key that FLUSHDB sends',
+    tests: ['test/near.test.ts'],
+    edits: [
+      {
+        file: 'src/near.ts',
+        target: "      if (typeof name !== 'string' || name === '') {\n        this.clear()\n        return\n      }",
+        replacement: "      if (typeof name !== 'string' || name === '') continue",
+      },
+    ],
+  },
+  {
     name: 'empty-key-accepted',
     description: 'an empty key or group name is accepted',
     tests: ['test/validation.test.ts'],

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { FillToken, SetStatus } from './commands.js'
-import { type Connection, connect } from './connection.js'
+import { type Connection, connect, nearOpener } from './connection.js'
 import type { Deadlines } from './deadlines.js'
 import { GroupCacheError, InvalidArgumentError, RedisError } from './errors.js'
 import { Fills } from './fills.js'
@@ -8,6 +8,7 @@ import { Hints } from './hints.js'
 import { checkWaitForReplicas, Invalidation } from './invalidation.js'
 import { Keys } from './keys.js'
 import { Leases } from './leases.js'
+import { checkNearCache, NearCache } from './near.js'
 import type {
   CachedOptions,
   CallOptions,
@@ -51,6 +52,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   private readonly writes: Writes
   private readonly fills: Fills
   private readonly invalidation: Invalidation
+  private readonly near: NearCache | undefined
   private warned = false
   /** Refused fills in a row, by key (reset by one that stores), and whether their warning was given. */
   private readonly refusals = new Map<string, number>()
@@ -73,6 +75,8 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     const waitForReplicas = checkWaitForReplicas(options.waitForReplicas, options.redis)
     const hints = new Hints(keys, checkCount(options.hints ?? DEFAULT_HINTS, 'hints'))
     const values = new Values(options.serializer ?? jsonSerializer)
+    const near = checkNearCache(options.nearCache)
+    const openNear = near === undefined ? undefined : nearOpener(options.redis)
     this.connection = connect(options.redis, (error) => this.report(new RedisError('connection', error)))
     this.transport = new Transport(this.connection.client, timeout, (error) => this.report(error))
     // A stored value the serializer cannot read (a changed format, say) is deleted, so that it
@@ -82,7 +86,13 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
         () => {},
         (failure: unknown) => this.report(failure),
       )
-    this.reads = new Reads(this.transport, keys, hints, values, discard)
+    this.near =
+      near && openNear
+        ? new NearCache(openNear, keys, { ...near, timeout: Number.isFinite(timeout) ? timeout : 1000 }, (error) =>
+            this.report(new RedisError('near cache', error)),
+          )
+        : undefined
+    this.reads = new Reads(this.transport, keys, hints, values, discard, this.near)
     this.writes = new Writes(this.transport, keys, hints, values, ttl, lease, grace, (key, status) =>
       this.filled(key, status),
     )
@@ -124,7 +134,8 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * stored meanwhile, and the token is younger than the lease. Resolves false when it refused.
    */
   set<T extends {} | null = {} | null>(key: string, value: T, options: SetOptions = {}): Promise<boolean> {
-    return this.writes.set(key, value, options)
+    const stored = this.writes.set(key, value, options)
+    return this.near === undefined ? stored : this.dropping(stored, [key])
   }
 
   /**
@@ -132,7 +143,8 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * Always hard: the value is gone, grace or not.
    */
   delete(key: string, options?: CallOptions): Promise<boolean> {
-    return this.invalidation.delete(key, options)
+    const deleted = this.invalidation.delete(key, options)
+    return this.near === undefined ? deleted : this.dropping(deleted, [key])
   }
 
   /**
@@ -140,7 +152,8 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * fills of them that began before are refused. Resolves how many live entries it removed.
    */
   deleteMany(keys: readonly string[], options?: CallOptions): Promise<number> {
-    return this.invalidation.deleteMany(keys, options)
+    const deleted = this.invalidation.deleteMany(keys, options)
+    return this.near === undefined ? deleted : this.dropping(deleted, keys)
   }
 
   /**
@@ -156,6 +169,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * stored meanwhile may stay). Fills in flight are refused. Resolves how many keys it deleted.
    */
   clear(): Promise<number> {
+    this.near?.clear()
     return this.invalidation.clear()
   }
 
@@ -178,12 +192,27 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * refreshes; `{ hard: true }`: never.
    */
   expireGroup(group: string, options?: ExpireOptions): Promise<void> {
-    return this.invalidation.expireGroups([group], options, 'expireGroup')
+    const expired = this.invalidation.expireGroups([group], options, 'expireGroup')
+    return this.near === undefined ? expired : this.dropping(expired, [], [group])
   }
 
   /** Invalidates every value in each group, atomically, in one round trip. Soft unless `hard`. */
   expireGroups(groups: readonly string[], options?: ExpireOptions): Promise<void> {
-    return this.invalidation.expireGroups(groups, options)
+    const expired = this.invalidation.expireGroups(groups, options)
+    return this.near === undefined ? expired : this.dropping(expired, [], groups)
+  }
+
+  /**
+   * This process's own write, once it resolves, drops what it replaced from the near cache at
+   * once: Redis's message about it follows (a strict read waits for it anyway; an eventual one
+   * reads its own writes).
+   */
+  private dropping<R>(write: Promise<R>, keys: readonly string[], groups: readonly string[] = []): Promise<R> {
+    // A write that failed may have been done all the same.
+    return write.finally(() => {
+      this.near?.dropKeys(keys)
+      this.near?.dropGroups(groups)
+    })
   }
 
   /**
@@ -233,7 +262,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     if (this.transport.closed) return
     this.transport.closed = true
     this.invalidation.close()
-    await this.connection.close(this.timeout)
+    await Promise.all([this.connection.close(this.timeout), this.near?.close()])
   }
 
   /**

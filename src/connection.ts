@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
 import type { CacheClient } from './commands.js'
 import { InvalidArgumentError } from './errors.js'
 import { memoryClient } from './memory.js'
@@ -32,6 +32,27 @@ export function connect(redis: unknown, onError: (error: unknown) => void): Conn
   }
   if (isCacheClient(redis)) return { client: redis, close: async () => {} }
   throw new InvalidArgumentError("redis must be an ioredis client, a redis:// or rediss:// URL, or 'memory'")
+}
+
+/**
+ * How the near cache opens connections of its own to the cache's Redis (src/near.ts): a
+ * duplicate of the caller's client, or the URL again. The in-memory backend has no client
+ * tracking, and a Cluster's namespace node is not followed yet: both are refused.
+ */
+export function nearOpener(redis: unknown): (options: RedisOptions) => Redis {
+  if (redis === 'memory') {
+    throw new InvalidArgumentError(
+      "nearCache needs a Redis server: it learns of invalidations by Redis's client tracking, which the in-memory backend lacks (and its data is in this process already)",
+    )
+  }
+  if (typeof redis === 'string') return (options) => new Redis(redis, options)
+  const client = redis as Partial<Redis> & { isCluster?: boolean }
+  if (client.isCluster === true || typeof client.duplicate !== 'function') {
+    throw new InvalidArgumentError(
+      'nearCache needs a standalone ioredis Redis or a redis:// URL (a Cluster is not supported yet)',
+    )
+  }
+  return (options) => (client as Redis).duplicate(options)
 }
 
 /** A client the cache opened itself, and so listens to and quits. */

@@ -39,6 +39,19 @@ export class Keys {
     return this.groupPrefix + group
   }
 
+  /**
+   * What a Redis key of this namespace is, from its name: an entry's key or a group (the kinds
+   * the near cache watches), else undefined.
+   */
+  parse(name: string): { kind: 'entry' | 'group'; name: string } | undefined {
+    if (!name.startsWith(this.base) || name.charCodeAt(this.base.length + 1) !== 58 /* : */) return undefined
+    const kind = name[this.base.length]
+    const rest = name.slice(this.base.length + 2)
+    if (kind === 'e') return { kind: 'entry', name: rest }
+    if (kind === 'g') return { kind: 'group', name: rest }
+    return undefined
+  }
+
   /** A pattern matching every key of the namespace (for ACLs, SCAN and tests). */
   get pattern(): string {
     return `${this.base}*`

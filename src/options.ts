@@ -52,11 +52,34 @@ export interface GroupCacheOptions {
    */
   waitForReplicas?: { replicas: number; timeout: number }
   /**
+   * A near cache: the entries this process read lately, held in its memory and served from there
+   * (get, getMany, wrap, cached and read hits). Off by default. Needs a Redis server (not
+   * `'memory'`, not yet a Cluster): it learns of invalidations by Redis's client tracking, on two
+   * connections of its own.
+   */
+  nearCache?: NearCacheOptions
+  /**
    * How many keys' groups this process remembers (the keys it last read as hits or stored), so
    * that reading one of them is a plain MGET of its entry and its groups' versions, checked here,
    * instead of a script. 0: every read runs a script. @default 10000
    */
   hints?: number
+}
+
+export interface NearCacheOptions {
+  /** Entries held at most; the least recently used go first. */
+  maxEntries: number
+  /** Bytes held at most (values and keys, as JavaScript strings: 2 bytes a character). @default no bound but maxEntries */
+  maxBytes?: number
+  /**
+   * `'strict'`: a held value is served only after a round trip on the near cache's invalidation
+   * connection that began after the read did (shared by every read waiting at that moment), so
+   * that no read returns a value an invalidation that resolved before it began replaced
+   * (guarantee 1). `'eventual'`: served at once, with no round trip; an invalidation reaches
+   * this process when its message arrives (see the README for the window measured).
+   * @default 'strict'
+   */
+  consistency?: 'strict' | 'eventual'
 }
 
 /** What every call may take. */

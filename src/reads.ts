@@ -4,8 +4,9 @@ import { decodeEntry, liveAt } from './entry.js'
 import { ClosedError } from './errors.js'
 import type { Hint, Hints } from './hints.js'
 import type { Keys } from './keys.js'
+import type { NearCache } from './near.js'
 import type { Transport } from './transport.js'
-import { checkKey, checkKeys } from './validate.js'
+import { checkKey, checkKeys, NO_GROUPS } from './validate.js'
 import type { Values } from './values.js'
 
 /**
@@ -34,6 +35,9 @@ const nothing = (): undefined => undefined
  * last saw the entry under) is read with one MGET of the entry and those groups' versions, checked
  * here (`liveAt`); any other read, and any the MGET cannot settle (the entry is gone, stale, or
  * holds other groups), runs a script, which answers with the entry and its groups.
+ *
+ * With a near cache (src/near.ts), a key it holds is read there first; a key read from Redis is
+ * offered to it.
  */
 export class Reads {
   constructor(
@@ -43,6 +47,7 @@ export class Reads {
     private readonly values: Values,
     /** Deletes a stored value the serializer cannot read (the cache's own delete). */
     private readonly discard: (key: string) => Promise<void>,
+    private readonly near: NearCache | undefined,
   ) {}
 
   /** The value stored under `key`, or undefined on a miss. Fails open. `deadlines`: the call's own timeout's. */
@@ -53,6 +58,16 @@ export class Reads {
     } catch (error) {
       return Promise.reject(error)
     }
+    const near = this.near?.lookup(cacheKey, NO_GROUPS)
+    if (near === undefined) return this.getFar<T>(cacheKey, deadlines)
+    if (typeof near === 'string') return Promise.resolve(this.decodeOrDiscard<T>(cacheKey, near))
+    return near.then((value) =>
+      value === undefined ? this.getFar<T>(cacheKey, deadlines) : this.decodeOrDiscard<T>(cacheKey, value),
+    )
+  }
+
+  /** `get` from Redis. */
+  private getFar<T>(cacheKey: string, deadlines: Deadlines | null | undefined): Promise<T | undefined> {
     const hint = this.hints.warm(cacheKey)
     if (hint === undefined) return this.getByScript<T>(cacheKey, deadlines)
     // Not async, and the reply settled inside the call's own promise: this is a hit's whole path.
@@ -76,6 +91,24 @@ export class Reads {
     const [first] = cacheKeys
     if (first === undefined) return []
     if (cacheKeys.length === 1) return [await this.get<T>(first, deadlines)]
+    const { near } = this
+    if (near === undefined) return this.getManyFar<T>(cacheKeys, deadlines)
+    // The near cache's values first (one sync point for all), then Redis for the rest.
+    const held = await Promise.all(cacheKeys.map((key) => near.lookup(key, NO_GROUPS)))
+    const rest = cacheKeys.filter((_, i) => held[i] === undefined)
+    const far = rest.length === 0 ? [] : await this.getManyFar<T>(rest, deadlines)
+    let n = 0
+    return Promise.all(
+      held.map((value, i) => (value === undefined ? far[n++] : this.decodeOrDiscard<T>(cacheKeys[i] as string, value))),
+    )
+  }
+
+  /** `getMany` from Redis (two keys or more, or the near cache's misses). */
+  private async getManyFar<T>(
+    cacheKeys: string[],
+    deadlines: Deadlines | null | undefined,
+  ): Promise<(T | undefined)[]> {
+    if (cacheKeys.length === 1) return [await this.getFar<T>(cacheKeys[0] as string, deadlines)]
     const values: (string | undefined)[] = new Array(cacheKeys.length)
     try {
       let unsettled = cacheKeys.map((_, i) => i)
@@ -122,6 +155,11 @@ export class Reads {
     ask: () => ReadAsk,
     deadlines?: Deadlines | null,
   ): Promise<RawRead> {
+    const near = this.near?.lookup(key, groups)
+    if (near !== undefined) {
+      const value = await near
+      if (value !== undefined) return { hit: true, value }
+    }
     const hint = this.hints.warm(key)
     // The MGET checks the entry holds the hint's groups: only worth it when they include the ones asked for.
     if (hint !== undefined && includes(hint.groups, groups)) {
@@ -191,7 +229,10 @@ export class Reads {
     const entry = reply[index]
     if (entry != null) {
       const offset = liveAt(entry, reply, at, hint.part)
-      if (offset >= 0) return entry.toString('utf8', offset)
+      if (offset >= 0) {
+        this.near?.offer(key, hint.groups)
+        return entry.toString('utf8', offset)
+      }
     }
     this.hints.forget(key)
     return undefined
@@ -205,6 +246,7 @@ export class Reads {
     const { value, groups, timed } = decodeEntry(entry)
     if (timed) this.hints.forget(key)
     else this.hints.remember(key, groups, true)
+    this.near?.offer(key, groups)
     return value
   }
 

@@ -40,7 +40,7 @@ export function checkKeys(keys: unknown): string[] {
   return keys.map(checkKey)
 }
 
-const NO_GROUPS: readonly string[] = Object.freeze([])
+export const NO_GROUPS: readonly string[] = Object.freeze([])
 
 /** Group names, without repeats (a group listed twice is one group): the caller's array when it has none. */
 export function checkGroups(groups: unknown, max = MAX_GROUPS): readonly string[] {
