@@ -68,6 +68,7 @@ export type WorkerTuning = Partial<
     | 'hardRatio'
     | 'wrapOnly'
     | 'lateGroups'
+    | 'nearCache'
   >
 >
 
@@ -329,6 +330,25 @@ const modeList: Mode[] = [
         const killed = (await ctx.admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes')) as number
         ctx.count('clients killed', killed)
         ctx.dropped('client kill', since)
+      }
+    },
+  },
+  {
+    name: 'near-client-kill',
+    description:
+      "a strict near cache in every worker; every 200-400 ms CLIENT KILL of the workers' subscribed connections (the near caches' invalidation feeds) or of all their other connections (data and tracked reads)",
+    failsCalls: 'every connection of a kind drops: calls on it fail',
+    harmsServer: true,
+    backends: ['redis', 'acl'],
+    worker: { nearCache: 'strict', universe: { keys: 8, buckets: 2 }, writeRatio: 0.1 },
+    async inject(ctx) {
+      let round = 0
+      while (await wait(ctx, between(ctx, 200, 400))) {
+        const since = ctx.now()
+        const type = round++ % 2 === 0 ? 'pubsub' : 'normal'
+        const killed = (await ctx.admin.call('CLIENT', 'KILL', 'TYPE', type, 'SKIPME', 'yes')) as number
+        ctx.count(`${type} clients killed`, killed)
+        if (type === 'normal') ctx.dropped('client kill', since)
       }
     },
   },

@@ -42,6 +42,8 @@ export interface Mutant {
     readonly seconds?: number
     /** the caches' lease in that run, ms @default the checker's */
     readonly lease?: number
+    /** every cache with a near cache of this consistency (the mode may set one of its own) */
+    readonly nearCache?: 'strict' | 'eventual'
   }
   /** Caught by the test suite: each of these files fails against the mutant (test/mutants.test.ts runs them). */
   readonly tests?: readonly string[]
@@ -437,12 +439,13 @@ const list: Mutant[] = [
     name: 'near-skips-sync',
     description:
       'the strict near cache serves what it holds at once, with no sync point: a late invalidation message is not waited for',
+    checker: { mode: 'normal', caught: 'stale', seconds: 3, nearCache: 'strict' },
     tests: ['test/near.test.ts'],
     edits: [
       {
         file: 'src/near.ts',
-        target: "if (this.settings.consistency === 'eventual') return held.value",
-        replacement: 'return held.value',
+        target: "if (this.settings.consistency === 'eventual') {",
+        replacement: 'if (true) {',
       },
     ],
   },
@@ -450,6 +453,7 @@ const list: Mutant[] = [
     name: 'near-keeps-on-reconnect',
     description:
       'the near cache keeps what it held when one of its connections drops (its messages meanwhile are lost)',
+    checker: { mode: 'near-client-kill', caught: 'stale', seconds: 3 },
     tests: ['test/near.test.ts'],
     edits: [
       {
@@ -462,6 +466,7 @@ const list: Mutant[] = [
   {
     name: 'near-holds-late-reads',
     description: 'the near cache holds a read answered after an invalidation of what it read arrived',
+    checker: { mode: 'normal', caught: 'stale', seconds: 4, nearCache: 'strict' },
     tests: ['test/near.test.ts'],
     edits: [
       {
@@ -491,6 +496,7 @@ const list: Mutant[] = [
   {
     name: 'near-ignores-flush',
     description: 'the near cache ignores the message without a key that FLUSHDB sends',
+    checker: { mode: 'flush', caught: 'stale', seconds: 3, nearCache: 'strict' },
     tests: ['test/near.test.ts'],
     edits: [
       {

@@ -89,6 +89,11 @@ export interface CheckOptions {
   timeout?: number
   /** the cache's lease, ms @default 1000 */
   lease?: number
+  /**
+   * every cache with a near cache of this consistency (a mode may set its own). Stale reads of an
+   * eventual one are measured, not failures. @default none
+   */
+  nearCache?: 'strict' | 'eventual'
   /** slack on top of a latency bound before a call counts as late, ms @default 250 */
   margin?: number
   /** replicated modes: ms each way on the replica's link to the primary @default 0 (a direct link) */
@@ -224,6 +229,14 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
     result.wallMs = Date.now() - started
     return result
   }
+  const near = mode.worker?.nearCache ?? options.nearCache
+  if (near !== undefined && backend !== 'redis' && backend !== 'acl') {
+    result.refused = `a near cache needs a Redis server (client tracking), and backend ${backend} is not one`
+    result.wallMs = Date.now() - started
+    return result
+  }
+  if (near === 'eventual')
+    result.measures ??= 'an eventual near cache serves values until their invalidation message arrives'
   if (options.redisUrl && mode.harmsServer) {
     result.refused = `REDIS_URL is set and mode ${mode.name} would harm that server (${mode.description}); unset REDIS_URL to let the checker start a redis-server of its own`
     result.wallMs = Date.now() - started
@@ -285,6 +298,7 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
       hardRatio: tuning.hardRatio,
       wrapOnly: tuning.wrapOnly,
       lateGroups: tuning.lateGroups,
+      nearCache: near,
       retries: 20,
       seed: seed + id,
       base: base.toString(),
@@ -350,6 +364,8 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
       }
     }
     if (mode.stats) result.stats = await mode.stats(ctx)
+    const nearHits = near === undefined ? undefined : dones.reduce((sum, worker) => sum + worker.nearHits, 0)
+    if (nearHits !== undefined) result.stats.near_hits = nearHits
     const pastLease = dones.reduce((sum, worker) => sum + worker.fillsPastLease, 0)
     if (tuning.slowFill && pastLease > 0) result.faults['fills past the lease'] = pastLease
     const abandoned = dones.reduce((sum, worker) => sum + worker.abandoned, 0)
@@ -400,7 +416,7 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
         print(`  lost: worker ${inv.w} ${inv.op}(${JSON.stringify(what)}) resolved, then a failover lost it`)
       }
     }
-    result.failures = failures(report, mode, result)
+    result.failures = failures(report, { ...mode, measures: result.measures }, { ...result, nearHits })
     result.passed = result.failures.length === 0
     for (const failure of result.failures) print(`  ${mode.name} fails: ${failure}`)
     for (const stale of report.staleReads.slice(0, 5)) print(`  stale: ${describeStale(stale)}`)
@@ -501,6 +517,8 @@ export function keepsEntries(mode: Pick<Mode, 'failsCalls' | 'removesKeys'>): bo
 export interface RunFacts {
   errorEvents: number
   faults: Readonly<Record<string, number>>
+  /** reads the near caches served, in a run with them */
+  nearHits?: number
 }
 
 /**
@@ -550,6 +568,7 @@ export function failures(
   if (report.hits === 0) out.push('no hits')
   if (report.misses === 0) out.push('no misses')
   if (report.invalidations === 0) out.push('no resolved invalidations')
+  if (facts.nearHits === 0) out.push('the near caches served no read')
   if (injectsFaults(mode) && Object.values(facts.faults).every((n) => !(n > 0))) out.push('no fault injected')
   return out
 }
@@ -617,6 +636,11 @@ export function formatTable(results: readonly ModeResult[]): string {
   ].join('\n')
 }
 
+function nearCacheOption(text: string | undefined): 'strict' | 'eventual' | undefined {
+  if (text === undefined || text === 'strict' || text === 'eventual') return text
+  throw new Error(`--near-cache must be strict or eventual (got ${text})`)
+}
+
 async function main(): Promise<number> {
   const { values } = parseArgs({
     options: {
@@ -631,6 +655,7 @@ async function main(): Promise<number> {
       margin: { type: 'string' },
       'link-delay': { type: 'string' },
       'replica-after': { type: 'string' },
+      'near-cache': { type: 'string' },
       'keep-logs': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -641,6 +666,7 @@ async function main(): Promise<number> {
         'npm run check -- [--mode <name|all>] [--backend redis|acl|cluster|memory] [--workers N] [--ops N | --seconds S]',
         '                 [--mutant <name>] [--seed N]',
         '                 [--concurrency N] [--margin ms] [--link-delay ms] [--replica-after ms] [--keep-logs]',
+        '                 [--near-cache strict|eventual]',
         `modes: ${modeNames().join(', ')}, all (default: all, or the mutant's mode)`,
         `measurement modes (expected to lose writes: stale reads reported, not failures): ${modeNames()
           .filter((name) => modes[name]?.measures)
@@ -648,6 +674,7 @@ async function main(): Promise<number> {
         '--link-delay: failover modes: ms each way on the replica link (default 0: direct); a failover loses what is on it.',
         '--replica-after: failover modes: ms from a failover to the fresh replica of the new primary (default 100-300).',
         '--backend: what the cache runs on (default redis); a mode that cannot run there is refused.',
+        '--near-cache: every cache with a near cache (redis and acl backends); eventual: stale reads are measured, not failures.',
         `mutants: ${Object.keys(mutants).join(', ')} (each run from an edited copy under .mutants/)`,
         '--ops is the total across the modes run (split evenly); --seconds is per mode. Default: --seconds 10.',
         'REDIS_URL: run the cache on that server; modes that kill, pause or flush it are refused.',
@@ -689,6 +716,7 @@ async function main(): Promise<number> {
     linkDelay: values['link-delay'] === '0' ? 0 : number('link-delay', values['link-delay']),
     replicaAfter: number('replica-after', values['replica-after']),
     keepLogs: values['keep-logs'],
+    nearCache: nearCacheOption(values['near-cache']),
   }
   const started = Date.now()
   console.log(

@@ -72,6 +72,8 @@ export interface WorkerConfig {
   hardRatio?: number
   /** every read is a wrap (a herd: many callers of few keys) */
   wrapOnly?: boolean
+  /** every cache has a near cache of this consistency */
+  nearCache?: 'strict' | 'eventual'
   /**
    * the fraction of fills (wrap, read + set) that name their row's own group only after the
    * function read the row: `ctx.groups`, or a token set's groups beyond the read's
@@ -96,6 +98,8 @@ export interface WorkerDone {
   abandoned: number
   /** fill functions that ran longer than the lease (their token was too old to store) */
   fillsPastLease: number
+  /** reads the near caches served (with `nearCache`) */
+  nearHits: number
 }
 
 export type WorkerMessage = { type: 'ready'; id: number } | WorkerDone | { type: 'failed'; id: number; error: string }
@@ -196,6 +200,7 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
   const errorCodes: Record<string, number> = {}
   let errorEvents = 0
   const targets: { close(): void }[] = []
+  const caches: GroupCache[] = []
   /** A cache on the run's data, its failures counted and its sets logged. */
   const openCache = (): GroupCache => {
     const target = connectTo(config.cache)
@@ -208,7 +213,9 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
       ttl: config.ttl,
       grace: config.grace,
       waitForReplicas: config.waitForReplicas,
+      nearCache: config.nearCache && { maxEntries: 10_000, consistency: config.nearCache },
     })
+    caches.push(opened)
     // refused fills are the workload's (its invalidations race its fills): no warning for them
     opened.on('refused', () => {})
     opened.on('error', (error) => {
@@ -563,7 +570,8 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
   for (const target of targets) target.close()
   raw?.disconnect()
   db.disconnect()
-  return { type: 'done', id: w, operations: started, errorEvents, errorCodes, abandoned, fillsPastLease }
+  const nearHits = caches.reduce((sum, opened) => sum + (opened.nearCacheStats()?.hits ?? 0), 0)
+  return { type: 'done', id: w, operations: started, errorEvents, errorCodes, abandoned, fillsPastLease, nearHits }
 }
 
 /** A group's version key in the run's namespace, as the cache names it (src/keys.ts). */

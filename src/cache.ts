@@ -257,6 +257,15 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     return this.fills.cached(fn, options)
   }
 
+  /**
+   * The near cache's state, or undefined without one: whether it is in sync (holding and serving
+   * values), how many entries it holds, and how many reads it served.
+   */
+  nearCacheStats(): { inSync: boolean; held: number; hits: number } | undefined {
+    const { near } = this
+    return near && { inSync: near.inSync, held: near.size, hits: near.hits }
+  }
+
   /** Stops taking calls and quits the connection if the cache opened it. */
   async close(): Promise<void> {
     if (this.transport.closed) return

@@ -137,6 +137,9 @@ export class NearCache {
     return this.held.has(key)
   }
 
+  /** Reads served from memory so far. */
+  hits = 0
+
   /** How many entries are held. */
   get size(): number {
     return this.held.size
@@ -154,13 +157,17 @@ export class NearCache {
       this.held.delete(key)
       return undefined
     }
-    if (this.settings.consistency === 'eventual') return held.value
+    if (this.settings.consistency === 'eventual') {
+      this.hits++
+      return held.value
+    }
     const epoch = this.epoch
-    return this.sync().then((ok) =>
-      ok && this.epoch === epoch && this.held.peek(key) === held && performance.now() < held.until
-        ? held.value
-        : undefined,
-    )
+    return this.sync().then((ok) => {
+      if (!ok || this.epoch !== epoch || this.held.peek(key) !== held || performance.now() >= held.until)
+        return undefined
+      this.hits++
+      return held.value
+    })
   }
 
   /**

@@ -705,6 +705,7 @@ describe('real runs', () => {
     ['herd', 3],
     ['grace', 3],
     ['dead-holder', 3],
+    ['near-client-kill', 3],
   ] as const)(
     '%s: every rule holds under the fault (%d s)',
     async (mode, seconds) => {
@@ -723,6 +724,21 @@ describe('real runs', () => {
     // no invalidation the old primary confirmed was lost with it
     expect(result.stats.lost_resolved_invalidations, summary(result)).toBe(0)
   }, 60_000)
+
+  it.each([
+    ['normal', 2],
+    ['flush', 2],
+    ['kill', 2],
+    ['late-groups', 2],
+  ] as const)(
+    'with a strict near cache in every worker, %s: every rule holds, and the near caches serve reads',
+    async (mode, seconds) => {
+      const [result] = await runCheck({ ...RUN, modes: [mode], seconds, nearCache: 'strict' })
+      expectSound(result)
+      expect(result.stats.near_hits, summary(result)).toBeGreaterThan(0)
+    },
+    60_000,
+  )
 
   it.each([
     ['acl', 'normal'],
@@ -770,6 +786,7 @@ describe('real runs', () => {
         mutant: name,
         seconds: mutant.seconds ?? 2,
         lease: mutant.lease,
+        nearCache: mutant.nearCache,
       })
       const report = result?.report
       expect(report, result && summary(result)).toBeDefined()
