@@ -261,8 +261,11 @@ export class NearCache {
 
   private ping(epoch: number): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
+      // A feed that does not answer may have lost messages: drop everything, and reconnect it
+      // (its `ready` resyncs).
       const timer = setTimeout(() => {
         this.lost()
+        this.feed.disconnect(true)
         resolve(false)
       }, this.settings.timeout)
       this.feed.ping().then(

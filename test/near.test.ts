@@ -5,6 +5,7 @@ import { TcpProxy } from '../check/replication.js'
 import { GroupCache, type GroupCacheOptions, InvalidArgumentError } from '../src/index.js'
 import { Keys } from '../src/keys.js'
 import { NearCache } from '../src/near.js'
+import { createAclUser, readmeNearAcl } from './support/acl.js'
 import { randomNamespace } from './support/backends.js'
 import { until } from './support/gate.js'
 import { type RedisServer, startRedisServer } from './support/redis-server.js'
@@ -260,6 +261,24 @@ describe('near cache: the hazards', () => {
     },
   )
 
+  it('a sync point slower than the timeout drops what is held, and the near cache syncs again once Redis answers', async () => {
+    const ns = randomNamespace()
+    const cache = await nearCache(ns, { maxEntries: 10 }, server.url, { timeout: 200 })
+    await cache.set('k', 'v')
+    await hold(cache, 'k')
+    server.pause()
+    try {
+      expect(await cache.get('k')).toBeUndefined() // fails open: the PING and the read time out
+      expect(nearOf(cache).inSync).toBe(false)
+      expect(nearOf(cache).holds('k')).toBe(false)
+    } finally {
+      server.resume()
+    }
+    await until(() => nearOf(cache).inSync)
+    await hold(cache, 'k')
+    expect(await cache.get('k')).toBe('v')
+  })
+
   it('FLUSHDB drops everything held', async () => {
     const ns = randomNamespace()
     const cache = await nearCache(ns)
@@ -280,6 +299,30 @@ describe('near cache: the hazards', () => {
     expect(await cache.get('k')).toBeUndefined()
     raw.disconnect()
     raw = new Redis(server.url)
+  })
+})
+
+describe('near cache: Redis requirements', () => {
+  it("the README's ACL line and its near cache rules are enough for a near cache, and without those rules it never syncs", async () => {
+    const ns = randomNamespace()
+    const pattern = `rgc:{${ns}}:*`
+    const withRules = await createAclUser(server.url, `near_${ns}`, [pattern], readmeNearAcl())
+    const cache = await nearCache(ns, { maxEntries: 10 }, withRules)
+    await cache.set('k', 1, { groups: ['g'] })
+    await hold(cache, 'k')
+    expect(await cache.get('k')).toBe(1)
+    expect(cache.nearCacheStats()?.hits).toBeGreaterThan(0)
+    await cache.expireGroup('g')
+    expect(await cache.get('k')).toBeUndefined()
+
+    const without = await createAclUser(server.url, `plain_${ns}`, [pattern])
+    const refused = new GroupCache({ redis: without, namespace: ns, nearCache: { maxEntries: 10 } })
+    opened.push(refused)
+    const errors: string[] = []
+    refused.on('error', (error) => errors.push(error.message))
+    await until(() => errors.length > 0)
+    expect(refused.nearCacheStats()?.inSync).toBe(false)
+    expect(errors[0]).toMatch(/NOPERM|no permissions/)
   })
 })
 

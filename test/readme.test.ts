@@ -115,6 +115,12 @@ const EXPECTED: Record<string, (lines: string[]) => void> = {
   // a hard expireGroup: the value cached with 10 s of grace is not served again
   'README.md › Permissions, invalidated hard': (lines) => expect(lines).toEqual(['true', 'false']),
   // the row, read from db on the miss; then the value the token stored is live
+  // a late group: the second fill stores, and expiring the group invalidates it
+  'README.md › Groups decided as the function runs': (lines) => expect(lines).toEqual(['acme true', 'false']),
+  // the second wrap did not call the function: one lookup, and get reads "not found" as undefined
+  'README.md › Caching "not found"': (lines) => expect(lines).toEqual(['1 undefined false']),
+  // the second get came from the near cache; the read after expireGroup misses
+  'README.md › Near cache': (lines) => expect(lines).toEqual(['true', 'undefined']),
   'README.md › Fill tokens: read and set({ token })': (lines) =>
     expect(lines).toEqual(["{ id: 1, name: 'Ada', plan: 'free' }", 'true']),
 }

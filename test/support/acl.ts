@@ -35,6 +35,14 @@ export function readmeAcl(readme = readFileSync(new URL('../../README.md', impor
   return { line, user, rules, namespace }
 }
 
+/** The rules the README says a near cache needs besides its ACL line ("With a near cache, also `...`"). */
+export function readmeNearAcl(readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')): string[] {
+  const rules = /With a near cache, also `([^`]+)`/.exec(readme)?.[1]
+  if (rules === undefined)
+    throw new Error('README.md: no "With a near cache, also `...`" line under Redis requirements')
+  return rules.split(/\s+/)
+}
+
 /**
  * The README's rules with another password and, in place of its one key pattern, `keyPatterns`:
  * every command rule stays exactly as written.
@@ -51,9 +59,14 @@ export function aclRules(acl: ReadmeAcl, password: string, keyPatterns?: readonl
  * Creates user `name` on the server at `url` with the README's ACL line (its key pattern
  * replaced by `keyPatterns`) and a fresh password, and returns `url` logged in as it.
  */
-export async function createAclUser(url: string, name: string, keyPatterns: readonly string[]): Promise<string> {
+export async function createAclUser(
+  url: string,
+  name: string,
+  keyPatterns: readonly string[],
+  more: readonly string[] = [],
+): Promise<string> {
   const password = randomBytes(16).toString('hex')
-  const rules = aclRules(readmeAcl(), password, keyPatterns)
+  const rules = [...aclRules(readmeAcl(), password, keyPatterns), ...more]
   const admin = new Redis(url, { maxRetriesPerRequest: 0 })
   try {
     await admin.call('ACL', 'SETUSER', name, ...rules)
