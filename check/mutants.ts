@@ -507,6 +507,19 @@ const list: Mutant[] = [
     ],
   },
   {
+    name: 'near-ignores-failover',
+    description:
+      'the near cache keeps serving from a node that no longer serves the namespace as its master (a failover demoted it)',
+    tests: ['test/near.test.ts', 'test/near-cluster.test.ts'],
+    edits: [
+      {
+        file: 'src/near.ts',
+        target: 'Promise.all([feed.ping(), this.source.serves(tracked)])',
+        replacement: 'Promise.all([feed.ping(), true])',
+      },
+    ],
+  },
+  {
     name: 'empty-key-accepted',
     description: 'an empty key or group name is accepted',
     tests: ['test/validation.test.ts'],

@@ -24,7 +24,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Cluster, Redis } from 'ioredis'
-import { createAclUser } from '../test/support/acl.js'
+import { createAclUser, readmeNearAcl } from '../test/support/acl.js'
 import { type RedisCluster, startCluster } from '../test/support/cluster.js'
 import { type RedisServer, startRedisServer } from '../test/support/redis-server.js'
 import {
@@ -197,10 +197,12 @@ interface RunContext {
 
 /**
  * A user made from the README's ACL line, for one namespace, on the server at `url`: `url`
- * logged in as it. Its command rules stay exactly the README's.
+ * logged in as it. Its command rules stay exactly the README's (with a near cache, and the rules
+ * the README says it needs besides).
  */
-function aclUrl(url: string, namespace: string): Promise<string> {
-  return createAclUser(url, `checker_${randomBytes(4).toString('hex')}`, [`rgc:{${namespace}}:*`])
+function aclUrl(url: string, namespace: string, near: boolean): Promise<string> {
+  const more = near ? readmeNearAcl() : []
+  return createAclUser(url, `checker_${randomBytes(4).toString('hex')}`, [`rgc:{${namespace}}:*`], more)
 }
 
 async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index: number): Promise<ModeResult> {
@@ -230,8 +232,8 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
     return result
   }
   const near = mode.worker?.nearCache ?? options.nearCache
-  if (near !== undefined && backend !== 'redis' && backend !== 'acl') {
-    result.refused = `a near cache needs a Redis server (client tracking), and backend ${backend} is not one`
+  if (near !== undefined && backend === 'memory') {
+    result.refused = 'a near cache needs a Redis server (client tracking), and the memory backend is none'
     result.wallMs = Date.now() - started
     return result
   }
@@ -259,7 +261,7 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
   admin?.on('error', () => {})
   const raw: CacheTarget =
     backend === 'memory' ? { memory: true } : backend === 'cluster' ? { cluster: nodes } : { url }
-  const cache: CacheTarget = backend === 'acl' ? { url: await aclUrl(url, namespace) } : raw
+  const cache: CacheTarget = backend === 'acl' ? { url: await aclUrl(url, namespace, near !== undefined) } : raw
   const dbClient = new Redis(db.url)
   dbClient.on('error', () => {})
   await dbClient.flushall()

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import type { FillToken, SetStatus } from './commands.js'
-import { type Connection, connect, nearOpener } from './connection.js'
+import { type Connection, connect, nearSource } from './connection.js'
 import type { Deadlines } from './deadlines.js'
 import { GroupCacheError, InvalidArgumentError, RedisError } from './errors.js'
 import { Fills } from './fills.js'
@@ -76,7 +76,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     const hints = new Hints(keys, checkCount(options.hints ?? DEFAULT_HINTS, 'hints'))
     const values = new Values(options.serializer ?? jsonSerializer)
     const near = checkNearCache(options.nearCache)
-    const openNear = near === undefined ? undefined : nearOpener(options.redis)
+    const openNear = near === undefined ? undefined : nearSource(options.redis, keys)
     this.connection = connect(options.redis, (error) => this.report(new RedisError('connection', error)))
     this.transport = new Transport(this.connection.client, timeout, (error) => this.report(error))
     // A stored value the serializer cannot read (a changed format, say) is deleted, so that it

@@ -1,7 +1,10 @@
-import { Redis, type RedisOptions } from 'ioredis'
+import calculateSlot from 'cluster-key-slot'
+import { type Cluster, Redis } from 'ioredis'
 import type { CacheClient } from './commands.js'
 import { InvalidArgumentError } from './errors.js'
+import type { Keys } from './keys.js'
 import { memoryClient } from './memory.js'
+import { isMoved, type NearSource } from './near.js'
 
 /**
  * Where the cache keeps its data: an ioredis `Redis` or `Cluster` (the caller owns it), a
@@ -35,24 +38,49 @@ export function connect(redis: unknown, onError: (error: unknown) => void): Conn
 }
 
 /**
- * How the near cache opens connections of its own to the cache's Redis (src/near.ts): a
- * duplicate of the caller's client, or the URL again. The in-memory backend has no client
- * tracking, and a Cluster's namespace node is not followed yet: both are refused.
+ * Where the near cache's connections go (src/near.ts). A standalone Redis: a duplicate of the
+ * caller's client, or the URL again, whose node must be a master (ROLE). A Cluster: the master
+ * of the namespace's slot (CLUSTER SLOTS), with the Cluster's connection options, which serves
+ * the slot as long as a key of it reads without MOVED. The in-memory backend has no client
+ * tracking: refused.
  */
-export function nearOpener(redis: unknown): (options: RedisOptions) => Redis {
+export function nearSource(redis: unknown, keys: Keys): NearSource {
   if (redis === 'memory') {
     throw new InvalidArgumentError(
       "nearCache needs a Redis server: it learns of invalidations by Redis's client tracking, which the in-memory backend lacks (and its data is in this process already)",
     )
   }
-  if (typeof redis === 'string') return (options) => new Redis(redis, options)
-  const client = redis as Partial<Redis> & { isCluster?: boolean }
-  if (client.isCluster === true || typeof client.duplicate !== 'function') {
-    throw new InvalidArgumentError(
-      'nearCache needs a standalone ioredis Redis or a redis:// URL (a Cluster is not supported yet)',
-    )
+  const role = async (tracked: Redis) => ((await tracked.call('ROLE')) as unknown[])[0] === 'master'
+  if (typeof redis === 'string') {
+    return { open: (options) => new Redis(redis, options), locate: async () => undefined, serves: role }
   }
-  return (options) => (client as Redis).duplicate(options)
+  const client = redis as Partial<Redis> & { isCluster?: boolean }
+  if (client.isCluster === true) return clusterSource(redis as Cluster, keys)
+  if (typeof client.duplicate !== 'function') {
+    throw new InvalidArgumentError('nearCache needs an ioredis Redis or Cluster, or a redis:// URL')
+  }
+  return { open: (options) => (client as Redis).duplicate(options), locate: async () => undefined, serves: role }
+}
+
+function clusterSource(cluster: Cluster, keys: Keys): NearSource {
+  const probe = keys.probe
+  const slot = calculateSlot(probe)
+  return {
+    open: (options, node) => new Redis({ ...cluster.options.redisOptions, ...options, ...node }),
+    async locate() {
+      const ranges = (await cluster.cluster('SLOTS')) as unknown as [number, number, [string, number, ...unknown[]]][]
+      const range = ranges.find(([from, to]) => slot >= from && slot <= to)
+      if (range === undefined) throw new Error(`no node of the Cluster serves slot ${slot} (namespace of ${probe})`)
+      const [host, port] = range[2]
+      return { host, port }
+    },
+    // A replica, and a master of other slots, answer MOVED.
+    serves: (tracked) =>
+      tracked.exists(probe).then(
+        () => true,
+        (error: unknown) => (isMoved(error) ? false : Promise.reject(error)),
+      ),
+  }
 }
 
 /** A client the cache opened itself, and so listens to and quits. */

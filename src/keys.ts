@@ -52,6 +52,11 @@ export class Keys {
     return undefined
   }
 
+  /** A key of the namespace no one writes: its slot is the namespace's (the near cache reads it on a Cluster). */
+  get probe(): string {
+    return `${this.base}probe`
+  }
+
   /** A pattern matching every key of the namespace (for ACLs, SCAN and tests). */
   get pattern(): string {
     return `${this.base}*`

@@ -69,6 +69,30 @@ export interface NearSettings {
 export type Lookup = undefined | string | Promise<string | undefined>
 
 const CHANNEL = '__redis__:invalidate'
+/** ms before the connections are opened anew after their node stopped serving the namespace, doubling up to the max */
+const RELOCATE_MIN = 100
+const RELOCATE_MAX = 2000
+
+/** A Redis node: where a Cluster's namespace lives. */
+export interface NearNode {
+  host: string
+  port: number
+}
+
+/** Where the near cache's connections go (src/connection.ts makes one from the `redis` option). */
+export interface NearSource {
+  /** A connection of the near cache's own, to `node` (a Cluster's), or to the cache's Redis. */
+  open(options: RedisOptions, node: NearNode | undefined): Redis
+  /** The node the namespace lives on now: a Cluster's master of its slot; undefined for one server. */
+  locate(): Promise<NearNode | undefined>
+  /** Whether the node `tracked` is connected to serves the namespace as its master now. */
+  serves(tracked: Redis): Promise<boolean>
+}
+
+/** A reply saying the key's slot is served by another node. */
+export function isMoved(error: unknown): boolean {
+  return error instanceof Error && /^(MOVED|ASK|CLUSTERDOWN|READONLY)\b/.test(error.message)
+}
 
 export class NearCache {
   private readonly held: LRUCache<string, Held>
@@ -77,8 +101,12 @@ export class NearCache {
   private readonly pending = new Set<Pending>()
   /** Reads on `tracked` in flight, by key: one at a time. */
   private readonly filling = new Set<string>()
-  private readonly tracked: Redis
-  private readonly feed: Redis
+  /** The two connections, to the node the namespace lives on (none while it is located). */
+  private tracked: Redis | undefined
+  private feed: Redis | undefined
+  /** While the connections are replaced (a failover, a moved slot), and how long the next wait is. */
+  private relocating = false
+  private relocateDelay = RELOCATE_MIN
   /** Both connections ready, subscribed and redirected: only then is anything held or served. */
   private synced = false
   /** Moves whenever everything held is dropped: a read or a sync point of an earlier one counts for nothing. */
@@ -94,7 +122,7 @@ export class NearCache {
   private closed = false
 
   constructor(
-    open: (options: RedisOptions) => Redis,
+    private readonly source: NearSource,
     private readonly keys: Keys,
     private readonly settings: NearSettings,
     private readonly report: (error: unknown) => void,
@@ -106,12 +134,28 @@ export class NearCache {
         : { maxSize: settings.maxBytes, sizeCalculation: (held, key) => held.value.length * 2 + key.length * 2 + 64 }),
       dispose: (held, key) => this.unindex(key, held),
     })
+    void this.connect()
+  }
+
+  /** Opens the two connections to where the namespace lives now (a Cluster: its slot's master). */
+  private async connect(): Promise<void> {
+    let node: NearNode | undefined
+    try {
+      node = await this.source.locate()
+    } catch (error) {
+      this.report(error)
+      this.relocate()
+      return
+    }
+    if (this.closed) return
     // Commands fail at once while a connection is down (no offline queue): the near cache is then
     // out of sync anyway, and a read goes to Redis by the usual path.
     const options: RedisOptions = { enableOfflineQueue: false, autoResubscribe: false, maxRetriesPerRequest: 1 }
-    this.tracked = open(options)
-    this.feed = open(options)
-    for (const connection of [this.tracked, this.feed]) {
+    const tracked = this.source.open(options, node)
+    const feed = this.source.open(options, node)
+    this.tracked = tracked
+    this.feed = feed
+    for (const connection of [tracked, feed]) {
       connection.on('error', () => {}) // the cache's own connection reports outages
       connection.on('close', () => {
         if (connection === this.feed) {
@@ -122,9 +166,35 @@ export class NearCache {
       })
       connection.on('ready', () => void this.resync())
     }
-    this.feed.on('message', (channel: string, message: unknown) => {
+    feed.on('message', (channel: string, message: unknown) => {
       if (channel === CHANNEL) this.invalidated(message)
     })
+  }
+
+  /**
+   * The node stopped serving the namespace as its master (a failover, a slot moved): drop
+   * everything, close both connections and open new ones where it lives now, after a pause that
+   * grows while the node is not found.
+   */
+  private relocate(): void {
+    if (this.relocating || this.closed) return
+    this.relocating = true
+    this.lost()
+    for (const connection of [this.tracked, this.feed]) {
+      connection?.removeAllListeners()
+      connection?.on('error', () => {})
+      connection?.disconnect()
+    }
+    this.tracked = undefined
+    this.feed = undefined
+    this.feedId = undefined
+    this.feedSession++
+    const delay = this.relocateDelay
+    this.relocateDelay = Math.min(this.relocateDelay * 2, RELOCATE_MAX)
+    setTimeout(() => {
+      this.relocating = false
+      void this.connect()
+    }, delay).unref()
   }
 
   /** Whether values are held and served now (both connections in sync). */
@@ -183,9 +253,10 @@ export class NearCache {
     this.pending.add(pending)
     const sent = performance.now()
     const entryKey = this.keys.entry(key)
+    const tracked = this.tracked as Redis
     // Plain commands, not a script: Redis tracks the keys a script declares, not those it reads.
     // Written together: the entry and its groups' versions, at one instant, and the entry's TTL.
-    Promise.all([this.tracked.mget(entryKey, ...groups.map(this.keys.group, this.keys)), this.tracked.pttl(entryKey)])
+    Promise.all([tracked.mget(entryKey, ...groups.map(this.keys.group, this.keys)), tracked.pttl(entryKey)])
       .then(([[entry, ...versions], ttl]) => {
         if (entry == null || pending.dead || this.epoch !== epoch || !this.synced) return
         if (pending.groups !== undefined && groups.some((group) => pending.groups?.has(group))) return
@@ -206,8 +277,9 @@ export class NearCache {
           keys.add(key)
         }
       })
-      .catch(() => {
-        // not held: the next read goes to Redis
+      .catch((error: unknown) => {
+        // Not held: the next read goes to Redis. MOVED: the slot is served elsewhere now.
+        if (isMoved(error)) this.relocate()
       })
       .finally(() => {
         this.pending.delete(pending)
@@ -236,14 +308,16 @@ export class NearCache {
     this.closed = true
     this.synced = false
     this.clear()
-    await Promise.allSettled([this.tracked.quit(), this.feed.quit()])
-    this.tracked.disconnect()
-    this.feed.disconnect()
+    const connections = [this.tracked, this.feed].filter((connection) => connection !== undefined)
+    await Promise.allSettled(connections.map((connection) => connection.quit()))
+    for (const connection of connections) connection.disconnect()
   }
 
   /**
    * A sync point for the reads that begin before it is sent: true once a PING written after they
-   * began was answered on `feed`, with the near cache still in sync.
+   * began was answered on `feed`, with the near cache still in sync, and `tracked`'s node still
+   * serves the namespace as its master (a demoted master, now a replica, would keep answering
+   * PINGs while the writes it has not replicated yet are elsewhere).
    */
   private sync(): Promise<boolean> {
     if (this.next === undefined) {
@@ -260,18 +334,22 @@ export class NearCache {
   }
 
   private ping(epoch: number): Promise<boolean> {
+    const { feed, tracked } = this
+    if (feed === undefined || tracked === undefined) return Promise.resolve(false)
     return new Promise<boolean>((resolve) => {
       // A feed that does not answer may have lost messages: drop everything, and reconnect it
       // (its `ready` resyncs).
       const timer = setTimeout(() => {
         this.lost()
-        this.feed.disconnect(true)
+        feed.disconnect(true)
         resolve(false)
       }, this.settings.timeout)
-      this.feed.ping().then(
-        () => {
+      Promise.all([feed.ping(), this.source.serves(tracked)]).then(
+        ([, serves]) => {
           clearTimeout(timer)
-          resolve(this.synced && this.epoch === epoch)
+          if (!serves) this.relocate()
+          else this.relocateDelay = RELOCATE_MIN
+          resolve(serves && this.synced && this.epoch === epoch)
         },
         () => {
           clearTimeout(timer)
@@ -330,19 +408,24 @@ export class NearCache {
    * to it. A connection that closed meanwhile makes it count for nothing (its own `ready` resyncs).
    */
   private async resync(): Promise<void> {
-    if (this.closed || this.synced || this.tracked.status !== 'ready' || this.feed.status !== 'ready') return
+    const { tracked, feed } = this
+    if (this.closed || this.synced || tracked?.status !== 'ready' || feed?.status !== 'ready') return
     const connections = this.connections
     try {
+      if (!(await this.source.serves(tracked))) {
+        this.relocate()
+        return
+      }
       // CLIENT ID before SUBSCRIBE: a subscribed connection takes no other command. Once per
       // connection of `feed` (it does not resubscribe by itself: its id changes).
       if (this.feedId === undefined) {
         const session = this.feedSession
-        const id = String(await this.feed.client('ID'))
-        await this.feed.subscribe(CHANNEL)
+        const id = String(await feed.client('ID'))
+        await feed.subscribe(CHANNEL)
         if (this.feedSession !== session) return
         this.feedId = id
       }
-      await this.tracked.client('TRACKING', 'ON', 'REDIRECT', this.feedId)
+      await tracked.client('TRACKING', 'ON', 'REDIRECT', this.feedId)
       if (this.connections !== connections || this.closed) return
       this.clear()
       this.synced = true

@@ -53,9 +53,9 @@ export interface GroupCacheOptions {
   waitForReplicas?: { replicas: number; timeout: number }
   /**
    * A near cache: the entries this process read lately, held in its memory and served from there
-   * (get, getMany, wrap, cached and read hits). Off by default. Needs a Redis server (not
-   * `'memory'`, not yet a Cluster): it learns of invalidations by Redis's client tracking, on two
-   * connections of its own.
+   * (get, getMany, wrap, cached and read hits). Off by default. Needs a Redis server or a
+   * Cluster (not `'memory'`): it learns of invalidations by Redis's client tracking, on two
+   * connections of its own to the namespace's master.
    */
   nearCache?: NearCacheOptions
   /**

@@ -195,7 +195,11 @@ describe('near cache: the hazards', () => {
   async function split(namespace: string, trackedVia: string, feedVia: string): Promise<Near> {
     const urls = [trackedVia, feedVia]
     const near = new NearCache(
-      (options) => new Redis(urls.shift() as string, options),
+      {
+        open: (options) => new Redis(urls.shift() as string, options),
+        locate: async () => undefined,
+        serves: async () => true,
+      },
       new Keys('rgc', namespace),
       { maxEntries: 10, maxBytes: undefined, consistency: 'strict', timeout: 1000 },
       () => {},
@@ -277,6 +281,25 @@ describe('near cache: the hazards', () => {
     await until(() => nearOf(cache).inSync)
     await hold(cache, 'k')
     expect(await cache.get('k')).toBe('v')
+  })
+
+  it('its server demoted to a replica (a failover elsewhere): nothing held is served from it any more', async () => {
+    const ns = randomNamespace()
+    const other = await startRedisServer()
+    try {
+      const cache = await nearCache(ns)
+      await cache.set('k', 'v')
+      await hold(cache, 'k')
+      const hits = cache.nearCacheStats()?.hits
+      await raw.replicaof('127.0.0.1', String(other.port))
+      // What the demoted server answers is its own affair (it syncs from its new primary); the
+      // near cache must not answer for it.
+      await cache.get('k')
+      expect(cache.nearCacheStats()).toMatchObject({ held: 0, hits })
+    } finally {
+      await raw.replicaof('NO', 'ONE')
+      await other.stop()
+    }
   })
 
   it('FLUSHDB drops everything held', async () => {

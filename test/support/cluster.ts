@@ -126,3 +126,67 @@ export async function clusterFromUrl(url: string): Promise<RedisCluster> {
   }
   return { nodes: [url], stop: async () => {} }
 }
+
+/**
+ * One more redis-server joined to the cluster of `masterUrl` as that master's replica, once it
+ * is in sync: a `CLUSTER FAILOVER` sent to it moves the master's slots to it. `stop()` kills it.
+ */
+export async function startReplica(masterUrl: string): Promise<RedisServer & { url: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'rgc-replica-'))
+  const [port, bus] = await freePorts(2)
+  const server = await startLocalRedisServer(
+    [
+      '--dir',
+      dir,
+      '--cluster-enabled',
+      'yes',
+      '--cluster-config-file',
+      join(dir, 'nodes.conf'),
+      '--cluster-port',
+      String(bus),
+    ],
+    port,
+  )
+  const replica = new Redis(server.url)
+  const master = new Redis(masterUrl)
+  try {
+    const masterId = String(await master.cluster('MYID'))
+    // `<id> <ip>:<port>@<bus port> myself,master ...`: the bus port is not port + 10000 here
+    const myself = String(await master.cluster('NODES'))
+      .split('\n')
+      .find((line) => line.includes('myself'))
+    const [, masterPort, masterBus] = /:(\d+)@(\d+)/.exec(myself ?? '') ?? []
+    if (!masterPort || !masterBus) throw new Error(`no address in CLUSTER NODES: ${myself}`)
+    await replica.call('CLUSTER', 'MEET', '127.0.0.1', Number(masterPort), Number(masterBus))
+    const deadline = Date.now() + 20_000
+    // REPLICATE needs the replica to know the master first
+    for (;;) {
+      try {
+        await replica.cluster('REPLICATE', masterId)
+        break
+      } catch (error) {
+        if (Date.now() > deadline) throw error
+        await sleep(50)
+      }
+    }
+    for (;;) {
+      const info = String(await replica.info('replication'))
+      if (info.includes('master_link_status:up')) break
+      if (Date.now() > deadline) throw new Error(`the replica did not sync: ${info}`)
+      await sleep(50)
+    }
+  } catch (error) {
+    await server.stop()
+    throw error
+  } finally {
+    replica.disconnect()
+    master.disconnect()
+  }
+  return {
+    ...server,
+    async stop() {
+      await server.stop()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
