@@ -3,12 +3,13 @@
 import { BEFORE_COMMIT } from './before.js'
 import { type ContenderName, PEERS } from './contenders.js'
 import { BEFORE_VARIANT, HERD_VARIANTS } from './herd-variants.js'
-import { median, type RaceResult, round } from './measure.js'
+import { median, type RaceResult, round, type Spread } from './measure.js'
 import { bytes, duration, fixed, int, ratio, table } from './report.js'
 import type { ExpireGroupResult } from './scenarios/expire-group.js'
 import type { FleetResult } from './scenarios/fleet.js'
 import type { HerdResult, HerdVariantResult } from './scenarios/herd.js'
 import type { KeyUsage, MemoryResult } from './scenarios/memory.js'
+import type { NearContenderName, NearResult } from './scenarios/near.js'
 import type { ThroughputResult } from './scenarios/throughput.js'
 
 export interface Results {
@@ -17,6 +18,7 @@ export interface Results {
   memory?: MemoryResult
   fleet?: FleetResult
   herd?: HerdResult
+  near?: NearResult
 }
 
 /** Median over rounds of a's ops/s over b's in the same round. */
@@ -353,11 +355,197 @@ export function herdSection(h: HerdResult): string {
   ].join('\n')
 }
 
+const NEAR_DESCRIPTIONS: Record<NearContenderName, string> = {
+  plain: 'ioredis GET + JSON.parse',
+  'group-cache': 'get, no near cache',
+  'near strict': "get, nearCache 'strict'",
+  'near eventual': "get, nearCache 'eventual'",
+}
+
+/** The near scenario's ratio to plain (median of per-round ratios) of a contender at a concurrency. */
+function nearRatio(n: NearResult | undefined, name: NearContenderName, concurrency: number): number | undefined {
+  const race = n?.races.find((r) => r.concurrency === concurrency)
+  return race?.contenders.find((c) => c.name === name)?.ratioToPlain.median
+}
+
+function nearCommands(n: NearResult | undefined, name: NearContenderName, concurrency: number): number | undefined {
+  const race = n?.races.find((r) => r.concurrency === concurrency)
+  return race?.contenders.find((c) => c.name === name)?.commandsPerGet
+}
+
+/** The near cache's targets (also in the Targets section). */
+function nearTargets(n: NearResult | undefined, add: AddTarget): void {
+  add("near 'strict', c=64: ≥ 3x plain GET + JSON.parse", nearRatio(n, 'near strict', 64), (x) => x >= 3)
+  add("near 'strict', c=64: ≥ 5x plain (the aim)", nearRatio(n, 'near strict', 64), (x) => x >= 5)
+  add("near 'strict', c=1: ≥ 0.95x plain", nearRatio(n, 'near strict', 1), (x) => x >= 0.95)
+  add("near 'eventual', c=64: ≥ 20x plain", nearRatio(n, 'near eventual', 64), (x) => x >= 20)
+  add("near 'strict', c=64: ≤ 0.25 Redis commands per get", nearCommands(n, 'near strict', 64), (x) => x <= 0.25, '', 3)
+}
+
+const spreadRow = (name: string, x: Spread): string[] => [name, int(x.median), `${int(x.min)}–${int(x.max)}`]
+
+export function nearSection(n: NearResult): string {
+  const rows = n.races.flatMap((race) =>
+    race.contenders.map((c) => [
+      `${race.concurrency}`,
+      c.name,
+      NEAR_DESCRIPTIONS[c.name],
+      int(c.opsPerSec.median),
+      `${int(c.opsPerSec.min)}–${int(c.opsPerSec.max)}`,
+      c.name === 'plain' ? '1' : ratio(c.ratioToPlain),
+      fixed(c.p50Us, 1),
+      fixed(c.p99Us, 1),
+      fixed(c.clientCpuUsPerOp, 2),
+      c.serverUsPerOp === undefined ? 'n/a' : fixed(c.serverUsPerOp, 2),
+      c.commandsPerGet === undefined ? 'n/a' : fixed(c.commandsPerGet, 3),
+      c.nearHitShare === undefined ? '–' : `${fixed(c.nearHitShare * 100, 1)}%`,
+    ]),
+  )
+  const byCommand = n.races
+    .filter((race) => race.concurrency === 64)
+    .flatMap((race) =>
+      race.contenders
+        .filter((c) => c.name.startsWith('near') && c.commandsPerGet !== undefined)
+        .map((c) => {
+          const list = Object.entries(c.byCommand)
+            .sort((a, b) => b[1] - a[1])
+            .map(([command, calls]) => `${command} ${int(calls)}`)
+          return `- ${c.name}, c=64: ${int(c.gets)} gets, Redis ran ${list.length === 0 ? 'nothing' : list.join(', ')}.`
+        }),
+    )
+  const list: Target[] = []
+  nearTargets(n, addTo(list))
+  const s = n.staleness
+  const all = s.windowsMs.flat().length
+  const c = n.copy
+  const plain64 =
+    n.races.find((r) => r.concurrency === 64)?.contenders.find((x) => x.name === 'plain')?.opsPerSec.median ??
+    Number.NaN
+  return [
+    "## 7. near cache: a hot key's get",
+    '',
+    `One key, the same ${n.valueBytes} B JSON value as the other scenarios, stored under ${n.groups.length} groups; plain stores it`,
+    `without groups. N loops each awaiting one get after another; warm-up, then ${n.settings.rounds} rounds of ${n.settings.roundMs} ms`,
+    'per contender, order rotated every round. Each near cache was in sync and held the key before timing; "near hits" is',
+    'the share of the timed gets it served from memory (its `hits`). Ratio: contender / plain in the same round, median',
+    '(min–max) over rounds. Redis cmds/get: every command the redis-server counted (INFO commandstats, INFO itself left',
+    "out) during the contender's timed part, over its gets; own server only. Client CPU: this Node process per get.",
+    n.library === null
+      ? 'The library: dist/ as built by `npm run bench` (not a git checkout: its source is not known).'
+      : n.library.uncommitted.length === 0
+        ? `The library: dist/ as built by \`npm run bench\` from commit ${n.library.commit} (src/ and lua/ as committed).`
+        : `The library: dist/ as built by \`npm run bench\` from the working tree: commit ${n.library.commit} with uncommitted ` +
+          `changes to ${n.library.uncommitted.join(', ')}.`,
+    '',
+    table(
+      [
+        'conc.',
+        'contender',
+        'what',
+        'ops/s median',
+        'ops/s min–max',
+        'ratio to plain, median (min–max)',
+        'p50 µs',
+        'p99 µs',
+        'client CPU µs/op',
+        'Redis CPU µs/op',
+        'Redis cmds/get',
+        'near hits',
+      ],
+      rows,
+      [0, 3, 4, 5, 6, 7, 8, 9, 10, 11],
+    ),
+    '',
+    ...byCommand,
+    '',
+    table(
+      ['target', 'measured', 'met'],
+      list.map((t) => [t.target, t.measured, t.met === undefined ? '–' : t.met ? 'yes' : '**no**']),
+      [1],
+    ),
+    '',
+    "### 'eventual': the staleness window",
+    '',
+    `${s.processes} processes (child_process.fork with tsx), each with an eventual near cache holding the key; a cache in the`,
+    `parent (no near cache) ran expireGroup ${s.invalidations} times, ${s.periodMs} ms apart, on one of the key's groups in turn,`,
+    'storing the value again before each and waiting until every process held it and was watching. Window: from',
+    'expireGroup resolving in the parent to the process finding the key gone (`nearCacheStats().held` checked every',
+    `${s.pollMs} ms: Atomics.wait, then one event-loop turn), both read on CLOCK_MONOTONIC (process.hrtime), one clock for`,
+    "every process of the machine. A process that had dropped the key before the parent read expireGroup's reply counts 0.",
+    'The watchers are otherwise idle; a busy event loop adds its own lag to the window.',
+    '',
+    table(
+      [
+        'processes',
+        'invalidations',
+        'windows',
+        'p50',
+        'p99',
+        'max',
+        'dropped before expireGroup resolved',
+        'not dropped in 2 s',
+        'expireGroup median',
+      ],
+      [
+        [
+          `${s.processes}`,
+          int(s.invalidations),
+          int(all),
+          duration(s.p50Ms),
+          duration(s.p99Ms),
+          duration(s.maxMs),
+          `${int(s.droppedBeforeResolve)} (${fixed((s.droppedBeforeResolve / Math.max(1, all)) * 100, 1)}%)`,
+          int(s.notDropped),
+          duration(s.expireMedianMs),
+        ],
+      ],
+      [0, 1, 2, 3, 4, 5, 6, 7, 8],
+    ),
+    '',
+    '### The copy on each hit',
+    '',
+    'A near cache holds the serialized text and parses it on each hit, so that no two callers share one object. In one',
+    `process, ${int(c.iterations)} calls per round, ${c.rounds} interleaved rounds, on the ${int(c.textBytes)} B value; in the same`,
+    "rounds, the eventual near cache's get of the held key, awaited one after another:",
+    '',
+    table(
+      ['call', 'ns per call, median', 'min–max'],
+      [
+        spreadRow('JSON.parse of the text (what a hit does)', c.parseNs),
+        spreadRow('structuredClone of the parsed value (instead)', c.cloneNs),
+        spreadRow("near 'eventual' get, a hit (c=1)", c.hitNs),
+      ],
+      [1, 2],
+    ),
+    '',
+    `structuredClone / JSON.parse: ${ratio(c.cloneToParse)}; JSON.parse / the eventual hit: ${ratio(c.parseToHit)}`,
+    '(medians of per-round ratios). JSON.parse alone caps hits at ' +
+      `${int(1e9 / c.parseNs.median)} per second on one core: ${fixed(1e9 / c.parseNs.median / plain64)}x plain's median at c=64.`,
+  ].join('\n')
+}
+
 export interface Target {
   target: string
   measured: string
   met: boolean | undefined
 }
+
+type AddTarget = (
+  target: string,
+  value: number | undefined,
+  ok: (x: number) => boolean,
+  unit?: string,
+  digits?: number,
+) => void
+
+const addTo =
+  (out: Target[]): AddTarget =>
+  (target, value, ok, unit = 'x', digits = 2) =>
+    out.push({
+      target,
+      measured: value === undefined ? 'not run' : `${fixed(value, digits)}${unit}`,
+      met: value === undefined ? undefined : ok(value),
+    })
 
 export function targets(r: Results): Target[] {
   const out: Target[] = []
@@ -365,12 +553,7 @@ export function targets(r: Results): Target[] {
     r.throughput?.races.find((x) => x.name === name && x.concurrency === concurrency)
   const vsPlain = (name: string, concurrency: number) =>
     race(name, concurrency)?.contenders.find((c) => c.name === 'group-cache')?.ratioToPlain?.median
-  const add = (target: string, value: number | undefined, ok: (x: number) => boolean, unit = 'x') =>
-    out.push({
-      target,
-      measured: value === undefined ? 'not run' : `${fixed(value)}${unit}`,
-      met: value === undefined ? undefined : ok(value),
-    })
+  const add = addTo(out)
   add('get hit, 3 groups, c=64: ≥ 0.90x plain', vsPlain('get hit, 3 groups', 64), (x) => x >= 0.9)
   add('get hit, 3 groups, c=1: ≥ 0.95x plain', vsPlain('get hit, 3 groups', 1), (x) => x >= 0.95)
   add('set, 3 groups, c=64: ≥ 0.75x plain', vsPlain('set, 3 groups', 64), (x) => x >= 0.75)
@@ -404,6 +587,7 @@ export function targets(r: Results): Target[] {
     herd('group-cache grace')?.staleP90ToFill,
     (x) => x < 0.3,
   )
+  nearTargets(r.near, add)
   return out
 }
 

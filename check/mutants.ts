@@ -458,7 +458,7 @@ const list: Mutant[] = [
     edits: [
       {
         file: 'src/near.ts',
-        target: '    this.connections++\n    this.synced = false\n    this.clear()',
+        target: '    this.connections++\n    this.synced = false\n    this.servedAt = Number.NEGATIVE_INFINITY\n    this.clear()',
         replacement: '    this.connections++',
       },
     ],
@@ -514,8 +514,8 @@ const list: Mutant[] = [
     edits: [
       {
         file: 'src/near.ts',
-        target: 'Promise.all([feed.ping(), this.source.serves(tracked)])',
-        replacement: 'Promise.all([feed.ping(), true])',
+        target: 'const checked = due ? this.source.serves(tracked) : true',
+        replacement: 'const checked = true',
       },
     ],
   },

@@ -72,6 +72,8 @@ const CHANNEL = '__redis__:invalidate'
 /** ms before the connections are opened anew after their node stopped serving the namespace, doubling up to the max */
 const RELOCATE_MIN = 100
 const RELOCATE_MAX = 2000
+/** ms a sync point trusts the last check that the node serves the namespace as its master */
+const SERVES_CHECK_MS = 100
 
 /** A Redis node: where a Cluster's namespace lives. */
 export interface NearNode {
@@ -107,6 +109,8 @@ export class NearCache {
   /** While the connections are replaced (a failover, a moved slot), and how long the next wait is. */
   private relocating = false
   private relocateDelay = RELOCATE_MIN
+  /** When (performance.now()) the node was last seen to serve the namespace; -Infinity: never */
+  private servedAt = Number.NEGATIVE_INFINITY
   /** Both connections ready, subscribed and redirected: only then is anything held or served. */
   private synced = false
   /** Moves whenever everything held is dropped: a read or a sync point of an earlier one counts for nothing. */
@@ -315,9 +319,12 @@ export class NearCache {
 
   /**
    * A sync point for the reads that begin before it is sent: true once a PING written after they
-   * began was answered on `feed`, with the near cache still in sync, and `tracked`'s node still
-   * serves the namespace as its master (a demoted master, now a replica, would keep answering
-   * PINGs while the writes it has not replicated yet are elsewhere).
+   * began was answered on `feed`, with the near cache still in sync. At most every
+   * SERVES_CHECK_MS it also asks whether `tracked`'s node still serves the namespace as its
+   * master: a master demoted by a failover keeps answering PINGs while the writes are elsewhere,
+   * and reach it only by replication, later. (Every sync point would cost a second command per
+   * batch, half a strict hit's speed at concurrency 1; the data path reading a demoted node has
+   * the same window until its client notices.)
    */
   private sync(): Promise<boolean> {
     if (this.next === undefined) {
@@ -344,11 +351,16 @@ export class NearCache {
         feed.disconnect(true)
         resolve(false)
       }, this.settings.timeout)
-      Promise.all([feed.ping(), this.source.serves(tracked)]).then(
+      const due = performance.now() - this.servedAt >= SERVES_CHECK_MS
+      const checked = due ? this.source.serves(tracked) : true
+      Promise.all([feed.ping(), checked]).then(
         ([, serves]) => {
           clearTimeout(timer)
           if (!serves) this.relocate()
-          else this.relocateDelay = RELOCATE_MIN
+          else if (due) {
+            this.servedAt = performance.now()
+            this.relocateDelay = RELOCATE_MIN
+          }
           resolve(serves && this.synced && this.epoch === epoch)
         },
         () => {
@@ -400,6 +412,7 @@ export class NearCache {
   private lost(): void {
     this.connections++
     this.synced = false
+    this.servedAt = Number.NEGATIVE_INFINITY
     this.clear()
   }
 
@@ -416,6 +429,7 @@ export class NearCache {
         this.relocate()
         return
       }
+      this.servedAt = performance.now()
       // CLIENT ID before SUBSCRIBE: a subscribed connection takes no other command. Once per
       // connection of `feed` (it does not resubscribe by itself: its id changes).
       if (this.feedId === undefined) {

@@ -292,6 +292,7 @@ describe('near cache: the hazards', () => {
       await hold(cache, 'k')
       const hits = cache.nearCacheStats()?.hits
       await raw.replicaof('127.0.0.1', String(other.port))
+      await sleep(150) // a sync point checks the node's role at most every 100 ms (src/near.ts)
       // What the demoted server answers is its own affair (it syncs from its new primary); the
       // near cache must not answer for it.
       await cache.get('k')
