@@ -458,7 +458,8 @@ const list: Mutant[] = [
     edits: [
       {
         file: 'src/near.ts',
-        target: '    this.connections++\n    this.synced = false\n    this.servedAt = Number.NEGATIVE_INFINITY\n    this.clear()',
+        target:
+          '    this.connections++\n    this.synced = false\n    this.servedAt = Number.NEGATIVE_INFINITY\n    this.clear()',
         replacement: '    this.connections++',
       },
     ],
