@@ -360,6 +360,8 @@ const NEAR_DESCRIPTIONS: Record<NearContenderName, string> = {
   'group-cache': 'get, no near cache',
   'near strict': "get, nearCache 'strict'",
   'near eventual': "get, nearCache 'eventual'",
+  'near strict frozen': "get, nearCache 'strict', values 'frozen'",
+  'near eventual frozen': "get, nearCache 'eventual', values 'frozen'",
 }
 
 /** The near scenario's ratio to plain (median of per-round ratios) of a contender at a concurrency. */
@@ -379,6 +381,14 @@ function nearTargets(n: NearResult | undefined, add: AddTarget): void {
   add("near 'strict', c=64: ≥ 5x plain (the aim)", nearRatio(n, 'near strict', 64), (x) => x >= 5)
   add("near 'strict', c=1: ≥ 0.95x plain", nearRatio(n, 'near strict', 1), (x) => x >= 0.95)
   add("near 'eventual', c=64: ≥ 20x plain", nearRatio(n, 'near eventual', 64), (x) => x >= 20)
+  add("near 'strict', values 'frozen', c=64: ≥ 3x plain", nearRatio(n, 'near strict frozen', 64), (x) => x >= 3)
+  add(
+    "near 'strict', values 'frozen', c=64: ≥ 5x plain (the aim)",
+    nearRatio(n, 'near strict frozen', 64),
+    (x) => x >= 5,
+  )
+  add("near 'strict', values 'frozen', c=1: ≥ 0.95x plain", nearRatio(n, 'near strict frozen', 1), (x) => x >= 0.95)
+  add("near 'eventual', values 'frozen', c=64: ≥ 20x plain", nearRatio(n, 'near eventual frozen', 64), (x) => x >= 20)
   add("near 'strict', c=64: ≤ 0.25 Redis commands per get", nearCommands(n, 'near strict', 64), (x) => x <= 0.25, '', 3)
 }
 

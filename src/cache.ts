@@ -88,8 +88,12 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
       )
     this.near =
       near && openNear
-        ? new NearCache(openNear, keys, { ...near, timeout: Number.isFinite(timeout) ? timeout : 1000 }, (error) =>
-            this.report(new RedisError('near cache', error)),
+        ? new NearCache(
+            openNear,
+            keys,
+            { ...near, timeout: Number.isFinite(timeout) ? timeout : 1000 },
+            (error) => this.report(new RedisError('near cache', error)),
+            (text) => values.decode(text),
           )
         : undefined
     this.reads = new Reads(this.transport, keys, hints, values, discard, this.near)

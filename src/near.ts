@@ -41,9 +41,17 @@ import { checkCount } from './validate.js'
 
 export type Consistency = 'strict' | 'eventual'
 
-/** A held entry: its serialized value, its groups, and until when (performance.now(), ms) it may be served. */
-interface Held {
-  value: string
+/**
+ * What a hit finds: the entry's serialized value, decoded by each caller (`'copied'`), and with
+ * `'frozen'` its one decoded, deep-frozen value, which every hit hands out.
+ */
+export interface NearHit {
+  readonly text: string
+  frozen?: { readonly value: unknown }
+}
+
+/** A held entry: a hit, its groups, and until when (performance.now(), ms) it may be served. */
+interface Held extends NearHit {
   groups: readonly string[]
   until: number
 }
@@ -61,12 +69,14 @@ export interface NearSettings {
   maxEntries: number
   maxBytes: number | undefined
   consistency: Consistency
+  /** `'copied'`: each hit decodes the value anew; `'frozen'`: every hit hands out one deep-frozen value */
+  values: 'copied' | 'frozen'
   /** ms a sync point may take before the near cache counts as out of sync */
   timeout: number
 }
 
 /** What a `lookup` finds: nothing held, a value (eventual), or a value once the sync point vouches for it (strict). */
-export type Lookup = undefined | string | Promise<string | undefined>
+export type Lookup = undefined | NearHit | Promise<NearHit | undefined>
 
 const CHANNEL = '__redis__:invalidate'
 /** ms before the connections are opened anew after their node stopped serving the namespace, doubling up to the max */
@@ -130,12 +140,14 @@ export class NearCache {
     private readonly keys: Keys,
     private readonly settings: NearSettings,
     private readonly report: (error: unknown) => void,
+    /** The cache's serializer's decode, for `'frozen'` values */
+    private readonly decode: (text: string) => unknown = (text) => text,
   ) {
     this.held = new LRUCache<string, Held>({
       max: settings.maxEntries,
       ...(settings.maxBytes === undefined
         ? {}
-        : { maxSize: settings.maxBytes, sizeCalculation: (held, key) => held.value.length * 2 + key.length * 2 + 64 }),
+        : { maxSize: settings.maxBytes, sizeCalculation: (held, key) => held.text.length * 2 + key.length * 2 + 64 }),
       dispose: (held, key) => this.unindex(key, held),
     })
     void this.connect()
@@ -231,17 +243,27 @@ export class NearCache {
       this.held.delete(key)
       return undefined
     }
-    if (this.settings.consistency === 'eventual') {
-      this.hits++
-      return held.value
-    }
+    if (this.settings.consistency === 'eventual') return this.hit(key, held)
     const epoch = this.epoch
     return this.sync().then((ok) => {
       if (!ok || this.epoch !== epoch || this.held.peek(key) !== held || performance.now() >= held.until)
         return undefined
-      this.hits++
-      return held.value
+      return this.hit(key, held)
     })
+  }
+
+  /** A hit served; with `'frozen'`, its value decoded and frozen the first time (one that fails to decode is dropped). */
+  private hit(key: string, held: Held): NearHit | undefined {
+    if (this.settings.values === 'frozen' && held.frozen === undefined) {
+      try {
+        held.frozen = { value: deepFreeze(this.decode(held.text)) }
+      } catch {
+        this.held.delete(key) // the usual path reads it, and reports what it cannot decode
+        return undefined
+      }
+    }
+    this.hits++
+    return held
   }
 
   /**
@@ -271,7 +293,7 @@ export class NearCache {
         // With grace, the key outlives its TTL by the grace: the entry is live until then.
         const until = ttl < 0 ? Number.POSITIVE_INFINITY : sent + ttl - decoded.grace
         if (until <= performance.now()) return
-        this.held.set(key, { value: decoded.value, groups, until })
+        this.held.set(key, { text: decoded.value, groups, until })
         for (const group of groups) {
           let keys = this.byGroup.get(group)
           if (keys === undefined) {
@@ -455,7 +477,7 @@ export function checkNearCache(option: unknown): Omit<NearSettings, 'timeout'> |
   if (typeof option !== 'object' || option === null) {
     throw new InvalidArgumentError("nearCache must be { maxEntries, maxBytes?, consistency?: 'strict' | 'eventual' }")
   }
-  const { maxEntries, maxBytes, consistency = 'strict', ...rest } = option as Record<string, unknown>
+  const { maxEntries, maxBytes, consistency = 'strict', values = 'copied', ...rest } = option as Record<string, unknown>
   const unknown = Object.keys(rest)
   if (unknown.length > 0) throw new InvalidArgumentError(`nearCache has no option ${JSON.stringify(unknown[0])}`)
   if (maxEntries === undefined) throw new InvalidArgumentError('nearCache.maxEntries is required')
@@ -463,6 +485,9 @@ export function checkNearCache(option: unknown): Omit<NearSettings, 'timeout'> |
     throw new InvalidArgumentError(
       `nearCache.consistency must be 'strict' or 'eventual' (got ${JSON.stringify(consistency)})`,
     )
+  }
+  if (values !== 'copied' && values !== 'frozen') {
+    throw new InvalidArgumentError(`nearCache.values must be 'copied' or 'frozen' (got ${JSON.stringify(values)})`)
   }
   const positive = (value: unknown, what: string) => {
     if (checkCount(value, what) === 0) throw new InvalidArgumentError(`${what} must be 1 or more`)
@@ -472,7 +497,17 @@ export function checkNearCache(option: unknown): Omit<NearSettings, 'timeout'> |
     maxEntries: positive(maxEntries, 'nearCache.maxEntries'),
     maxBytes: maxBytes === undefined ? undefined : positive(maxBytes, 'nearCache.maxBytes'),
     consistency,
+    values,
   }
+}
+
+/** `value` and everything it holds, frozen: a shared value no caller can change. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const inner of Object.values(value)) deepFreeze(inner)
+  }
+  return value
 }
 
 function covers(held: readonly string[], asked: readonly string[]): boolean {

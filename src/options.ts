@@ -80,6 +80,13 @@ export interface NearCacheOptions {
    * @default 'strict'
    */
   consistency?: 'strict' | 'eventual'
+  /**
+   * `'copied'`: each hit decodes the held value anew, so a caller may change what it got.
+   * `'frozen'`: the value is decoded once and deep-frozen, and every hit hands out that one value
+   * (no decode per hit: a hit costs a fraction); changing it throws. Values read from Redis are
+   * not frozen. @default 'copied'
+   */
+  values?: 'copied' | 'frozen'
 }
 
 /** What every call may take. */

@@ -4,18 +4,18 @@ import { decodeEntry, liveAt } from './entry.js'
 import { ClosedError } from './errors.js'
 import type { Hint, Hints } from './hints.js'
 import type { Keys } from './keys.js'
-import type { NearCache } from './near.js'
+import type { NearCache, NearHit } from './near.js'
 import type { Transport } from './transport.js'
 import { checkKey, checkKeys, NO_GROUPS } from './validate.js'
 import type { Values } from './values.js'
 
 /**
- * A read's answer before decoding: the serialized value, or a miss's token, whether the read took
- * the key's fill lease (else `wait`: ms the holder's lease has left), and within grace the stale
- * value.
+ * A read's answer before decoding: the serialized value (and a frozen near-cache hit's value), or
+ * a miss's token, whether the read took the key's fill lease (else `wait`: ms the holder's lease
+ * has left), and within grace the stale value.
  */
 export type RawRead =
-  | { hit: true; value: string }
+  | { hit: true; value: string; frozen?: { readonly value: unknown } }
   | { hit: false; token: FillToken; leased: boolean; wait: number; stale: string | undefined }
 
 /** What a read by script asks for besides the entry (see ReadRequest). */
@@ -60,10 +60,15 @@ export class Reads {
     }
     const near = this.near?.lookup(cacheKey, NO_GROUPS)
     if (near === undefined) return this.getFar<T>(cacheKey, deadlines)
-    if (typeof near === 'string') return Promise.resolve(this.decodeOrDiscard<T>(cacheKey, near))
-    return near.then((value) =>
-      value === undefined ? this.getFar<T>(cacheKey, deadlines) : this.decodeOrDiscard<T>(cacheKey, value),
+    if (!(near instanceof Promise)) return Promise.resolve(this.nearValue<T>(cacheKey, near))
+    return near.then((hit) =>
+      hit === undefined ? this.getFar<T>(cacheKey, deadlines) : this.nearValue<T>(cacheKey, hit),
     )
+  }
+
+  /** A near-cache hit's value: its frozen one, or its text decoded anew. */
+  private nearValue<T>(key: string, hit: NearHit): T | Promise<undefined> {
+    return hit.frozen === undefined ? this.decodeOrDiscard<T>(key, hit.text) : (hit.frozen.value as T)
   }
 
   /** `get` from Redis. */
@@ -99,7 +104,7 @@ export class Reads {
     const far = rest.length === 0 ? [] : await this.getManyFar<T>(rest, deadlines)
     let n = 0
     return Promise.all(
-      held.map((value, i) => (value === undefined ? far[n++] : this.decodeOrDiscard<T>(cacheKeys[i] as string, value))),
+      held.map((hit, i) => (hit === undefined ? far[n++] : this.nearValue<T>(cacheKeys[i] as string, hit))),
     )
   }
 
@@ -157,8 +162,8 @@ export class Reads {
   ): Promise<RawRead> {
     const near = this.near?.lookup(key, groups)
     if (near !== undefined) {
-      const value = await near
-      if (value !== undefined) return { hit: true, value }
+      const hit = await near
+      if (hit !== undefined) return { hit: true, value: hit.text, frozen: hit.frozen }
     }
     const hint = this.hints.warm(key)
     // The MGET checks the entry holds the hint's groups: only worth it when they include the ones asked for.

@@ -704,7 +704,8 @@ describe('real runs', () => {
     ['write-through', 2],
     ['herd', 3],
     ['grace', 3],
-    ['dead-holder', 3],
+    // its holder is a process of its own, started with tsx: under load it can take seconds to start
+    ['dead-holder', 6],
     ['near-client-kill', 3],
   ] as const)(
     '%s: every rule holds under the fault (%d s)',

@@ -114,6 +114,25 @@ describe('near cache: hits from memory', () => {
     expect(await cache.get('k')).toEqual({ list: [1, 2] })
   })
 
+  it("values: 'frozen': every hit hands out one deep-frozen value, which no caller can change", async () => {
+    const ns = randomNamespace()
+    await plainCache(ns).set('k', { list: [1, 2], inner: { n: 1 } })
+    for (const consistency of ['strict', 'eventual'] as const) {
+      const cache = await nearCache(ns, { maxEntries: 10, consistency, values: 'frozen' })
+      await hold(cache, 'k')
+      const first = (await cache.get('k')) as { list: number[]; inner: { n: number } }
+      const again = await cache.getMany(['k', 'k'])
+      expect(again[0]).toBe(first)
+      expect(await cache.wrap('k', () => ({ not: 'called' }))).toBe(first)
+      expect(Object.isFrozen(first) && Object.isFrozen(first.list) && Object.isFrozen(first.inner)).toBe(true)
+      expect(() => first.list.push(3)).toThrow(TypeError)
+      expect(() => {
+        first.inner.n = 2
+      }).toThrow(TypeError)
+      expect(await cache.get('k')).toEqual({ list: [1, 2], inner: { n: 1 } })
+    }
+  })
+
   it('holds at most maxEntries, the least recently used going first, and at most maxBytes', async () => {
     const ns = randomNamespace()
     const plain = plainCache(ns)
@@ -201,7 +220,7 @@ describe('near cache: the hazards', () => {
         serves: async () => true,
       },
       new Keys('rgc', namespace),
-      { maxEntries: 10, maxBytes: undefined, consistency: 'strict', timeout: 1000 },
+      { maxEntries: 10, maxBytes: undefined, consistency: 'strict', values: 'copied', timeout: 1000 },
       () => {},
     ) as unknown as Near
     opened.push(near)
@@ -361,6 +380,7 @@ describe('near cache: options', () => {
       { maxEntries: 1.5 },
       { maxEntries: 10, maxBytes: 0 },
       { maxEntries: 10, consistency: 'strong' },
+      { maxEntries: 10, values: 'shared' },
       { maxEntries: 10, ttl: 5 },
     ]
     for (const nearCache of bad) {

@@ -50,7 +50,14 @@ import { GroupCache } from '../package.js'
 import { serverCpuUs } from '../server.js'
 import type { Context } from '../settings.js'
 
-export const NEAR_CONTENDERS = ['plain', 'group-cache', 'near strict', 'near eventual'] as const
+export const NEAR_CONTENDERS = [
+  'plain',
+  'group-cache',
+  'near strict',
+  'near eventual',
+  'near strict frozen',
+  'near eventual frozen',
+] as const
 export type NearContenderName = (typeof NEAR_CONTENDERS)[number]
 export const NEAR_CONCURRENCIES = [1, 64] as const
 
@@ -225,6 +232,9 @@ export async function nearScenario(ctx: Context): Promise<NearResult> {
   await far.set(KEY, value, GROUPS)
   const strict = await openNear(ctx, 'strict')
   const eventual = await openNear(ctx, 'eventual')
+  const strictFrozen = await openNear(ctx, 'strict', 'frozen')
+  const eventualFrozen = await openNear(ctx, 'eventual', 'frozen')
+  const nears = [strict, eventual, strictFrozen, eventualFrozen]
   const races: NearRace[] = []
   let copy: CopyResult
   try {
@@ -233,6 +243,8 @@ export async function nearScenario(ctx: Context): Promise<NearResult> {
       { name: 'group-cache', get: () => far.get(KEY) },
       { name: 'near strict', get: () => strict.cache.get<Value>(KEY), hits: strict.hits },
       { name: 'near eventual', get: () => eventual.cache.get<Value>(KEY), hits: eventual.hits },
+      { name: 'near strict frozen', get: () => strictFrozen.cache.get<Value>(KEY), hits: strictFrozen.hits },
+      { name: 'near eventual frozen', get: () => eventualFrozen.cache.get<Value>(KEY), hits: eventualFrozen.hits },
     ]
     for (const concurrency of NEAR_CONCURRENCIES) races.push(await nearRace(ctx, settings, getters, concurrency))
     const hitsBefore = eventual.hits()
@@ -240,12 +252,11 @@ export async function nearScenario(ctx: Context): Promise<NearResult> {
     const served = eventual.hits() - hitsBefore
     const due = settings.copy.iterations * (settings.copy.rounds + 1)
     if (served !== due) throw new Error(`near copy: the eventual near cache served ${served} of ${due} gets`)
-    for (const near of [strict, eventual]) {
+    for (const near of nears) {
       if (near.errors.length > 0) throw new Error(`near: ${near.errors.length} errors: ${near.errors.slice(0, 3)}`)
     }
   } finally {
-    await strict.cache.close()
-    await eventual.cache.close()
+    for (const near of nears) await near.cache.close()
   }
   const staleness = await stalenessWindow(ctx, settings)
   return { library, valueBytes: VALUE_BYTES, groups: GROUPS, settings, races, staleness, copy }
@@ -258,17 +269,21 @@ interface OpenNear {
 }
 
 /** A cache with a near cache of `consistency`, in sync and holding the hot key. */
-async function openNear(ctx: Context, consistency: 'strict' | 'eventual'): Promise<OpenNear> {
+async function openNear(
+  ctx: Context,
+  consistency: 'strict' | 'eventual',
+  values: 'copied' | 'frozen' = 'copied',
+): Promise<OpenNear> {
   // Options as the suite's group-cache contender's (a long timeout), and the near cache.
   const cache = new GroupCache({
     redis: ctx.server.url,
     namespace: GROUP_CACHE_NAMESPACE,
     timeout: 10_000,
-    nearCache: { maxEntries: 1000, consistency },
+    nearCache: { maxEntries: 1000, consistency, values },
   })
   const errors: string[] = []
   cache.on('error', (error) => errors.push(`${error.code}: ${error.message}`))
-  await holdKey(cache, `near ${consistency}`)
+  await holdKey(cache, `near ${consistency} ${values}`)
   return { cache, hits: () => cache.nearCacheStats()?.hits ?? 0, errors }
 }
 
