@@ -134,6 +134,8 @@ export class NearCache {
   /** Moves whenever `feed` closes. */
   private feedSession = 0
   private closed = false
+  /** Reads served from memory so far. */
+  hits = 0
 
   constructor(
     private readonly source: NearSource,
@@ -155,6 +157,7 @@ export class NearCache {
 
   /** Opens the two connections to where the namespace lives now (a Cluster: its slot's master). */
   private async connect(): Promise<void> {
+    if (this.closed) return
     let node: NearNode | undefined
     try {
       node = await this.source.locate()
@@ -222,9 +225,6 @@ export class NearCache {
   holds(key: string): boolean {
     return this.held.has(key)
   }
-
-  /** Reads served from memory so far. */
-  hits = 0
 
   /** How many entries are held. */
   get size(): number {
