@@ -4,6 +4,8 @@
  * - `group-cache`: this repository, as built (dist/, what users run);
  * - `bentocache`: BentoCache 1.6, one store with Redis as its only layer (no L1, no bus), tags;
  * - `async-cache-dedupe`: async-cache-dedupe 3.4 on Redis storage with references.
+ *
+ * And, for the fleet scenario only, group-cache with a near cache (FLEET_NEAR_VARIANTS, below).
  */
 import { createCache } from 'async-cache-dedupe'
 import { BentoCache, bentostore } from 'bentocache'
@@ -103,11 +105,66 @@ function groupCache(url: string): Contender {
   // A long timeout, so that a stall of this noisy machine cannot turn a hit into a miss; the
   // code path (a timer raced against each call) is the default one.
   const cache = new GroupCache({ redis: url, namespace: GROUP_CACHE_NAMESPACE, timeout: 10_000 })
+  return { name: 'group-cache', ...groupCacheOps(cache, GROUP_CACHE_NAMESPACE) }
+}
+
+/**
+ * Fleet-only contenders: group-cache with a strict near cache (values copied, and frozen).
+ * ContenderName (CONTENDERS) is shared: run.ts opens every one of them in the parent and the
+ * throughput, memory and expire-group scenarios iterate over it, and a near cache would be
+ * wrong there (the parent's near cache is not the fleet's: it is per process). So these are not
+ * ContenderNames but a type of their own, FleetContenderName = ContenderName | FleetNearVariant,
+ * which only the fleet scenario and its worker use; each worker process opens its own.
+ * Each has a namespace of its own: with group-cache's, the writes of group-cache's rounds would
+ * send tracking invalidations to the idle near caches (Redis work during another contender's
+ * round), and each variant would start its rounds on the other's data.
+ */
+export const FLEET_NEAR_VARIANTS = ['group-cache near strict', 'group-cache near strict frozen'] as const
+export type FleetNearVariant = (typeof FLEET_NEAR_VARIANTS)[number]
+export type FleetContenderName = ContenderName | FleetNearVariant
+
+const NEAR_NAMESPACES: Record<FleetNearVariant, string> = {
+  'group-cache near strict': 'bench-near-strict',
+  'group-cache near strict frozen': 'bench-near-strict-frozen',
+}
+
+export const isFleetNearVariant = (name: string): name is FleetNearVariant =>
+  (FLEET_NEAR_VARIANTS as readonly string[]).includes(name)
+
+/** A fleet contender: a Contender of the suite, or group-cache with a near cache. */
+export interface FleetContender extends Omit<Contender, 'name'> {
+  readonly name: FleetContenderName
+  /** Its near cache's stats (near variants only). */
+  readonly near?: () => { inSync: boolean; held: number; hits: number } | undefined
+}
+
+/** The Redis key patterns a near variant writes (without opening it). */
+export const nearVariantPatterns = (name: FleetNearVariant): string[] => [
+  new Keys('rgc', NEAR_NAMESPACES[name]).pattern,
+]
+
+/**
+ * group-cache as the suite's contender (the same long timeout), with a near cache of
+ * `maxEntries`, consistency 'strict', values 'copied' or 'frozen'.
+ */
+export function createNearVariant(name: FleetNearVariant, url: string, maxEntries: number): FleetContender {
+  const namespace = NEAR_NAMESPACES[name]
+  const values = name === 'group-cache near strict frozen' ? 'frozen' : 'copied'
+  const cache = new GroupCache({
+    redis: url,
+    namespace,
+    timeout: 10_000,
+    nearCache: { maxEntries, consistency: 'strict', values },
+  })
+  return { name, ...groupCacheOps(cache, namespace), near: () => cache.nearCacheStats() }
+}
+
+/** A Contender's operations on a GroupCache of `namespace`. */
+function groupCacheOps(cache: InstanceType<typeof GroupCache>, namespace: string): Omit<Contender, 'name'> {
   const errors: string[] = []
   cache.on('error', (error) => errors.push(`${error.code}: ${error.message}`))
-  const keys = new Keys('rgc', GROUP_CACHE_NAMESPACE)
+  const keys = new Keys('rgc', namespace)
   return {
-    name: 'group-cache',
     async set(key, value, groups) {
       if (!(await cache.set(key, value, { groups }))) throw new Error(`group-cache: set(${key}) was refused`)
     },

@@ -3,7 +3,13 @@
  * redis-server of its own: within about 1% from run to run, however busy the machine
  * is. Each figure is the difference between a run of 1,500 calls and one of 500, over 1,000.
  *
- *   npm run bench:instructions      (needs valgrind and redis-server on PATH; about 3 minutes)
+ * With them, what a near-cache get costs Redis (src/near.ts): a strict hit, its share of one PING
+ * on the near cache's subscribed connection (one per batch of the reads waiting at that moment)
+ * and, at most every 100 ms, a ROLE on its tracked connection; an eventual hit, nothing; holding
+ * an entry, the MGET of the entry and its groups' versions and the PTTL that `offer` sends on the
+ * tracked connection (client tracking on, redirected to the subscribed one), as it does.
+ *
+ *   npm run bench:instructions      (needs valgrind and redis-server on PATH; about 5 minutes)
  */
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -18,7 +24,12 @@ import { freePort } from '../test/support/redis-server.js'
 import { VALUE_BYTES, valueFor } from './data.js'
 import { table } from './report.js'
 
-type Call = (redis: Redis, i: number) => Promise<unknown>
+/** What a call may use beside `redis`: connections of its own, closed before the server stops. */
+interface Session {
+  open(): Redis
+}
+
+type Call = (redis: Redis, i: number, session: Session) => Promise<unknown>
 
 /** Instructions the server spends on `calls` runs of `call` (after `setup`), whole run. */
 async function count(setup: (redis: Redis) => Promise<void>, call: Call, calls: number): Promise<number> {
@@ -44,8 +55,18 @@ async function count(setup: (redis: Redis) => Promise<void>, call: Call, calls: 
         await sleep(200)
       }
     }
+    const opened: Redis[] = []
+    const session: Session = {
+      open() {
+        const connection = redis.duplicate()
+        connection.on('error', () => {})
+        opened.push(connection)
+        return connection
+      },
+    }
     await setup(redis)
-    for (let i = 0; i < calls; i++) await call(redis, i)
+    for (let i = 0; i < calls; i++) await call(redis, i, session)
+    for (const connection of opened) connection.disconnect()
     const exited = once(server, 'exit')
     await redis.shutdown('NOSAVE').catch(() => {})
     await exited
@@ -59,8 +80,10 @@ async function count(setup: (redis: Redis) => Promise<void>, call: Call, calls: 
   }
 }
 
+const RUNS = [1500, 500] as const
+
 async function perCall(setup: (redis: Redis) => Promise<void>, call: Call): Promise<number> {
-  return ((await count(setup, call, 1500)) - (await count(setup, call, 500))) / 1000
+  return ((await count(setup, call, RUNS[0])) - (await count(setup, call, RUNS[1]))) / 1000
 }
 
 const ns = 'rgc:{bench}:'
@@ -69,11 +92,53 @@ const json = JSON.stringify(valueFor(0))
 const source = (name: string) => allScripts.find((script) => script.name === name)?.source as string
 const key = (i: number) => `k${i % 100}`
 
+/** A key's entry, generation and fill lease: the set script's first KEYS (lua/set.lua). */
+const entryKeys = (name: string) => [`${ns}e:${name}`, `${ns}t:${name}`, `${ns}l:${name}`]
+
 /** 100 entries of the cache (3 groups each) and 100 plain keys of the same value. */
 async function setup(redis: Redis): Promise<void> {
   for (let i = 0; i < 100; i++) {
-    await redis.eval(source('set'), 5, `${ns}e:${key(i)}`, `${ns}t:${key(i)}`, ...groups, json, '', 30000, '')
+    await redis.eval(source('set'), 6, ...entryKeys(key(i)), ...groups, json, '', 30000, 0, '')
     await redis.set(`plain:${key(i)}`, json)
+  }
+}
+
+/** 1,500 entries of the cache (3 groups each), `n${i}`: one per call, so that each is read once. */
+async function setupMany(redis: Redis): Promise<void> {
+  for (let i = 0; i < RUNS[0]; i++) {
+    await redis.eval(source('set'), 6, ...entryKeys(`n${i}`), ...groups, json, '', 30000, 0, '')
+  }
+}
+
+/**
+ * The near cache's two connections, as src/near.ts opens them (in each run's first call, which
+ * both runs make: it cancels out): `feed` subscribed to the invalidation channel, `tracked` with
+ * client tracking on (default mode), redirected to `feed`.
+ */
+function nearConnections(): (i: number, session: Session) => Promise<{ feed: Redis; tracked: Redis }> {
+  let connections: Promise<{ feed: Redis; tracked: Redis }> | undefined
+  return (i, session) => {
+    if (i === 0 || connections === undefined) {
+      connections = (async () => {
+        const feed = session.open()
+        const tracked = session.open()
+        const id = String(await feed.client('ID'))
+        await feed.subscribe('__redis__:invalidate')
+        await tracked.client('TRACKING', 'ON', 'REDIRECT', id)
+        return { feed, tracked }
+      })()
+    }
+    return connections
+  }
+}
+
+/** What `offer` sends on `tracked`, together: the entry and its groups' versions, and the entry's TTL. */
+const offer = (entry: (i: number) => string): Call => {
+  const near = nearConnections()
+  return async (_redis, i, session) => {
+    const { tracked } = await near(i, session)
+    const [[found]] = await Promise.all([tracked.mget(entry(i), ...groups), tracked.pttl(entry(i))])
+    if (found == null) throw new Error(`offer: ${entry(i)} is not stored`)
   }
 }
 
@@ -86,7 +151,15 @@ const script = (text: string, keys: (i: number) => string[], args: (i: number) =
   }
 }
 
-const rows: [string, Call][] = [
+const pingOnFeed = nearConnections()
+const roleOnTracked = nearConnections()
+const NEAR_PING = "PING on the near cache's subscribed connection (a strict hit's sync point)"
+const NEAR_ROLE = "ROLE on the near cache's tracked connection (a strict sync point, at most every 100 ms)"
+const OFFER_TRACKED = 'MGET of the entry and its 3 group versions + PTTL, tracked (near offer; keys tracked already)'
+const OFFER_FRESH = 'MGET of the entry and its 3 group versions + PTTL, tracked (near offer; a new entry key each)'
+
+/** [name, call, setup (default: 100 entries and 100 plain keys)] */
+const rows: [string, Call, ((redis: Redis) => Promise<void>)?][] = [
   ['GET of the plain value', (redis, i) => redis.get(`plain:${key(i)}`)],
   [
     'MGET of the entry and its 3 group versions (a hinted get)',
@@ -122,14 +195,48 @@ const rows: [string, Call][] = [
       () => [0],
     ),
   ],
+  ['PING', (redis) => redis.ping()],
+  [NEAR_PING, async (_redis, i, session) => (await pingOnFeed(i, session)).feed.ping()],
+  [NEAR_ROLE, async (_redis, i, session) => (await roleOnTracked(i, session)).tracked.call('ROLE')],
+  [OFFER_TRACKED, offer((i) => `${ns}e:${key(i)}`)],
+  [OFFER_FRESH, offer((i) => `${ns}e:n${i}`), setupMany],
 ]
 
 process.stderr.write(`callgrind: ${rows.length} calls, 2 runs each\n`)
-const measured: string[][] = []
-for (const [name, call] of rows) {
+const measured = new Map<string, number>()
+for (const [name, call, own] of rows) {
   process.stderr.write(`  ${name}\n`)
-  measured.push([name, Math.round(await perCall(setup, call)).toLocaleString('en-US')])
+  measured.set(name, Math.round(await perCall(own ?? setup, call)))
 }
+const text = (x: number) => x.toLocaleString('en-US')
+const of = (name: string) => measured.get(name) ?? Number.NaN
+const ping = of(NEAR_PING)
+const role = of(NEAR_ROLE)
+const held = of(OFFER_TRACKED)
+const fresh = of(OFFER_FRESH)
+// A near-cache get, from the rows above: what src/near.ts sends for it.
+const near = [
+  ["near 'eventual' hit", '0 (sends nothing)'],
+  ["near 'strict' hit, alone at its sync point", `${text(ping)} (+ ${text(role)} once per 100 ms)`],
+  ["near 'strict' hit, one of n reads sharing its sync point", `${text(ping)} / n (+ ${text(role)} once per 100 ms)`],
+  [
+    'holding an entry: one near offer (per entry read from Redis while it is not held)',
+    `${text(held)} (its keys tracked already) to ${text(fresh)} (its entry key not yet)`,
+  ],
+]
 process.stdout.write(
-  `Redis CPU instructions per call (callgrind), ${VALUE_BYTES} B JSON value\n\n${table(['call', 'instructions'], measured, [1])}\n`,
+  [
+    `Redis CPU instructions per call (callgrind), ${VALUE_BYTES} B JSON value`,
+    '',
+    table(
+      ['call', 'instructions'],
+      [...measured].map(([name, x]) => [name, text(x)]),
+      [1],
+    ),
+    '',
+    'A near-cache get (src/near.ts), from the rows above:',
+    '',
+    table(['near-cache get', 'Redis instructions'], near, [1]),
+    '',
+  ].join('\n'),
 )

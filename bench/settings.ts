@@ -28,6 +28,8 @@ export interface Settings {
     rounds: number
     roundMs: number
     warmupMs: number
+    /** maxEntries of each process's near cache (the fleet-only near variants): every key, so that invalidations, not the bound, decide what is held */
+    nearMaxEntries: number
   }
   herd: {
     processes: number
@@ -64,8 +66,16 @@ export function settingsFor(quick: boolean): Settings {
     },
     memory: { entries: quick ? 5000 : 100_000 },
     fleet: quick
-      ? { processes: 4, concurrency: 16, keys: 10_000, rounds: 1, roundMs: 3000, warmupMs: 500 }
-      : { processes: 4, concurrency: 16, keys: 10_000, rounds: 5, roundMs: 5000, warmupMs: 2000 },
+      ? { processes: 4, concurrency: 16, keys: 10_000, rounds: 1, roundMs: 3000, warmupMs: 500, nearMaxEntries: 10_000 }
+      : {
+          processes: 4,
+          concurrency: 16,
+          keys: 10_000,
+          rounds: 5,
+          roundMs: 5000,
+          warmupMs: 2000,
+          nearMaxEntries: 10_000,
+        },
     herd: {
       processes: 4,
       concurrency: 24,
