@@ -444,8 +444,8 @@ const list: Mutant[] = [
     edits: [
       {
         file: 'src/near.ts',
-        target: "if (this.settings.consistency === 'eventual') {",
-        replacement: 'if (true) {',
+        target: "if (this.settings.consistency === 'eventual') return this.hit(key, held)",
+        replacement: 'return this.hit(key, held)',
       },
     ],
   },

@@ -8,7 +8,7 @@ import { Hints } from './hints.js'
 import { checkWaitForReplicas, Invalidation } from './invalidation.js'
 import { Keys } from './keys.js'
 import { Leases } from './leases.js'
-import { checkNearCache, NearCache } from './near.js'
+import { checkNearCache, jsonCopy, NearCache } from './near.js'
 import type {
   CachedOptions,
   CallOptions,
@@ -91,7 +91,12 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
         ? new NearCache(
             openNear,
             keys,
-            { ...near, timeout: Number.isFinite(timeout) ? timeout : 1000 },
+            {
+              ...near,
+              timeout: Number.isFinite(timeout) ? timeout : 1000,
+              // the JSON serializer's values copy faster than they decode; another serializer's decode each time
+              copy: (options.serializer ?? jsonSerializer) === jsonSerializer ? jsonCopy : undefined,
+            },
             (error) => this.report(new RedisError('near cache', error)),
             (text) => values.decode(text),
           )

@@ -98,7 +98,7 @@ export class Fills {
     const reply = await this.reads.readOrToken(cacheKey, groups, () => this.ask(0), deadlines)
     if (!reply.hit) return { hit: false, token: reply.token, leased: reply.leased }
     if (reply.value === '') return { hit: true, value: undefined, notFound: true }
-    return { hit: true, value: reply.frozen ? (reply.frozen.value as T) : this.values.decode<T>(reply.value) }
+    return { hit: true, value: reply.decoded ? (reply.decoded.value as T) : this.values.decode<T>(reply.value) }
   }
 
   /** Gives up the fill lease a token from `read` holds, so that another fill may start at once. */
@@ -130,7 +130,7 @@ export class Fills {
       if (error instanceof ClosedError) throw error
       return this.failOpen(fill, error)
     }
-    if (reply.hit) return reply.frozen ? (reply.frozen.value as T) : this.decodeOrRun(fill, reply.value)
+    if (reply.hit) return reply.decoded ? (reply.decoded.value as T) : this.decodeOrRun(fill, reply.value)
     if (reply.stale !== undefined) return this.serveStale(fill, reply)
     const flight = [fill.key, reply.token.generation, ...fill.groups, ...reply.token.versions].join('\u0000')
     // A lease taken is a lease to use: a fill of an older lease in flight here is not joined.
@@ -237,7 +237,7 @@ export class Fills {
         return vouched(await this.runUnstored(fill))
       }
       if (reply.hit)
-        return vouched(reply.frozen ? (reply.frozen.value as T) : await this.decodeOrRun(fill, reply.value))
+        return vouched(reply.decoded ? (reply.decoded.value as T) : await this.decodeOrRun(fill, reply.value))
       if (reply.stale !== undefined) return vouched(await this.serveStale(fill, reply))
       if (reply.leased) return this.fill(fill, reply.token)
       wait = reply.wait

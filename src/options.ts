@@ -81,7 +81,8 @@ export interface NearCacheOptions {
    */
   consistency?: 'strict' | 'eventual'
   /**
-   * `'copied'`: each hit decodes the held value anew, so a caller may change what it got.
+   * `'copied'`: each hit hands out a value of its own (with the JSON serializer a deep copy of
+   * the value decoded once; another serializer's is decoded anew), so a caller may change it.
    * `'frozen'`: the value is decoded once and deep-frozen, and every hit hands out that one value
    * (no decode per hit: a hit costs a fraction); changing it throws. Values read from Redis are
    * not frozen. @default 'copied'

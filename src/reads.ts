@@ -10,12 +10,12 @@ import { checkKey, checkKeys, NO_GROUPS } from './validate.js'
 import type { Values } from './values.js'
 
 /**
- * A read's answer before decoding: the serialized value (and a frozen near-cache hit's value), or
+ * A read's answer before decoding: the serialized value (and a near-cache hit's decoded value), or
  * a miss's token, whether the read took the key's fill lease (else `wait`: ms the holder's lease
  * has left), and within grace the stale value.
  */
 export type RawRead =
-  | { hit: true; value: string; frozen?: { readonly value: unknown } }
+  | { hit: true; value: string; decoded?: { readonly value: unknown } }
   | { hit: false; token: FillToken; leased: boolean; wait: number; stale: string | undefined }
 
 /** What a read by script asks for besides the entry (see ReadRequest). */
@@ -66,9 +66,9 @@ export class Reads {
     )
   }
 
-  /** A near-cache hit's value: its frozen one, or its text decoded anew. */
+  /** A near-cache hit's value: decoded already (frozen, or a fresh copy), or its text decoded now. */
   private nearValue<T>(key: string, hit: NearHit): T | Promise<undefined> {
-    return hit.frozen === undefined ? this.decodeOrDiscard<T>(key, hit.text) : (hit.frozen.value as T)
+    return hit.decoded === undefined ? this.decodeOrDiscard<T>(key, hit.text) : (hit.decoded.value as T)
   }
 
   /** `get` from Redis. */
@@ -163,7 +163,7 @@ export class Reads {
     const near = this.near?.lookup(key, groups)
     if (near !== undefined) {
       const hit = await near
-      if (hit !== undefined) return { hit: true, value: hit.text, frozen: hit.frozen }
+      if (hit !== undefined) return { hit: true, value: hit.text, decoded: hit.decoded }
     }
     const hint = this.hints.warm(key)
     // The MGET checks the entry holds the hint's groups: only worth it when they include the ones asked for.

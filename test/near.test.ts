@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { TcpProxy } from '../check/replication.js'
 import { GroupCache, type GroupCacheOptions, InvalidArgumentError } from '../src/index.js'
 import { Keys } from '../src/keys.js'
-import { NearCache } from '../src/near.js'
+import { jsonCopy, NearCache } from '../src/near.js'
 import { createAclUser, readmeNearAcl } from './support/acl.js'
 import { randomNamespace } from './support/backends.js'
 import { until } from './support/gate.js'
@@ -114,6 +114,37 @@ describe('near cache: hits from memory', () => {
     expect(await cache.get('k')).toEqual({ list: [1, 2] })
   })
 
+  it("values: 'copied' copies what the JSON serializer decoded once; another serializer's values are decoded on every hit", async () => {
+    const ns = randomNamespace()
+    const text = '{"a":[1,{"b":null}],"__proto__":{"polluted":true},"s":"x"}'
+    // the copy is what parsing again would give, an own __proto__ key included
+    const copied = jsonCopy(JSON.parse(text)) as Record<string, unknown>
+    expect(copied).toStrictEqual(JSON.parse(text))
+    expect(Object.getPrototypeOf(copied)).toBe(Object.prototype)
+    expect(Object.keys(copied)).toEqual(['a', '__proto__', 's'])
+
+    await plainCache(ns).set('k', { list: [1, 2] })
+    const cache = await nearCache(ns)
+    await hold(cache, 'k')
+    const [first, second] = (await Promise.all([cache.get('k'), cache.get('k')])) as { list: number[] }[]
+    expect(first).not.toBe(second)
+    expect(first?.list).not.toBe(second?.list)
+
+    // A serializer whose values are Dates: a copy of a Date as JSON would be {}, so each hit decodes.
+    const dates = {
+      serialize: (value: unknown) => String((value as Date).getTime()),
+      deserialize: (t: string) => new Date(Number(t)),
+    }
+    const dated = await nearCache(ns, { maxEntries: 10 }, server.url, { serializer: dates })
+    await dated.set('d', new Date(5) as never)
+    await hold(dated, 'd')
+    const [d1, d2] = await Promise.all([dated.get<Date>('d'), dated.get<Date>('d')])
+    expect(d1).toBeInstanceOf(Date)
+    expect(d1?.getTime()).toBe(5)
+    expect(d1).not.toBe(d2)
+    expect(dated.nearCacheStats()?.hits).toBeGreaterThanOrEqual(2)
+  })
+
   it("values: 'frozen': every hit hands out one deep-frozen value, which no caller can change", async () => {
     const ns = randomNamespace()
     await plainCache(ns).set('k', { list: [1, 2], inner: { n: 1 } })
@@ -220,7 +251,7 @@ describe('near cache: the hazards', () => {
         serves: async () => true,
       },
       new Keys('rgc', namespace),
-      { maxEntries: 10, maxBytes: undefined, consistency: 'strict', values: 'copied', timeout: 1000 },
+      { maxEntries: 10, maxBytes: undefined, consistency: 'strict', values: 'copied', copy: undefined, timeout: 1000 },
       () => {},
     ) as unknown as Near
     opened.push(near)
