@@ -43,6 +43,7 @@
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { jsonCopy } from '../../src/near.js'
 import { GROUP_CACHE_NAMESPACE } from '../contenders.js'
 import { groupsFor, isValueFor, VALUE_BYTES, type Value, valueFor } from '../data.js'
 import { loop, median, type Op, percentile, rotate, round, roundSpread, type Spread, spread } from '../measure.js'
@@ -164,6 +165,10 @@ export interface CopyResult {
   textBytes: number
   parseNs: Spread
   cloneNs: Spread
+  /** the near cache's copy of a value JSON.parse made (src/near.ts jsonCopy: what a 'copied' hit does with the JSON serializer) */
+  copyNs: Spread
+  /** jsonCopy ns over JSON.parse ns, per round, median (min, max). */
+  copyToParse: Spread
   /** An eventual near cache's get of the held key, awaited one after another (c=1), in the same rounds. */
   hitNs: Spread
   /** structuredClone ns over JSON.parse ns, per round, median (min, max). */
@@ -600,18 +605,19 @@ async function copyCost(
   const { rounds, iterations } = settings.copy
   const text = JSON.stringify(valueFor(ID))
   const parsed = JSON.parse(text) as Value
-  const kinds = ['parse', 'clone', 'hit'] as const
+  const kinds = ['parse', 'clone', 'copy', 'hit'] as const
   let sink = 0
   const time = async (kind: (typeof kinds)[number]) => {
     const t0 = process.hrtime.bigint()
     if (kind === 'parse') for (let i = 0; i < iterations; i++) sink += (JSON.parse(text) as Value).id
     else if (kind === 'clone') for (let i = 0; i < iterations; i++) sink += structuredClone(parsed).id
+    else if (kind === 'copy') for (let i = 0; i < iterations; i++) sink += (jsonCopy(parsed) as Value).id
     else for (let i = 0; i < iterations; i++) sink += (await hit())?.id ?? Number.NaN
     return Number(process.hrtime.bigint() - t0) / iterations
   }
   ctx.log('near copy:')
   for (const kind of kinds) await time(kind) // warm-up
-  const ns: Record<(typeof kinds)[number], number[]> = { parse: [], clone: [], hit: [] }
+  const ns: Record<(typeof kinds)[number], number[]> = { parse: [], clone: [], copy: [], hit: [] }
   for (let r = 0; r < rounds; r++) {
     ctx.log(` ${r + 1}`)
     for (const kind of rotate(kinds, r)) ns[kind].push(await time(kind))
@@ -625,6 +631,8 @@ async function copyCost(
     textBytes: Buffer.byteLength(text),
     parseNs: roundSpread(spread(ns.parse), 0),
     cloneNs: roundSpread(spread(ns.clone), 0),
+    copyNs: roundSpread(spread(ns.copy), 0),
+    copyToParse: per(ns.copy, ns.parse),
     hitNs: roundSpread(spread(ns.hit), 0),
     cloneToParse: per(ns.clone, ns.parse),
     parseToHit: per(ns.parse, ns.hit),
