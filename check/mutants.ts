@@ -425,7 +425,8 @@ const list: Mutant[] = [
     name: 'joiners-trust-late-fills',
     description:
       'a wrap that joins a fill in flight in its process takes its value even when the fill named late groups and was refused',
-    checker: { mode: 'late-groups', caught: 'stale', seconds: 4 },
+    // Tests only: the race needs two wraps of one key in one process to share a fill across an
+    // invalidation of a late group; the checker's late-groups mode shows it in some runs, not in every one.
     tests: ['test/late-groups.test.ts'],
     edits: [
       {
