@@ -2,7 +2,7 @@
  * Mutants: deliberately broken copies of the library, to prove that the checker and the test
  * suite catch the bugs they exist for. A mutant is a list of targeted edits to files of `lua/` or
  * `src/`, each made as a careful reviewer would make it by hand. `mutantTree` writes a copy of
- * the project's code and tests with the edits applied under `.mutants/<name>/`, inside the
+ * the project's code and tests with the edits applied under `.mutants/<name>-<pid>/`, inside the
  * project so that its imports resolve to the project's node_modules; the checker's workers
  * (check/run.ts) and the test files a mutant names (test/mutants.test.ts) then run from that
  * copy, so what runs is exactly the edited code, Lua and TypeScript alike. Every edit throws when
@@ -10,7 +10,7 @@
  * mutant into the unmutated code: `npm test` runs every mutant, and one whose target moved, or
  * that nothing catches any more, fails the build.
  */
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -113,15 +113,27 @@ const list: Mutant[] = [
   },
   {
     name: 'wrap-without-token',
-    description: "wrap stores its function's value with a plain set (its groups, no token): the read-compute-set race",
-    // herd: one fill per key makes fills few elsewhere; the herd's many callers and long fills give the race room
+    description:
+      "wrap stores its function's value with a plain set (its groups, no token), then gives up the lease: the read-compute-set race",
+    // herd: one fill per key makes fills few elsewhere; the herd's many callers and long fills give the race room.
+    // The lease is given up after the set, as the token's set would, so that the one thing changed is the
+    // compare: kept, the waiters would wait out every lease, few fills would run, and a slow run could show
+    // only a herd of waits.
     checker: { mode: 'herd', caught: 'stale', seconds: 3 },
     tests: ['test/fills.test.ts'],
     edits: [
       {
         file: 'src/fills.ts',
-        target: '      token,\n      groups: run.groups.length === 0 ? undefined : [...token.groups, ...run.groups],\n',
-        replacement: '      groups: [...token.groups, ...run.groups],\n',
+        target:
+          '    return this.store(fill.key, notFound ? NOT_FOUND : run.value, {\n      token,\n      groups: run.groups.length === 0 ? undefined : [...token.groups, ...run.groups],\n',
+        replacement:
+          '    const untokened = this.store(fill.key, notFound ? NOT_FOUND : run.value, {\n      groups: [...token.groups, ...run.groups],\n',
+      },
+      {
+        file: 'src/fills.ts',
+        target: '      timeout: fill.timeout,\n    })\n  }\n\n  /**\n   * A value invalidated less than grace ago',
+        replacement:
+          '      timeout: fill.timeout,\n    })\n    return untokened.finally(() => this.leases.release(token))\n  }\n\n  /**\n   * A value invalidated less than grace ago',
       },
     ],
   },
@@ -563,10 +575,16 @@ export function mutatedFiles(name: string, from = root): Map<string, string> {
 /** What runs from a copy: the checker's workers and the test suite, with what they import or read. */
 const COPIED = ['src', 'lua', 'check', 'test', 'package.json', 'vitest.config.ts', 'README.md']
 
-/** Writes `.mutants/<name>/`, the project's code with the mutant's edits, and returns its path. */
+/**
+ * Writes `.mutants/<name>-<pid>/`, the project's code with the mutant's edits, and returns its
+ * path. The process id keeps two processes that run one mutant at once (the checker's tests and
+ * the suite's, side by side) out of each other's copy. Copies of processes that have ended are
+ * removed here (a test worker is stopped without running its exit handlers).
+ */
 export function mutantTree(name: string): string {
   const files = mutatedFiles(name)
-  const dir = join(root, '.mutants', name)
+  pruneMutantTrees()
+  const dir = join(root, '.mutants', `${name}-${process.pid}`)
   rmSync(dir, { recursive: true, force: true })
   for (const part of COPIED) cpSync(join(root, part), join(dir, part), { recursive: true })
   for (const [file, text] of files) {
@@ -574,4 +592,23 @@ export function mutantTree(name: string): string {
     writeFileSync(join(dir, file), text)
   }
   return dir
+}
+
+/** Removes the `.mutants/` copies whose process has ended. */
+function pruneMutantTrees(): void {
+  const parent = join(root, '.mutants')
+  if (!existsSync(parent)) return
+  for (const entry of readdirSync(parent)) {
+    const pid = Number(/-(\d+)$/.exec(entry)?.[1])
+    if (!Number.isInteger(pid) || !alive(pid)) rmSync(join(parent, entry), { recursive: true, force: true })
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
