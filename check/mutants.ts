@@ -534,6 +534,32 @@ const list: Mutant[] = [
     ],
   },
   {
+    name: 'compiled-copy-shares-arrays',
+    description:
+      "a near-cache copy compiled for a value's shape hands out the held value's arrays: a caller's push changes the next read",
+    tests: ['test/copy.test.ts'],
+    edits: [
+      {
+        file: 'src/copy.ts',
+        target: "    return `[${parts.join(',')}]`",
+        replacement: '    return path',
+      },
+    ],
+  },
+  {
+    name: 'compiled-copy-literal-proto',
+    description:
+      'a near-cache copy compiled for a value\'s shape writes an own "__proto__" key as a plain literal key, which sets the prototype',
+    tests: ['test/copy.test.ts'],
+    edits: [
+      {
+        file: 'src/copy.ts',
+        target: "parts.push(key === '__proto__' ? `[${name}]:${part}` : `${name}:${part}`)",
+        replacement: 'parts.push(`${name}:${part}`)',
+      },
+    ],
+  },
+  {
     name: 'empty-key-accepted',
     description: 'an empty key or group name is accepted',
     tests: ['test/validation.test.ts'],

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events'
 import type { FillToken, SetStatus } from './commands.js'
 import { type Connection, connect, nearSource } from './connection.js'
+import { jsonCopies } from './copy.js'
 import type { Deadlines } from './deadlines.js'
 import { GroupCacheError, InvalidArgumentError, RedisError } from './errors.js'
 import { Fills } from './fills.js'
@@ -8,7 +9,7 @@ import { Hints } from './hints.js'
 import { checkWaitForReplicas, Invalidation } from './invalidation.js'
 import { Keys } from './keys.js'
 import { Leases } from './leases.js'
-import { checkNearCache, jsonCopy, NearCache } from './near.js'
+import { checkNearCache, NearCache } from './near.js'
 import type {
   CachedOptions,
   CallOptions,
@@ -95,7 +96,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
               ...near,
               timeout: Number.isFinite(timeout) ? timeout : 1000,
               // the JSON serializer's values copy faster than they decode; another serializer's decode each time
-              copy: (options.serializer ?? jsonSerializer) === jsonSerializer ? jsonCopy : undefined,
+              copy: (options.serializer ?? jsonSerializer) === jsonSerializer ? jsonCopies : undefined,
             },
             (error) => this.report(new RedisError('near cache', error)),
             (text) => values.decode(text),
