@@ -1,5 +1,6 @@
 /** The results as markdown: one section per scenario, then the targets. */
 
+import { COMPILE_AFTER } from '../src/copy.js'
 import { BEFORE_COMMIT } from './before.js'
 import { type ContenderName, PEERS } from './contenders.js'
 import { BEFORE_VARIANT, HERD_VARIANTS } from './herd-variants.js'
@@ -531,7 +532,7 @@ export function nearSection(n: NearResult): string {
     '',
     '### The copy on each hit',
     '',
-    "With `values: 'copied'` no two callers share one object: with the JSON serializer a hit hands out a copy of the value decoded once (jsonCopy), with another a value decoded anew. In one",
+    `With \`values: 'copied'\` no two callers share one object: with the JSON serializer a hit hands out a copy of the value decoded once (walked at first, then by a function compiled for the value's shape once the entry was copied ${COMPILE_AFTER} times), with another a value decoded anew. In one`,
     `process, ${int(c.iterations)} calls per round, ${c.rounds} interleaved rounds, on the ${int(c.textBytes)} B value; in the same`,
     "rounds, the eventual near cache's get of the held key, awaited one after another:",
     '',
@@ -540,13 +541,14 @@ export function nearSection(n: NearResult): string {
       [
         spreadRow('JSON.parse of the text (decoding anew)', c.parseNs),
         spreadRow('structuredClone of the parsed value', c.cloneNs),
-        spreadRow("jsonCopy of the parsed value (what a 'copied' hit does)", c.copyNs),
+        spreadRow("jsonCopy of the parsed value (a 'copied' hit's first copies)", c.copyNs),
+        spreadRow("compiled copy of the parsed value (a 'copied' hit's copies after that)", c.compiledNs),
         spreadRow("near 'eventual' get, a hit (c=1)", c.hitNs),
       ],
       [1, 2],
     ),
     '',
-    `structuredClone / JSON.parse: ${ratio(c.cloneToParse)}; jsonCopy / JSON.parse: ${ratio(c.copyToParse)}; JSON.parse / the eventual hit: ${ratio(c.parseToHit)}`,
+    `structuredClone / JSON.parse: ${ratio(c.cloneToParse)}; jsonCopy / JSON.parse: ${ratio(c.copyToParse)}; compiled copy / JSON.parse: ${ratio(c.compiledToParse)}; JSON.parse / the eventual hit: ${ratio(c.parseToHit)}`,
     '(medians of per-round ratios). JSON.parse alone caps hits at ' +
       `${int(1e9 / c.parseNs.median)} per second on one core: ${fixed(1e9 / c.parseNs.median / plain64)}x plain's median at c=64.`,
   ].join('\n')

@@ -37,13 +37,13 @@
  *
  * 3. The copy: a near cache holds the serialized text and parses it on each hit, so that callers
  *    never share (and mutate) one object. In this process: ns per call of JSON.parse of the value's
- *    text vs structuredClone of the parsed value (what holding objects and copying them would cost
- *    instead), and, in the same interleaved rounds, ns per awaited get of the eventual near cache
+ *    text vs structuredClone of the parsed value vs the near cache's own copies (walked, and compiled
+ *    for the value's shape), and, in the same interleaved rounds, ns per awaited get of the eventual near cache
  *    (c=1), so that the share of a hit spent parsing is taken within a round.
  */
 import { type ChildProcess, execFileSync, fork } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { jsonCopy } from '../../src/near.js'
+import { compiledCopy, jsonCopy } from '../../src/copy.js'
 import { GROUP_CACHE_NAMESPACE } from '../contenders.js'
 import { groupsFor, isValueFor, VALUE_BYTES, type Value, valueFor } from '../data.js'
 import { loop, median, type Op, percentile, rotate, round, roundSpread, type Spread, spread } from '../measure.js'
@@ -165,10 +165,14 @@ export interface CopyResult {
   textBytes: number
   parseNs: Spread
   cloneNs: Spread
-  /** the near cache's copy of a value JSON.parse made (src/near.ts jsonCopy: what a 'copied' hit does with the JSON serializer) */
+  /** the walked copy of a value JSON.parse made (src/copy.ts jsonCopy: a 'copied' hit's first copies, with the JSON serializer) */
   copyNs: Spread
   /** jsonCopy ns over JSON.parse ns, per round, median (min, max). */
   copyToParse: Spread
+  /** the copy compiled for the value's shape (src/copy.ts compiledCopy: a 'copied' hit's copies once the held value was copied often) */
+  compiledNs: Spread
+  /** compiled copy ns over JSON.parse ns, per round, median (min, max). */
+  compiledToParse: Spread
   /** An eventual near cache's get of the held key, awaited one after another (c=1), in the same rounds. */
   hitNs: Spread
   /** structuredClone ns over JSON.parse ns, per round, median (min, max). */
@@ -605,19 +609,22 @@ async function copyCost(
   const { rounds, iterations } = settings.copy
   const text = JSON.stringify(valueFor(ID))
   const parsed = JSON.parse(text) as Value
-  const kinds = ['parse', 'clone', 'copy', 'hit'] as const
+  const compiled = compiledCopy(parsed)
+  if (compiled === undefined) throw new Error('near copy: the value was not compiled')
+  const kinds = ['parse', 'clone', 'copy', 'compiled', 'hit'] as const
   let sink = 0
   const time = async (kind: (typeof kinds)[number]) => {
     const t0 = process.hrtime.bigint()
     if (kind === 'parse') for (let i = 0; i < iterations; i++) sink += (JSON.parse(text) as Value).id
     else if (kind === 'clone') for (let i = 0; i < iterations; i++) sink += structuredClone(parsed).id
     else if (kind === 'copy') for (let i = 0; i < iterations; i++) sink += (jsonCopy(parsed) as Value).id
+    else if (kind === 'compiled') for (let i = 0; i < iterations; i++) sink += (compiled(parsed) as Value).id
     else for (let i = 0; i < iterations; i++) sink += (await hit())?.id ?? Number.NaN
     return Number(process.hrtime.bigint() - t0) / iterations
   }
   ctx.log('near copy:')
   for (const kind of kinds) await time(kind) // warm-up
-  const ns: Record<(typeof kinds)[number], number[]> = { parse: [], clone: [], copy: [], hit: [] }
+  const ns: Record<(typeof kinds)[number], number[]> = { parse: [], clone: [], copy: [], compiled: [], hit: [] }
   for (let r = 0; r < rounds; r++) {
     ctx.log(` ${r + 1}`)
     for (const kind of rotate(kinds, r)) ns[kind].push(await time(kind))
@@ -633,6 +640,8 @@ async function copyCost(
     cloneNs: roundSpread(spread(ns.clone), 0),
     copyNs: roundSpread(spread(ns.copy), 0),
     copyToParse: per(ns.copy, ns.parse),
+    compiledNs: roundSpread(spread(ns.compiled), 0),
+    compiledToParse: per(ns.compiled, ns.parse),
     hitNs: roundSpread(spread(ns.hit), 0),
     cloneToParse: per(ns.clone, ns.parse),
     parseToHit: per(ns.parse, ns.hit),
