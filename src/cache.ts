@@ -94,7 +94,8 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
             keys,
             {
               ...near,
-              timeout: Number.isFinite(timeout) ? timeout : 1000,
+              // calls without a timeout still get one for the sync point: a PING never answered is a lost feed
+              timeout: Number.isFinite(timeout) ? timeout : DEFAULT_TIMEOUT,
               // the JSON serializer's values copy faster than they decode; another serializer's decode each time
               copy: (options.serializer ?? jsonSerializer) === jsonSerializer ? jsonCopies : undefined,
             },
