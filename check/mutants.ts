@@ -470,9 +470,9 @@ const list: Mutant[] = [
     tests: ['test/near.test.ts'],
     edits: [
       {
-        file: 'src/near.ts',
+        file: 'src/near-link.ts',
         target:
-          '    this.connections++\n    this.synced = false\n    this.servedAt = Number.NEGATIVE_INFINITY\n    this.clear()',
+          '    this.connections++\n    this.synced = false\n    this.servedAt = Number.NEGATIVE_INFINITY\n    this.holder.clear()',
         replacement: '    this.connections++',
       },
     ],
@@ -485,7 +485,7 @@ const list: Mutant[] = [
     edits: [
       {
         file: 'src/near.ts',
-        target: 'if (entry == null || pending.dead || this.epoch !== epoch || !this.synced) return',
+        target: 'if (entry == null || pending.dead || this.generation !== epoch || !this.link.inSync) return',
         replacement: 'if (entry == null) return',
       },
       {
@@ -527,7 +527,7 @@ const list: Mutant[] = [
     tests: ['test/near.test.ts', 'test/near-cluster.test.ts'],
     edits: [
       {
-        file: 'src/near.ts',
+        file: 'src/near-link.ts',
         target: 'const checked = due ? this.source.serves(tracked) : true',
         replacement: 'const checked = true',
       },

@@ -4,7 +4,7 @@ import type { CacheClient } from './commands.js'
 import { InvalidArgumentError } from './errors.js'
 import type { Keys } from './keys.js'
 import { memoryClient } from './memory.js'
-import { isMoved, type NearSource } from './near.js'
+import { isMoved, type NearSource } from './near-link.js'
 
 /**
  * Where the cache keeps its data: an ioredis `Redis` or `Cluster` (the caller owns it), a
@@ -38,7 +38,7 @@ export function connect(redis: unknown, onError: (error: unknown) => void): Conn
 }
 
 /**
- * Where the near cache's connections go (src/near.ts). A standalone Redis: a duplicate of the
+ * Where the near cache's connections go (src/near-link.ts). A standalone Redis: a duplicate of the
  * caller's client, or the URL again, whose node must be a master (ROLE). A Cluster: the master
  * of the namespace's slot (CLUSTER SLOTS), with the Cluster's connection options, which serves
  * the slot as long as a key of it reads without MOVED. The in-memory backend has no client

@@ -97,7 +97,7 @@ it('a failover that moves the namespace: nothing held is served from the demoted
     // The demoted node still answers the near cache's PINGs, but writes now land elsewhere and
     // reach it only by replication, later: the first sync point sees it serve no more, drops
     // everything, and the read goes to Redis.
-    await sleep(150) // a sync point checks the node at most every 100 ms (src/near.ts)
+    await sleep(150) // a sync point checks the node at most every 100 ms (src/near-link.ts)
     const hits = near.nearCacheStats()?.hits
     expect(await near.get('k')).toBe('old')
     expect(near.nearCacheStats()).toMatchObject({ held: 0, hits })

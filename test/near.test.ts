@@ -12,7 +12,7 @@ import { until } from './support/gate.js'
 import { type RedisServer, startRedisServer } from './support/redis-server.js'
 
 /**
- * The near cache (src/near.ts) on a Redis server of this file's own: every hazard of DESIGN.md's
+ * The near cache (src/near.ts, src/near-link.ts) on a Redis server of this file's own: every hazard of DESIGN.md's
  * "A near cache that never serves stale" made to happen, each checked in both consistency modes
  * where it applies. A cache "far away" reaches Redis through a delaying proxy, so that Redis's
  * messages to it arrive late, as they may across a network: the strict near cache must not serve
@@ -38,7 +38,9 @@ afterAll(async () => {
 })
 
 /** The near cache's state and connections, for the tests that kill them. */
-type Near = Pick<NearCache, 'inSync' | 'holds' | 'size' | 'offer' | 'close'> & { feedId?: string; tracked: Redis }
+type Near = Pick<NearCache, 'inSync' | 'holds' | 'size' | 'offer' | 'close'> & {
+  link: { feedId?: string; tracked: Redis }
+}
 const nearOf = (cache: GroupCache): Near => (cache as unknown as { near: Near }).near
 
 /** A cache with a near cache, once in sync; `url`: another way to the server (a proxy). */
@@ -305,8 +307,9 @@ describe('near cache: the hazards', () => {
       const cache = await nearCache(ns)
       await hold(cache, 'k')
       const near = nearOf(cache)
-      const id = await (which === 'feed' ? raw.client('LIST') : near.tracked.client('ID'))
-      const victim = which === 'feed' ? (/id=(\d+) .* cmd=subscribe/.exec(String(id))?.[1] ?? near.feedId) : String(id)
+      const id = await (which === 'feed' ? raw.client('LIST') : near.link.tracked.client('ID'))
+      const victim =
+        which === 'feed' ? (/id=(\d+) .* cmd=subscribe/.exec(String(id))?.[1] ?? near.link.feedId) : String(id)
       await raw.client('KILL', 'ID', victim as string)
       await fleet.expireGroup('g')
       await fleet.set('k', 'new', { groups: ['g'] })
@@ -342,7 +345,7 @@ describe('near cache: the hazards', () => {
       await hold(cache, 'k')
       const hits = cache.nearCacheStats()?.hits
       await raw.replicaof('127.0.0.1', String(other.port))
-      await sleep(150) // a sync point checks the node's role at most every 100 ms (src/near.ts)
+      await sleep(150) // a sync point checks the node's role at most every 100 ms (src/near-link.ts)
       // What the demoted server answers is its own affair (it syncs from its new primary); the
       // near cache must not answer for it.
       await cache.get('k')
