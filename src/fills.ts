@@ -94,9 +94,20 @@ export class Fills {
   async read<T>(key: string, options: ReadOptions): Promise<ReadResult<T>> {
     const cacheKey = checkKey(key)
     const groups = checkGroups(options.groups)
+    const grace = options.grace === undefined ? 0 : checkGrace(options.grace)
     const deadlines = this.transport.deadlinesOf(options)
-    const reply = await this.reads.readOrToken(cacheKey, groups, () => this.ask(0), deadlines)
-    if (!reply.hit) return { hit: false, token: reply.token, leased: reply.leased }
+    const reply = await this.reads.readOrToken(cacheKey, groups, () => this.ask(grace), deadlines)
+    if (!reply.hit) {
+      const miss = { hit: false, token: reply.token, leased: reply.leased } as const
+      if (reply.stale === undefined) return miss
+      // "not found" (notFoundTtl) is stored without grace: a stale value is always a value
+      try {
+        return { ...miss, stale: { value: this.values.decode<T>(reply.stale) } }
+      } catch (error) {
+        this.transport.report(error) // a stale value it cannot read is no stale value
+        return miss
+      }
+    }
     if (reply.value === '') return { hit: true, value: undefined, notFound: true }
     return { hit: true, value: reply.decoded ? (reply.decoded.value as T) : this.values.decode<T>(reply.value) }
   }

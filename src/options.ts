@@ -183,18 +183,25 @@ export interface CachedOptions<A extends unknown[], R = unknown> {
 export interface ReadOptions extends CallOptions {
   /** The groups the value will be stored under: a hit must be stored under all of them. */
   groups?: readonly string[]
+  /**
+   * ms: a miss of a value invalidated less than this long ago (a soft `expireGroup`, its TTL), and
+   * stored with at least that much grace, carries the value as `stale`, beside the token. The
+   * caller decides what to do with it (serve it while it refills, say). @default 0: never
+   */
+  grace?: number
 }
 
 /**
  * A hit, or a miss with its token. A hit with `notFound` is a "not found" a fill stored
  * (`notFoundTtl`): its value is undefined. `leased`: this read took the key's fill lease, so the caller
  * is the one fill in the fleet; `set` with the token releases it (`release(token)` gives it up).
- * Otherwise another process is filling the key: read again shortly, or fill anyway.
+ * Otherwise another process is filling the key: read again shortly, or fill anyway. With the
+ * `grace` option, a miss of a value invalidated less than grace ago carries it as `stale`.
  */
 export type ReadResult<T> =
   | { hit: true; value: T; notFound?: undefined }
   | { hit: true; value: undefined; notFound: true }
-  | { hit: false; token: FillToken; leased: boolean }
+  | { hit: false; token: FillToken; leased: boolean; stale?: { value: T } }
 
 /** Why a fill's token set stored nothing (see lua/set.lua). */
 export type RefusedReason = 'exists' | 'lease-expired' | 'deleted' | 'group-expired' | 'group-unknown'

@@ -48,6 +48,25 @@ forEachBackend('grace', (backend) => {
       refresh.open('v2')
     })
 
+    it('read with grace: a miss within grace carries the stale value beside its token, and a set with the token replaces it', async () => {
+      const cache = backend.cache()
+      await cache.set('list', 'v1', { groups: ['users'], grace: 10_000 })
+      await cache.expireGroup('users')
+      const miss = await cache.read<string>('list', { groups: ['users'], grace: 10_000 })
+      expect(miss).toMatchObject({ hit: false, leased: true, stale: { value: 'v1' } })
+      // without grace, or past a hard invalidation, no stale value
+      const plain = await cache.read('list', { groups: ['users'] })
+      expect(plain.hit === false && plain.stale).toBeUndefined()
+      if (miss.hit) throw new Error('a hit')
+      expect(await cache.set('list', 'v2', { token: miss.token, groups: ['users'] })).toBe(true)
+      expect(await cache.read('list', { groups: ['users'], grace: 10_000 })).toEqual({ hit: true, value: 'v2' })
+      await cache.set('list', 'v3', { groups: ['users'], grace: 10_000 })
+      await cache.expireGroup('users', { hard: true })
+      const hard = await cache.read('list', { groups: ['users'], grace: 10_000 })
+      expect(hard.hit === false && hard.stale).toBeUndefined()
+      await expect(cache.read('list', { grace: -1 })).rejects.toThrow(InvalidArgumentError)
+    })
+
     it("a caller that accepts less grace than the entry's waits for a fresh value", async () => {
       const cache = backend.cache()
       await cache.wrap('list', opts, () => 'v1')
