@@ -560,6 +560,45 @@ const list: Mutant[] = [
     ],
   },
   {
+    name: 'next-stores-without-token',
+    description:
+      "the Next.js handlers store a render's value with a plain set, not the miss's token: a render that began before a revalidation is stored as fresh",
+    tests: ['test/next-handlers.test.ts'],
+    edits: [
+      {
+        file: 'src/next/store.ts',
+        target: '        token: pending.token,\n        groups: unique([...pending.groups, ...tags]),',
+        replacement: '        groups: unique([...pending.groups, ...tags]),',
+      },
+    ],
+  },
+  {
+    name: 'next-ignores-soft-tags',
+    description:
+      "the Next.js handlers read an entry without the request's soft tags: revalidatePath leaves fetch and 'use cache' entries of the path fresh",
+    tests: ['test/next-handlers.test.ts'],
+    edits: [
+      {
+        file: 'src/next/store.ts',
+        target: 'const groups = unique(softTags)',
+        replacement: 'const groups: string[] = []',
+      },
+    ],
+  },
+  {
+    name: 'next-soft-is-hard-everywhere',
+    description:
+      "revalidateTag(tag, 'max') marks the old value stale in every process: each one re-renders it (a herd), not one",
+    tests: ['test/next-handlers.test.ts'],
+    edits: [
+      {
+        file: 'src/next/store.ts',
+        target: "        return { kind: 'stale', value: result.stale.value, refresh: false }",
+        replacement: "        return { kind: 'stale', value: result.stale.value, refresh: true }",
+      },
+    ],
+  },
+  {
     name: 'empty-key-accepted',
     description: 'an empty key or group name is accepted',
     tests: ['test/validation.test.ts'],
