@@ -15,7 +15,7 @@ import { startRedisServer } from './support/redis-server.js'
  * blocks to keep up to date), is checked by its language:
  *
  * - ```ts: runs as a program of its own (`node --import tsx`), one test per block, named
- *   `<page> › <heading above it>`; `from 'redis-group-cache'` is pointed at src/index.ts. The
+ *   `<page> › <heading above it>`; `from 'redis-group-cache'` is pointed at src/index.ts (`/next` at src/next/index.ts). The
  *   test fails if the program throws, exits non-zero, writes to stderr or stops before its last
  *   line. A block that prints must have an entry in EXPECTED, which checks what it printed.
  *   All the programs are also type-checked, in one tsc run, with the project's compiler options.
@@ -214,7 +214,9 @@ const PROGRAMS: Program[] = TS.map((block, index) => {
   const after = names.flatMap((name) => PIECES[name]?.after ?? [])
   const head = before.length > 0 ? `${before.join('\n')}\n` : ''
   let text = `${head}${block.code}\n${[...after, `console.log(${JSON.stringify(END)})`].join('\n')}\n`
-  text = text.replaceAll("from 'redis-group-cache'", `from '${SOURCE}'`)
+  text = text
+    .replaceAll("from 'redis-group-cache/next'", `from '${join(root, 'src/next/index.ts')}'`)
+    .replaceAll("from 'redis-group-cache'", `from '${SOURCE}'`)
   // On the shared Redis, a namespace of its own, as every test has (its keys go afterwards).
   const namespace = names.includes('REDIS_URL') && !names.includes('replica') ? randomNamespace() : undefined
   if (namespace) text = text.replaceAll("namespace: 'app'", `namespace: '${namespace}'`)

@@ -19,22 +19,27 @@ import { lifetimes, type NextCacheOptions, NextStore } from './store.js'
  */
 
 /** The parts of Next's types the handler reads (next/dist/server/lib/incremental-cache). */
-interface Context {
+export interface IncrementalContext {
   kind?: string
   tags?: string[]
   softTags?: string[]
   fetchCache?: boolean
   cacheControl?: { revalidate?: number | false; expire?: number }
 }
-type Value = { kind?: string; headers?: Record<string, unknown>; revalidate?: number | false; tags?: string[] } | null
+export type IncrementalValue = {
+  kind?: string
+  headers?: Record<string, unknown>
+  revalidate?: number | false
+  tags?: string[]
+} | null
 interface Stored {
-  value: Value
-  cacheControl?: Context['cacheControl']
+  value: IncrementalValue
+  cacheControl?: IncrementalContext['cacheControl']
 }
 export interface CacheHandlerValue {
   lastModified: number
   value: unknown
-  cacheControl?: Context['cacheControl']
+  cacheControl?: IncrementalContext['cacheControl']
 }
 
 /** The class for next.config's `cacheHandler`: `module.exports = createCacheHandler({ redis: process.env.REDIS_URL })`. */
@@ -47,7 +52,7 @@ export function createCacheHandler(options: NextCacheOptions) {
     // biome-ignore lint/complexity/noUselessConstructor: the signature Next constructs it with
     constructor(_context?: unknown) {}
 
-    async get(key: string, context: Context = {}): Promise<CacheHandlerValue | null> {
+    async get(key: string, context: IncrementalContext = {}): Promise<CacheHandlerValue | null> {
       const fetch = context.kind === 'FETCH'
       const softTags = fetch ? [...(context.tags ?? []), ...(context.softTags ?? [])] : []
       const found = await store.read<Stored>(key, softTags)
@@ -61,7 +66,7 @@ export function createCacheHandler(options: NextCacheOptions) {
       return { lastModified: fetch ? 0 : now - (revalidate as number) * 1000 - 1, value, cacheControl }
     }
 
-    async set(key: string, data: Value, context: Context = {}): Promise<void> {
+    async set(key: string, data: IncrementalValue, context: IncrementalContext = {}): Promise<void> {
       const fetch = context.fetchCache === true
       const tags = fetch ? [...(context.tags ?? []), ...(data?.tags ?? [])] : headerTags(data)
       const { ttl, grace } = fetch
@@ -81,7 +86,7 @@ export function createCacheHandler(options: NextCacheOptions) {
 }
 
 /** A page's or route's tags, soft ones included: its `x-next-cache-tags` header, comma-joined. */
-function headerTags(data: Value): string[] {
+function headerTags(data: IncrementalValue): string[] {
   const header = data?.headers?.['x-next-cache-tags']
   if (typeof header !== 'string' || header === '') return []
   return header.split(',')

@@ -6,5 +6,10 @@
 
 export { nextSerializer } from './codec.js'
 export { type CacheComponentsHandler, type CacheEntry, createCacheComponentsHandler } from './components.js'
-export { type CacheHandlerValue, createCacheHandler } from './incremental.js'
+export {
+  type CacheHandlerValue,
+  createCacheHandler,
+  type IncrementalContext,
+  type IncrementalValue,
+} from './incremental.js'
 export type { NextCacheOptions } from './store.js'

@@ -1,0 +1,5 @@
+import { renderedAt } from '../../data'
+
+export async function GET() {
+  return Response.json(await renderedAt())
+}
