@@ -567,8 +567,8 @@ const list: Mutant[] = [
     edits: [
       {
         file: 'src/next/store.ts',
-        target: '        token: pending.token,\n        groups: unique([...pending.groups, ...tags]),',
-        replacement: '        groups: unique([...pending.groups, ...tags]),',
+        target: '        token: read.token,\n        groups: unique([...read.groups, ...tags]),',
+        replacement: '        groups: unique([...read.groups, ...tags]),',
       },
     ],
   },
@@ -595,6 +595,19 @@ const list: Mutant[] = [
         file: 'src/next/store.ts',
         target: "        return { kind: 'stale', value: result.stale.value, refresh: false }",
         replacement: "        return { kind: 'stale', value: result.stale.value, refresh: true }",
+      },
+    ],
+  },
+  {
+    name: 'next-newest-miss',
+    description:
+      "a 'use cache' set takes the newest miss of its key, not one read before its render began: a render from before a revalidation is stored",
+    tests: ['test/next-handlers.test.ts'],
+    edits: [
+      {
+        file: 'src/next/store.ts',
+        target: 'reads.findLastIndex((read) => read.at <= startedAt)',
+        replacement: 'reads.length - 1',
       },
     ],
   },

@@ -193,7 +193,7 @@ for (const backend of ['redis', 'memory'] as const) {
       }),
       tags,
       stale: 30,
-      timestamp: Date.now(),
+      timestamp: performance.timeOrigin + performance.now(), // as Next dates a render's start
       expire: 3600,
       revalidate: 60,
       ...extra,
@@ -213,8 +213,11 @@ for (const backend of ['redis', 'memory'] as const) {
 
     it('set drains the stream once; every get hands out a new stream of the same bytes and the entry as set', async () => {
       const handler = components()
-      const stored = entry('hello', ['a'])
-      await render(handler, 'k', () => ({ ...stored, value: entry('hello', []).value }))
+      let stored = entry('hello', ['a'])
+      await render(handler, 'k', () => {
+        stored = entry('hello', ['a']) // made as its render begins, after the miss
+        return stored
+      })
       const first = await handler.get('k', [])
       const second = await handler.get('k', [])
       expect(await text(first)).toBe('hello')
@@ -251,6 +254,36 @@ for (const backend of ['redis', 'memory'] as const) {
       expect(await a.get('u', ['_N_T_/page'])).toBeUndefined() // the next render's miss
       await a.set('u', Promise.resolve(entry('v3', ['posts'])))
       expect(await text(await b.get('u', ['_N_T_/page']))).toBe('v3')
+    })
+
+    it('a function read from two routes: a copy per route, and revalidatePath of one renders only its copy anew', async () => {
+      const handler = components()
+      const routeA = ['_N_T_/layout', '_N_T_/a']
+      const routeB = ['_N_T_/layout', '_N_T_/b']
+      await render(handler, 'shared', () => entry('for a', ['user']), routeA)
+      await render(handler, 'shared', () => entry('for b', ['user']), routeB)
+      expect(await text(await handler.get('shared', routeA))).toBe('for a')
+      expect(await text(await handler.get('shared', routeB))).toBe('for b')
+      await handler.updateTags(['_N_T_/a'])
+      expect(await handler.get('shared', routeA)).toBeUndefined()
+      expect(await text(await handler.get('shared', routeB))).toBe('for b')
+      await handler.updateTags(['user'])
+      expect(await handler.get('shared', routeB)).toBeUndefined()
+    })
+
+    it('two misses of a key, their renders done out of order: each set takes a miss read before its render began', async () => {
+      const handler = components()
+      await render(handler, 'o', () => entry('v0', ['posts'])) // the tag's version exists
+      await handler.updateTags(['posts'])
+      expect(await handler.get('o', [])).toBeUndefined() // miss 1; its render begins
+      const early = entry('early', ['posts'])
+      await handler.updateTags(['posts']) // a revalidation while it renders
+      expect(await handler.get('o', [])).toBeUndefined() // miss 2; its render begins after it
+      const late = entry('late', ['posts'])
+      await handler.set('o', Promise.resolve(early)) // done first, begun before the revalidation: not stored
+      expect(await handler.get('o', [])).toBeUndefined()
+      await handler.set('o', Promise.resolve(late)) // follows miss 2: stored
+      expect(await text(await handler.get('o', []))).toBe('late')
     })
 
     it("updateTags with an expire ('max'): the old value once with revalidate -1 where it re-renders, as it was elsewhere", async () => {

@@ -72,7 +72,8 @@ export function createCacheComponentsHandler(
         if (entry.expire === 0) return // dynamic: never cached (as Next's own handler does)
         const { ttl, grace } = lifetimes(entry.revalidate, entry.expire)
         const { value: _, ...meta } = entry
-        await store.store(cacheKey, { ...meta, bytes }, entry.tags ?? [], ttl, grace)
+        // its timestamp is when its render began, on this process's clock: the miss it follows came before
+        await store.store(cacheKey, { ...meta, bytes }, entry.tags ?? [], ttl, grace, entry.timestamp)
       })()
       setting.set(cacheKey, done)
       return done.finally(() => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import { GroupCache } from '../cache.js'
 import type { FillToken } from '../commands.js'
@@ -11,14 +12,18 @@ import { nextSerializer } from './codec.js'
  *
  * A tag is a group: `revalidateTag`, `updateTag` and `revalidatePath` (whose tags are `_N_T_<path>`)
  * expire groups, O(1) whatever the tag's size, with no tag-to-key sets. An entry is stored under
- * its own tags and under the soft (implicit, path) tags its request named, so a read that names
- * soft tags hits only an entry stored under them all, each at its current version.
+ * its own tags and under the soft (implicit, path) tags of the request that rendered it, and each
+ * set of soft tags (each route) reads a copy of its own: a value read from several routes is
+ * rendered once per route, and each copy is invalidated by its own route's paths.
  *
  * A render that began before a revalidation is not stored as fresh. Next reads (`get`), renders
- * on a miss, then stores (`set`); the miss's fill token, kept here by key until its set, makes the
- * set a compare-and-set: tags named only at the set are late groups, refused if any moved after
- * the read (in Redis's clock: versions are Redis times). A set with no token from a get in this
- * process is not stored: there is no telling when its render began.
+ * on a miss, then stores (`set`), and does not say which get a set follows. The misses of each key
+ * are kept here, with their fill tokens and when they were read; a set takes one read before its
+ * render began (a 'use cache' entry's `timestamp` says when, on this process's clock; for the
+ * incremental cache, which renders a key once at a time in a process, the oldest), so its token
+ * makes the set a compare-and-set: tags named only at the set are late groups, refused if any
+ * moved after that read (in Redis's clock: versions are Redis times). A set with no such read in
+ * this process is not stored: there is no telling when its render began.
  *
  * Stale while revalidating, in Redis's clock. An entry's TTL is Next's `revalidate` and its grace
  * `expire - revalidate`: past its TTL, or after a soft revalidation (`revalidateTag(tag, 'max')`,
@@ -43,12 +48,30 @@ const NEVER_S = 0xfffffffe
 /** The longest window a stale value is served in, ms: a year, Next's 'max' profile. */
 export const MAX_STALE_MS = 365 * 24 * 3600 * 1000
 
-/** A render on its way: the token of the miss it follows, and the soft tags its read named. */
-interface Pending {
+/** A miss a render may follow: its token, the soft tags it named, the copy it read, when (`now()`). */
+interface PendingRead {
   token: FillToken
   groups: readonly string[]
-  /** whether its read took the key's fill lease */
+  /** whether it took the key's fill lease */
   leased: boolean
+  /** the entry of its soft tags' copy */
+  entryKey: string
+  at: number
+}
+
+/** This process's clock as Next dates a 'use cache' entry's `timestamp`: ms since the epoch, monotonic. */
+export function now(): number {
+  return performance.timeOrigin + performance.now()
+}
+
+/** The entry of the copy of `key` for one set of soft tags. */
+function variantKey(key: string, softTags: readonly string[]): string {
+  if (softTags.length === 0) return key
+  const hash = createHash('sha256')
+    .update([...softTags].sort().join('\u0000'))
+    .digest('base64url')
+    .slice(0, 16)
+  return `${key}\u0000${hash}`
 }
 
 /** What a read finds for Next: nothing, a fresh value, or a stale one (and whether this caller re-renders it). */
@@ -67,8 +90,8 @@ export function lifetimes(revalidate: unknown, expire: unknown): { ttl: number |
 
 export class NextStore {
   private cache: GroupCache | undefined
-  /** Renders on their way, by key: what their set stores with. */
-  private readonly pending: LRUCache<string, Pending>
+  /** The misses of each key that renders may follow, oldest first, by Next's key. */
+  private readonly pending: LRUCache<string, PendingRead[]>
   private readonly warned = new Set<string>()
 
   constructor(
@@ -111,22 +134,22 @@ export class NextStore {
   }
 
   /**
-   * The value stored under `key`, if it is stored under every tag of `softTags`. A miss keeps its
-   * token for the set that follows. Fails open: a miss.
+   * The value stored under `key` for a request of these soft tags. Each set of soft tags (each
+   * route) has a copy of its own, stored under them: a function read from several routes is
+   * rendered once per route, and revalidatePath of one route renders only its copy anew. A miss
+   * keeps its token for the set that follows. Fails open: a miss.
    */
   async read<T>(key: string, softTags: readonly string[]): Promise<Found<T>> {
-    const cacheKey = `${this.kind}:${key}`
+    const groups = unique(softTags)
+    const entryKey = variantKey(`${this.kind}:${key}`, groups)
     try {
-      const groups = unique(softTags)
-      const result = await this.groupCache().read<T>(cacheKey, { groups, grace: MAX_STALE_MS })
+      const result = await this.groupCache().read<T>(entryKey, { groups, grace: MAX_STALE_MS })
       if (result.hit) return result.notFound ? { kind: 'miss' } : { kind: 'fresh', value: result.value }
       if (result.stale !== undefined && !result.leased)
         return { kind: 'stale', value: result.stale.value, refresh: false }
-      // Two misses of a key before its set: the one holding the fill lease is kept, so that its
-      // set releases the lease (dropped, it would hold up every other process's refresh).
-      const previous = this.pending.get(cacheKey)
-      if (!previous?.leased || result.leased)
-        this.pending.set(cacheKey, { token: result.token, groups, leased: result.leased })
+      const reads = this.pending.get(key) ?? []
+      reads.push({ token: result.token, groups, leased: result.leased, entryKey, at: now() })
+      this.pending.set(key, reads)
       if (result.stale !== undefined) return { kind: 'stale', value: result.stale.value, refresh: true }
       return { kind: 'miss' }
     } catch (error) {
@@ -136,8 +159,12 @@ export class NextStore {
   }
 
   /**
-   * Stores a render's value under its tags, with the token of the miss it followed (see above).
-   * Resolves whether it was stored; failures are reported, never thrown.
+   * Stores a render's value under its tags, with the token of a miss of its key read before the
+   * render began (see above): the latest such miss when Next says when the render began
+   * (`startedAt`, on this process's clock, as `now()`), and that one and every earlier one are
+   * used up; else the oldest this process has, and all of them are used up. The fill leases they
+   * took go. Resolves whether it was
+   * stored; failures are reported, never thrown.
    */
   async store(
     key: string,
@@ -145,27 +172,36 @@ export class NextStore {
     tags: readonly string[],
     ttl: number | undefined,
     grace: number,
+    startedAt?: number,
   ): Promise<boolean> {
-    const cacheKey = `${this.kind}:${key}`
-    const pending = this.pending.get(cacheKey)
-    this.pending.delete(cacheKey)
-    if (pending === undefined) return false
+    const reads = this.pending.get(key) ?? []
+    // With no start time, every miss kept is used up, and the oldest one taken.
+    const last = startedAt === undefined ? reads.length - 1 : reads.findLastIndex((read) => read.at <= startedAt)
+    if (last < 0) return false
+    const used = reads.splice(0, last + 1)
+    if (reads.length === 0) this.pending.delete(key)
+    const read = (startedAt === undefined ? used[0] : used[last]) as PendingRead
     let stored = false
     try {
-      stored = await this.groupCache().set(cacheKey, value as never, {
-        token: pending.token,
-        groups: unique([...pending.groups, ...tags]),
+      stored = await this.groupCache().set(read.entryKey, value as never, {
+        token: read.token,
+        groups: unique([...read.groups, ...tags]),
         ttl: ttl ?? Number.POSITIVE_INFINITY,
         grace: ttl === undefined ? 0 : grace,
       })
     } catch (error) {
       this.report(error)
     }
-    // refused or failed: the next render, anywhere, may start at once
-    if (!stored)
-      await this.groupCache()
-        .release(pending.token)
-        .catch(() => {})
+    // The set released its own token's lease; the others used up (and this one, refused or
+    // failed) let the next render, anywhere, start at once.
+    const release = used.filter((other) => other.leased && (other !== read || !stored))
+    await Promise.all(
+      release.map((other) =>
+        this.groupCache()
+          .release(other.token)
+          .catch(() => {}),
+      ),
+    )
     return stored
   }
 
