@@ -5,9 +5,7 @@ export default async function Page() {
   const { at, by } = await renderedAt()
   return (
     <main>
-      <p id="rendered">
-        rendered at {at} by process {by}
-      </p>
+      <p id="rendered">{`rendered at ${at} by process ${by}`}</p>
       <p>POST /api/revalidate?tag=clock on any instance: the next request on every instance gets a new time.</p>
     </main>
   )
