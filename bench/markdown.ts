@@ -11,6 +11,7 @@ import type { FleetResult } from './scenarios/fleet.js'
 import type { HerdResult, HerdVariantResult } from './scenarios/herd.js'
 import type { KeyUsage, MemoryResult } from './scenarios/memory.js'
 import type { NearContenderName, NearResult } from './scenarios/near.js'
+import type { NextResult } from './scenarios/next.js'
 import type { ThroughputResult } from './scenarios/throughput.js'
 
 export interface Results {
@@ -20,6 +21,7 @@ export interface Results {
   fleet?: FleetResult
   herd?: HerdResult
   near?: NearResult
+  next?: NextResult
 }
 
 /** Median over rounds of a's ops/s over b's in the same round. */
@@ -619,6 +621,39 @@ export function targets(r: Results): Target[] {
   )
   nearTargets(r.near, add)
   return out
+}
+
+export function nextSection(n: NextResult): string {
+  return [
+    '## 8. Next.js: revalidateTag against the entries under the tag',
+    '',
+    'The incremental cache handler (redis-group-cache/next): pages stored as Next stores them (a get that misses, then a set naming the tag in `x-next-cache-tags`), one ~1 KiB APP_PAGE value each; then `revalidateTag([tag], { expire: 0 })` timed, ' +
+      `${n.pairs} times, each beside one of a 1-entry tag; a member misses afterwards. Bytes per entry: Redis used_memory after populating, less before, over the entries.`,
+    '',
+    table(
+      [
+        'entries under the tag',
+        'revalidateTag median ms',
+        '1-entry tag median ms',
+        'ratio',
+        'bytes per entry',
+        'value JSON bytes',
+        'populate s',
+      ],
+      n.sizes.map((s) => [
+        int(s.size),
+        fixed(s.medianMs, 3),
+        fixed(s.controlMedianMs, 3),
+        fixed(s.medianMs / s.controlMedianMs, 2),
+        int(s.bytesPerEntry),
+        int(s.valueBytes),
+        fixed(s.populateS, 1),
+      ]),
+      [0, 1, 2, 3, 4, 5, 6],
+    ),
+    '',
+    `Not measured: ${n.notRun}`,
+  ].join('\n')
 }
 
 export function targetsSection(list: readonly Target[]): string {

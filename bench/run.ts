@@ -3,7 +3,7 @@
  *
  *   npm run bench                  the full suite (~15-25 min)
  *   npm run bench -- --quick       a smoke run (< 60 s): fails only when something breaks
- *   npm run bench -- --only=throughput,memory,fleet,expire-group,herd,near
+ *   npm run bench -- --only=throughput,memory,fleet,expire-group,herd,near,next
  *   REDIS_URL=redis://... npm run bench   against that server (default: own redis-server on a free port)
  *
  * Writes bench/results/<date>.json (raw per-round numbers, machine), <date>.md (the tables) and
@@ -20,6 +20,7 @@ import {
   herdSection,
   memorySection,
   nearSection,
+  nextSection,
   type Results,
   targets,
   targetsSection,
@@ -31,11 +32,12 @@ import { fleetScenario } from './scenarios/fleet.js'
 import { herdScenario } from './scenarios/herd.js'
 import { memoryScenario } from './scenarios/memory.js'
 import { nearScenario } from './scenarios/near.js'
+import { nextScenario } from './scenarios/next.js'
 import { throughput } from './scenarios/throughput.js'
 import { infoField, startServer } from './server.js'
 import { type Context, settingsFor } from './settings.js'
 
-const SCENARIOS = ['throughput', 'memory', 'fleet', 'expire-group', 'herd', 'near'] as const
+const SCENARIOS = ['throughput', 'memory', 'fleet', 'expire-group', 'herd', 'near', 'next'] as const
 type Scenario = (typeof SCENARIOS)[number]
 
 const quick = process.argv.includes('--quick')
@@ -64,6 +66,7 @@ try {
   if (only.includes('expire-group')) results.expireGroup = await expireGroupScenario(ctx)
   if (only.includes('herd')) results.herd = await herdScenario(ctx)
   if (only.includes('near')) results.near = await nearScenario(ctx)
+  if (only.includes('next')) results.next = await nextScenario(ctx)
 
   const redisVersion = infoField(await server.admin.info('server'), 'redis_version') ?? 'unknown'
   const machine = {
@@ -96,6 +99,7 @@ try {
     results.fleet && fleetSection(results.fleet),
     results.herd && herdSection(results.herd),
     results.near && nearSection(results.near),
+    results.next && nextSection(results.next),
     targetsSection(list),
   ]
   const markdown = `${sections.filter((section) => typeof section === 'string').join('\n\n')}\n`

@@ -48,6 +48,12 @@ export interface Settings {
     /** ms, the grace of `group-cache grace` */
     grace: number
   }
+  next: {
+    /** entries under the revalidated tag */
+    sizes: number[]
+    /** timed revalidateTag calls per size, each beside one of a 1-entry tag */
+    pairs: number
+  }
 }
 
 export function settingsFor(quick: boolean): Settings {
@@ -86,6 +92,7 @@ export function settingsFor(quick: boolean): Settings {
       warmupMs: quick ? 600 : 1000,
       grace: 5000,
     },
+    next: { sizes: quick ? [1, 1000] : [1, 100_000], pairs: quick ? 5 : 25 },
   }
 }
 
