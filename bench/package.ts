@@ -5,4 +5,6 @@
 const name = 'redis-group-cache'
 export const { GroupCache } = (await import(name)) as typeof import('../src/index.js')
 /** The Next.js handlers, from the built package's `redis-group-cache/next`. */
-export const { createCacheHandler } = (await import(`${name}/next`)) as typeof import('../src/next/index.js')
+export const { createCacheHandler, nextSerializer } = (await import(
+  `${name}/next`
+)) as typeof import('../src/next/index.js')
