@@ -32,7 +32,12 @@ async function installedModules(): Promise<string> {
   // the app's own (next, react, typescript: with them next build installs nothing) and the library's
   const dependencies = { ...app.dependencies, ...app.devDependencies, ...rootPackage.dependencies }
   const hash = createHash('sha256').update(JSON.stringify(dependencies)).digest('hex').slice(0, 16)
-  const base = process.env.RGC_NEXT_CACHE ?? join(homedir(), '.cache', 'redis-group-cache')
+  let base = process.env.RGC_NEXT_CACHE ?? join(homedir(), '.cache', 'redis-group-cache')
+  try {
+    mkdirSync(base, { recursive: true })
+  } catch {
+    base = join(tmpdir(), 'redis-group-cache') // a home that cannot be written to
+  }
   const dir = join(base, `next-app-${hash}`)
   if (existsSync(join(dir, 'node_modules', 'next', 'package.json'))) return join(dir, 'node_modules')
   const building = `${dir}.${process.pid}`
