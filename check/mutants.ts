@@ -586,15 +586,28 @@ const list: Mutant[] = [
     ],
   },
   {
-    name: 'next-soft-is-hard-everywhere',
+    name: 'next-shared-namespace',
     description:
-      "revalidateTag(tag, 'max') marks the old value stale in every process: each one re-renders it (a herd), not one",
+      "both Next.js handlers default to one namespace: Next revalidates through both, so 'max' moves each version twice and serves nothing stale",
     tests: ['test/next-handlers.test.ts'],
     edits: [
       {
         file: 'src/next/store.ts',
-        target: "        return { kind: 'stale', value: result.stale.value, refresh: false }",
-        replacement: "        return { kind: 'stale', value: result.stale.value, refresh: true }",
+        target: "namespace: options.namespace ?? (this.kind === 'i' ? 'next' : 'next-use-cache'),",
+        replacement: "namespace: options.namespace ?? 'next',",
+      },
+    ],
+  },
+  {
+    name: 'next-keeps-old-misses',
+    description:
+      'the Next.js handlers store with a miss older than the lease: a key read again and again stores nothing (its oldest token is refused)',
+    tests: ['test/next-handlers.test.ts'],
+    edits: [
+      {
+        file: 'src/next/store.ts',
+        target: 'const reads = (this.pending.get(key) ?? []).filter((read) => read.at > oldest || !this.drop(read))',
+        replacement: 'const reads = this.pending.get(key) ?? []',
       },
     ],
   },

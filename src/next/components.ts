@@ -6,10 +6,9 @@ import { lifetimes, type NextCacheOptions, NextStore } from './store.js'
  *
  * Soft tags (a request's implicit path tags) are checked in `get`, in Redis, so
  * `getExpiration` answers Infinity ("checked in get") and Next compares no timestamps from other
- * hosts' clocks with tags. An entry keeps Next's own `timestamp`: within one request Next uses it
- * to skip what that request revalidated, on one host's clock. A stale entry this process is to
- * refresh is handed out with `revalidate: -1` (served once, rendered anew in the background); one
- * another process refreshes is handed out as fresh.
+ * hosts' clocks with tags. An entry keeps Next's own `timestamp` (when its render began, on the
+ * host that rendered it), which a set matches with the miss it follows (src/next/store.ts). A
+ * stale entry is handed out with `revalidate: -1`: served once more, and rendered anew.
  */
 
 /** Next's CacheEntry (next/dist/server/lib/cache-handlers/types). */
@@ -53,9 +52,9 @@ export function createCacheComponentsHandler(
       const { bytes, ...meta } = found.value
       const entry = { ...meta, value: streamOf(bytes) }
       if (found.kind === 'fresh') return entry
-      if (found.refresh) return { ...entry, revalidate: -1 }
-      // another process refreshes it: fresh here, however old Next would find it
-      return { ...entry, revalidate: Math.max(meta.revalidate, (Date.now() - meta.timestamp) / 1000 + 1) }
+      // stale: served once more, and rendered anew (in the background, or at once where its
+      // value would be stored in another entry)
+      return { ...entry, revalidate: -1 }
     },
 
     set(cacheKey, pendingEntry) {
@@ -69,11 +68,19 @@ export function createCacheComponentsHandler(
           store.report(error) // a render that failed, or a stream that broke: nothing stored
           return
         }
-        if (entry.expire === 0) return // dynamic: never cached (as Next's own handler does)
-        const { ttl, grace } = lifetimes(entry.revalidate, entry.expire)
+        // expire 0: dynamic, never cached (as Next's own handler does); revalidate 0: stale at once
+        const life = entry.expire === 0 ? undefined : lifetimes(entry.revalidate, entry.expire)
         const { value: _, ...meta } = entry
         // its timestamp is when its render began, on this process's clock: the miss it follows came before
-        await store.store(cacheKey, { ...meta, bytes }, entry.tags ?? [], ttl, grace, entry.timestamp)
+        await store.store(
+          cacheKey,
+          { ...meta, bytes },
+          entry.tags ?? [],
+          life?.ttl,
+          life?.grace ?? 0,
+          entry.timestamp,
+          life === undefined,
+        )
       })()
       setting.set(cacheKey, done)
       return done.finally(() => {

@@ -1,4 +1,4 @@
-import { lifetimes, type NextCacheOptions, NextStore } from './store.js'
+import { lifetimes, type NextCacheOptions, NextStore, now } from './store.js'
 
 /**
  * The incremental cache handler (next.config `cacheHandler`): ISR and prerendered pages
@@ -12,10 +12,12 @@ import { lifetimes, type NextCacheOptions, NextStore } from './store.js'
  * Next checks tags in a map of its own process only (or not at all, with a handler of one's
  * own): here they are the entry's groups, checked in Redis on every get.
  *
- * `lastModified`: Next dates a hit by it, on this host's clock. A fresh hit is dated now (Redis
- * keeps its TTL, which is its `revalidate`), so a host whose clock runs ahead never re-renders a
- * fresh entry; a stale one this process is to refresh is dated just past its revalidate, so that
- * Next serves it and renders anew in the background.
+ * `lastModified`: Next dates a hit by it, on this host's clock (`performance.timeOrigin +
+ * performance.now()`; `Date.now()` for images). A fresh hit is dated now (Redis keeps its TTL,
+ * which is its `revalidate`), so a host whose clock runs ahead never re-renders a fresh entry; a
+ * stale one is dated just past its revalidate and within its expire, so that Next serves it and
+ * renders anew in the background. A set that followed a hit (an on-demand revalidation) is not
+ * stored, and the entry goes (src/next/store.ts).
  */
 
 /** The parts of Next's types the handler reads (next/dist/server/lib/incremental-cache). */
@@ -58,22 +60,27 @@ export function createCacheHandler(options: NextCacheOptions) {
       const found = await store.read<Stored>(key, softTags)
       if (found.kind === 'miss') return null
       const { value, cacheControl } = found.value
-      const now = Date.now()
-      if (found.kind === 'fresh' || !found.refresh) return { lastModified: now, value, cacheControl }
-      // A stale value to refresh: just past its revalidate (a FETCH: dated 0, as old as can be).
-      const revalidate = fetch ? undefined : cacheControl?.revalidate
-      if (!fetch && typeof revalidate !== 'number') return null // never revalidated by time: render it now
-      return { lastModified: fetch ? 0 : now - (revalidate as number) * 1000 - 1, value, cacheControl }
+      // Next dates what it reads on its own clock: IMAGE on Date.now(), the rest as now() does
+      const clock = context.kind === 'IMAGE' ? Date.now() : now()
+      if (found.kind === 'fresh') return { lastModified: clock, value, cacheControl }
+      // Stale: dated just past its revalidate (a FETCH: 0, as old as can be), within its expire,
+      // so that Next serves it and renders anew in the background.
+      if (fetch) return { lastModified: 0, value, cacheControl }
+      const revalidate = cacheControl?.revalidate
+      if (typeof revalidate !== 'number') return null // never revalidated by time: render it now
+      const { grace } = lifetimes(revalidate, cacheControl?.expire) ?? { grace: 0 }
+      return { lastModified: clock - revalidate * 1000 - Math.min(1000, grace / 2) - 1, value, cacheControl }
     }
 
     async set(key: string, data: IncrementalValue, context: IncrementalContext = {}): Promise<void> {
       const fetch = context.fetchCache === true
       const tags = fetch ? [...(context.tags ?? []), ...(data?.tags ?? [])] : headerTags(data)
-      const { ttl, grace } = fetch
+      const life = fetch
         ? lifetimes(data?.revalidate, undefined)
         : lifetimes(context.cacheControl?.revalidate ?? data?.revalidate, context.cacheControl?.expire)
       const stored: Stored = { value: data, cacheControl: context.cacheControl }
-      await store.store(key, stored, tags, ttl, grace)
+      // not to be stored (revalidate 0): the miss it followed is used up all the same
+      await store.store(key, stored, tags, life?.ttl, life?.grace ?? 0, undefined, life === undefined)
     }
 
     /** `revalidateTag(tag, profile)`, `updateTag`, `revalidatePath`: no `expire` or 0 is hard. */

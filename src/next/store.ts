@@ -27,10 +27,15 @@ import { nextSerializer } from './codec.js'
  *
  * Stale while revalidating, in Redis's clock. An entry's TTL is Next's `revalidate` and its grace
  * `expire - revalidate`: past its TTL, or after a soft revalidation (`revalidateTag(tag, 'max')`,
- * any profile with an `expire`), a read within grace gets the old value and a token. The read that
- * took the key's fill lease hands Next the value marked stale, so that Next serves it and
- * renders anew in the background, once across the fleet; the others hand it out as it is.
- * `{ expire: 0 }`, `updateTag` and `revalidatePath` are hard: the next read misses everywhere.
+ * any profile with an `expire`), a read within grace gets the old value and a token, and hands
+ * Next the value marked stale on every instance: Next serves it and renders anew in the
+ * background (once per key in a process), or at once where the value would be stored in another
+ * entry, so that no outer entry stores it as fresh. Hiding the staleness on the instances that do
+ * not hold the fill lease would let such an outer entry store the old value under versions that
+ * already moved. `{ expire: 0 }`, `updateTag` and `revalidatePath` are hard: the next read misses
+ * everywhere. Next sends every revalidation to both handlers, so each has a namespace of its own
+ * by default: one shared would move each version twice, and a group moved twice since an entry
+ * was stored serves it stale no more.
  */
 
 export interface NextCacheOptions extends Omit<GroupCacheOptions, 'serializer' | 'namespace'> {
@@ -42,6 +47,9 @@ export interface NextCacheOptions extends Omit<GroupCacheOptions, 'serializer' |
    */
   onError?: (error: Error) => void
 }
+
+/** ms a render may take and still be stored: the handlers' default lease (renders are slower than most fills). */
+const DEFAULT_LEASE = 30_000
 
 /** Seconds Next treats as "never" (its INFINITE_CACHE), and anything as long or longer. */
 const NEVER_S = 0xfffffffe
@@ -74,25 +82,41 @@ function variantKey(key: string, softTags: readonly string[]): string {
   return `${key}\u0000${hash}`
 }
 
-/** What a read finds for Next: nothing, a fresh value, or a stale one (and whether this caller re-renders it). */
-export type Found<T> = { kind: 'miss' } | { kind: 'fresh'; value: T } | { kind: 'stale'; value: T; refresh: boolean }
+/**
+ * What a read finds for Next: nothing, a fresh value, or a stale one, which the handler hands Next
+ * marked stale, on every instance: Next serves it and renders anew in the background (once per
+ * key in a process), or in the foreground where the value would be stored in another cache entry.
+ */
+export type Found<T> = { kind: 'miss' } | { kind: 'fresh'; value: T } | { kind: 'stale'; value: T }
 
-/** Next's seconds, as a TTL and grace in ms: undefined for "never". */
-export function lifetimes(revalidate: unknown, expire: unknown): { ttl: number | undefined; grace: number } {
+/**
+ * Next's seconds, as a TTL and grace in ms (undefined TTL: never), or undefined for an entry not to
+ * store: `revalidate: 0` is "stale at once" to Next.
+ */
+export function lifetimes(
+  revalidate: unknown,
+  expire: unknown,
+): { ttl: number | undefined; grace: number } | undefined {
+  if (revalidate === 0) return undefined
   const seconds = (value: unknown) =>
     typeof value === 'number' && Number.isFinite(value) && value > 0 && value < NEVER_S ? value : undefined
   const r = seconds(revalidate)
   const e = seconds(expire)
-  const ttl = r === undefined ? (e === undefined ? undefined : e * 1000) : r * 1000
-  const grace = r !== undefined && e !== undefined ? Math.max(0, e - r) * 1000 : MAX_STALE_MS
-  return { ttl, grace: Math.min(grace, MAX_STALE_MS) }
+  if (r === undefined) return e === undefined ? { ttl: undefined, grace: MAX_STALE_MS } : { ttl: e * 1000, grace: 0 }
+  const grace = e === undefined ? MAX_STALE_MS : Math.max(0, e - r) * 1000
+  return { ttl: r * 1000, grace: Math.min(grace, MAX_STALE_MS) }
 }
+
+/** Most misses of one key kept (the oldest go first): reads that no set followed cannot pile up. */
+const MAX_MISSES_PER_KEY = 16
 
 export class NextStore {
   private cache: GroupCache | undefined
   /** The misses of each key that renders may follow, oldest first, by Next's key. */
   private readonly pending: LRUCache<string, PendingRead[]>
   private readonly warned = new Set<string>()
+  /** ms a fill token is good for: the cache's lease */
+  private readonly lease: number
 
   constructor(
     private readonly options: NextCacheOptions,
@@ -101,8 +125,16 @@ export class NextStore {
   ) {
     if (typeof options !== 'object' || options === null)
       throw new InvalidArgumentError('the Next.js handler options must be an object (GroupCacheOptions)')
+    this.lease = typeof options.lease === 'number' ? options.lease : DEFAULT_LEASE
     // a render's set comes at most a lease after its get: its token is no good after that
-    this.pending = new LRUCache({ max: 10_000, ttl: options.lease ?? 30_000 })
+    this.pending = new LRUCache({
+      max: 10_000,
+      ttl: this.lease,
+      // a key evicted or timed out: the leases its misses took go
+      dispose: (reads, _key, reason) => {
+        if (reason === 'evict' || reason === 'expire') for (const read of reads) this.drop(read)
+      },
+    })
   }
 
   /** The cache, made on first use: importing the handler connects nowhere. */
@@ -110,9 +142,10 @@ export class NextStore {
     if (this.cache === undefined) {
       const { onError: _, ...options } = this.options
       this.cache = new GroupCache({
-        lease: 30_000,
         ...options,
-        namespace: options.namespace ?? 'next',
+        lease: this.lease,
+        // Next revalidates through both handlers: each moves its own namespace's versions once
+        namespace: options.namespace ?? (this.kind === 'i' ? 'next' : 'next-use-cache'),
         serializer: nextSerializer,
       })
       this.cache.on('error', (error) => this.report(error))
@@ -124,7 +157,9 @@ export class NextStore {
   report(error: unknown): void {
     const failure = error instanceof Error ? error : new Error(String(error))
     if (this.options.onError) {
-      this.options.onError(failure)
+      try {
+        this.options.onError(failure)
+      } catch {} // a listener that throws must not fail a render
       return
     }
     const kind = failure instanceof GroupCacheError ? failure.code : failure.name
@@ -145,17 +180,33 @@ export class NextStore {
     try {
       const result = await this.groupCache().read<T>(entryKey, { groups, grace: MAX_STALE_MS })
       if (result.hit) return result.notFound ? { kind: 'miss' } : { kind: 'fresh', value: result.value }
-      if (result.stale !== undefined && !result.leased)
-        return { kind: 'stale', value: result.stale.value, refresh: false }
-      const reads = this.pending.get(key) ?? []
-      reads.push({ token: result.token, groups, leased: result.leased, entryKey, at: now() })
-      this.pending.set(key, reads)
-      if (result.stale !== undefined) return { kind: 'stale', value: result.stale.value, refresh: true }
-      return { kind: 'miss' }
+      this.keep(key, { token: result.token, groups, leased: result.leased, entryKey, at: now() })
+      return result.stale === undefined ? { kind: 'miss' } : { kind: 'stale', value: result.stale.value }
     } catch (error) {
       this.report(error)
       return { kind: 'miss' }
     }
+  }
+
+  /**
+   * Keeps a miss for the set that follows: at most MAX_MISSES_PER_KEY per key, none older than a
+   * lease (its token would be refused); the fill leases of those dropped go.
+   */
+  private keep(key: string, read: PendingRead): void {
+    const oldest = read.at - this.lease
+    const reads = (this.pending.get(key) ?? []).filter((other) => other.at > oldest || !this.drop(other))
+    reads.push(read)
+    while (reads.length > MAX_MISSES_PER_KEY) this.drop(reads.shift() as PendingRead)
+    this.pending.set(key, reads, { noDisposeOnSet: true })
+  }
+
+  /** A miss no set will use: its fill lease, if it took one, goes. Returns true. */
+  private drop(read: PendingRead): true {
+    if (read.leased)
+      void this.groupCache()
+        .release(read.token)
+        .catch((error: unknown) => this.report(error))
+    return true
   }
 
   /**
@@ -173,17 +224,45 @@ export class NextStore {
     ttl: number | undefined,
     grace: number,
     startedAt?: number,
+    /** true: use up the miss, store nothing (Next's `revalidate: 0`) */
+    skip = false,
   ): Promise<boolean> {
-    const reads = this.pending.get(key) ?? []
+    const oldest = now() - this.lease
+    const reads = (this.pending.get(key) ?? []).filter((read) => read.at > oldest || !this.drop(read))
     // With no start time, every miss kept is used up, and the oldest one taken.
     const last = startedAt === undefined ? reads.length - 1 : reads.findLastIndex((read) => read.at <= startedAt)
-    if (last < 0) return false
+    if (last < 0) {
+      if (reads.length === 0) this.pending.delete(key)
+      else this.pending.set(key, reads, { noDisposeOnSet: true })
+      // A render that followed a hit (an on-demand revalidation, say): not stored, since nothing
+      // says when it began, but what it replaces goes, so the next request renders with a token.
+      if (startedAt === undefined)
+        await this.groupCache()
+          .delete(variantKey(`${this.kind}:${key}`, []))
+          .catch((error: unknown) => this.report(error))
+      return false
+    }
     const used = reads.splice(0, last + 1)
     if (reads.length === 0) this.pending.delete(key)
+    else this.pending.set(key, reads, { noDisposeOnSet: true })
     const read = (startedAt === undefined ? used[0] : used[last]) as PendingRead
-    let stored = false
+    const stored = skip ? false : await this.write(read, value, tags, ttl, grace)
+    // The set released its own token's lease; the others used up (and this one, refused or
+    // failed) let the next render, anywhere, start at once.
+    for (const other of used) if (other !== read || !stored) this.drop(other)
+    return stored
+  }
+
+  /** A render's value, stored with the token of the miss it follows: whether it was. */
+  private async write(
+    read: PendingRead,
+    value: unknown,
+    tags: readonly string[],
+    ttl: number | undefined,
+    grace: number,
+  ): Promise<boolean> {
     try {
-      stored = await this.groupCache().set(read.entryKey, value as never, {
+      return await this.groupCache().set(read.entryKey, value as never, {
         token: read.token,
         groups: unique([...read.groups, ...tags]),
         ttl: ttl ?? Number.POSITIVE_INFINITY,
@@ -191,18 +270,8 @@ export class NextStore {
       })
     } catch (error) {
       this.report(error)
+      return false
     }
-    // The set released its own token's lease; the others used up (and this one, refused or
-    // failed) let the next render, anywhere, start at once.
-    const release = used.filter((other) => other.leased && (other !== read || !stored))
-    await Promise.all(
-      release.map((other) =>
-        this.groupCache()
-          .release(other.token)
-          .catch(() => {}),
-      ),
-    )
-    return stored
   }
 
   /** Expires `tags`: hard (no stale copy anywhere), or soft (stale within grace while one render refreshes). */
