@@ -14,7 +14,7 @@
 -- version later than a read's time says its group moved (or was created) after that read began.
 -- A fill that names a group only after its function ran (set.lua, "late groups") relies on that.
 --
--- A soft move records, in `<base>p:<group>` (as long-lived as the version), the version it moved
+-- A soft move records, in the group's record (kind `p`, beside its version; as long-lived), the version it moved
 -- from and the Redis time: a reader can tell that an entry of exactly that version went stale
 -- then, and how long ago (include/common.lua, staleSince). A hard move deletes the record, so
 -- no entry of the group's earlier versions can be dated, and none is served stale.
@@ -26,10 +26,10 @@ local hard = ARGV[1]
 check(hard == '0' or hard == '1', "hard must be '0' or '1'")
 local base = baseOf(KEYS[1])
 -- Every key is checked, and read, before the first is moved: nothing is half done.
-local groupHead = base .. 'g:'
-local versions = {}
+local names, versions = {}, {}
 for i = 1, #KEYS do
-  check(isUnder(KEYS[i], groupHead), 'every key must be a group version of one namespace')
+  names[i] = nameOf(KEYS[i], base, 'g')
+  check(names[i] ~= nil, 'every key must be a group version of one namespace')
   versions[i] = redis.call('GET', KEYS[i])
   check(not isVersion(versions[i]) or isVersionText(versions[i]), 'a group key does not hold a version')
 end
@@ -38,7 +38,7 @@ local t = redis.call('TIME')
 local time = t[1] .. string.format('%06d', tonumber(t[2]))
 local moved = 0
 for i = 1, #KEYS do
-  local record = base .. 'p:' .. string.sub(KEYS[i], #groupHead + 1)
+  local record = keyOf(base, 'p', names[i])
   if isVersion(versions[i]) then
     local remaining = redis.call('PTTL', KEYS[i])
     if isLater(time, versions[i]) then

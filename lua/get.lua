@@ -13,8 +13,7 @@
 
 check(#KEYS >= 1 and #ARGV == 0, 'get takes KEYS: entries...; no ARGV')
 local base = baseOf(KEYS[1])
-local entryHead = base .. 'e:'
-for i = 1, #KEYS do check(isUnder(KEYS[i], entryHead), 'every key must be an entry of one namespace') end
+for i = 1, #KEYS do check(nameOf(KEYS[i], base, 'e') ~= nil, 'every key must be an entry of one namespace') end
 
 if #KEYS == 1 then return readEntry(KEYS[1], base) or false end
 

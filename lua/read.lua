@@ -36,13 +36,12 @@ check(#KEYS >= 3 and #ARGV == 3, 'read takes KEYS: entry, generation, lease, gro
 check(isCount(lease) and tonumber(lease) > 0, 'lease must be a positive integer of ms')
 check(type(owner) == 'string' and #owner > 0, 'owner must be a non-empty string')
 check(isCount(grace), 'grace must be a whole number of ms')
-local base = entryBase(entryKey, generationKey)
-checkLease(leaseKey, entryKey, base)
-local groupHead = base .. 'g:'
+local base, name = entryBase(entryKey, generationKey)
+checkLease(leaseKey, name, base)
 local names = {}
 for i = 4, #KEYS do
-  check(isUnder(KEYS[i], groupHead), 'keys after the lease must be group versions')
-  names[#names + 1] = string.sub(KEYS[i], #groupHead + 1)
+  names[#names + 1] = nameOf(KEYS[i], base, 'g')
+  check(names[#names] ~= nil, 'keys after the lease must be group versions')
 end
 
 -- An entry stored under other groups than the ones asked for is a miss here; the fill replaces it.

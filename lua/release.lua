@@ -15,7 +15,7 @@ local leaseKey = KEYS[1]
 local owner = ARGV[1]
 local hold = ARGV[2]
 local base = baseOf(leaseKey)
-check(isUnder(leaseKey, base .. 'l:'), 'the key must be a fill lease')
+check(nameOf(leaseKey, base, 'l') ~= nil, 'the key must be a fill lease')
 check(type(owner) == 'string' and #owner > 0, 'owner must be a non-empty string')
 check(isCount(hold), 'hold must be a whole number of ms')
 if redis.call('GET', leaseKey) ~= owner then return 0 end

@@ -63,13 +63,12 @@ if hasToken then
   check(tokenGeneration ~= nil, 'a token is <seconds>,<microseconds>,<generation>[,<owner>]')
   for i = 1, tokenCount do check(isVersionText(ARGV[5 + i]), 'token versions must be versions') end
 end
-local base = entryBase(entryKey, generationKey)
-checkLease(leaseKey, entryKey, base)
-local groupHead = base .. 'g:'
+local base, name = entryBase(entryKey, generationKey)
+checkLease(leaseKey, name, base)
 local names = {}
 for i = 1, groupCount do
-  check(isUnder(KEYS[3 + i], groupHead), 'keys after the lease must be group versions')
-  names[i] = string.sub(KEYS[3 + i], #groupHead + 1)
+  names[i] = nameOf(KEYS[3 + i], base, 'g')
+  check(names[i] ~= nil, 'keys after the lease must be group versions')
 end
 
 -- The fill lease goes with the token that took it, whatever this set answers.

@@ -1,24 +1,52 @@
 /**
- * Every Redis key of a namespace, built in one place. All share the hash tag `{ns}` so that
- * every key one script touches lives in one Redis Cluster slot; the prefix and namespace hold
- * no braces, so `{ns}` is always the first tag, whatever braces a key or group name holds.
- * The one-letter kinds keep an entry (`e`), a key generation (`t`), a key's fill lease (`l`), a
- * group version (`g`) and the record of its last soft move (`p`, written by lua/expire-groups.lua)
- * of the same name apart.
+ * How a namespace's keys are laid out over Redis Cluster slots (the `sharding` option):
+ * - `'namespace'`: `<prefix>:{<ns>}:<kind>:<name>`. Every key shares the hash tag `{ns}`, so the
+ *   whole namespace lives in one slot and every operation is one script on one node.
+ * - `'key'`: `<prefix>:(<ns>):<kind>{:<name>}`. Each key's hash tag is its own name, so an entry,
+ *   its generation and its lease share the key's slot, each group's version and record the
+ *   group's slot, and a namespace spreads over every master (src/spread.ts).
+ * The prefix and namespace hold no braces or parentheses, so `{` or `(` after the prefix says
+ * which layout a key is of, and the two never collide, whatever braces a key or group name holds
+ * (lua/include/common.lua reads both). In the 'key' layout the tag starts with `:`, so it is never
+ * empty (a name starting with `}`), and it ends at the name's first `}`: the same prefix of the
+ * name for every kind, so the kinds of one name share a slot.
+ */
+export type Sharding = 'namespace' | 'key'
+
+/**
+ * Every Redis key of a namespace, built in one place. The one-letter kinds keep an entry (`e`),
+ * a key generation (`t`), a key's fill lease (`l`), a group version (`g`) and the record of its
+ * last soft move (`p`, written by lua/expire-groups.lua) of the same name apart.
  */
 export class Keys {
-  /** `<prefix>:{ns}:g:`: a group's version key is this plus the group name. */
-  private readonly groupPrefix: string
   private readonly base: string
+  /** What goes after the kind letter (the 'key' layout's tag opens there), and at the end. */
+  private readonly open: string
+  private readonly close: string
 
-  constructor(prefix: string, namespace: string) {
-    this.base = `${prefix}:{${namespace}}:`
-    this.groupPrefix = `${this.base}g:`
+  constructor(
+    prefix: string,
+    namespace: string,
+    readonly sharding: Sharding = 'namespace',
+  ) {
+    const spread = sharding === 'key'
+    this.base = spread ? `${prefix}:(${namespace}):` : `${prefix}:{${namespace}}:`
+    this.open = spread ? '{:' : ':'
+    this.close = spread ? '}' : ''
   }
 
-  /** The hash holding a key's value and its groups' versions at write time. */
+  /** Whether the keys of one call may live on different slots (the 'key' layout). */
+  get spread(): boolean {
+    return this.sharding === 'key'
+  }
+
+  private key(kind: string, name: string): string {
+    return `${this.base}${kind}${this.open}${name}${this.close}`
+  }
+
+  /** The string holding a key's value and its groups' versions at write time. */
   entry(key: string): string {
-    return `${this.base}e:${key}`
+    return this.key('e', key)
   }
 
   /**
@@ -26,17 +54,17 @@ export class Keys {
    * delete are refused. Lives `lease` ms.
    */
   generation(key: string): string {
-    return `${this.base}t:${key}`
+    return this.key('t', key)
   }
 
   /** Who is filling the key (one fill per key across the fleet): taken by a miss, released by its set. */
   lease(key: string): string {
-    return `${this.base}l:${key}`
+    return this.key('l', key)
   }
 
   /** A group's current version, moved by expireGroup. */
   group(group: string): string {
-    return this.groupPrefix + group
+    return this.key('g', group)
   }
 
   /**
@@ -44,9 +72,11 @@ export class Keys {
    * the near cache watches), else undefined.
    */
   parse(name: string): { kind: 'entry' | 'group'; name: string } | undefined {
-    if (!name.startsWith(this.base) || name.charCodeAt(this.base.length + 1) !== 58 /* : */) return undefined
-    const kind = name[this.base.length]
-    const rest = name.slice(this.base.length + 2)
+    const { base, open, close } = this
+    if (!name.startsWith(base) || !name.startsWith(open, base.length + 1) || !name.endsWith(close)) return undefined
+    const kind = name[base.length]
+    const rest = name.slice(base.length + 1 + open.length, name.length - close.length)
+    if (rest === '') return undefined
     if (kind === 'e') return { kind: 'entry', name: rest }
     if (kind === 'g') return { kind: 'group', name: rest }
     return undefined

@@ -49,34 +49,56 @@ local function isVersionText(s)
   return isDigits(s, 18)
 end
 
--- Every key a script touches is `<base><kind>:<name>`, where the base `<prefix>:{<ns>}:` is the
--- namespace: prefix and namespace hold no braces, so the first `{...}:` ends it. A script takes
--- its base from KEYS[1] and refuses any other key that is not of the same base and the kind it
--- expects, so that it never reaches outside the namespace (its ACL pattern, its Cluster slot).
+-- Every key a script touches is of one namespace, in one of two layouts (src/keys.ts):
+--   sharding 'namespace': `<prefix>:{<ns>}:<kind>:<name>`, every key in the namespace's slot;
+--   sharding 'key':       `<prefix>:(<ns>):<kind>{:<name>}`, each key in its name's slot.
+-- The base (`<prefix>:{<ns>}:` or `<prefix>:(<ns>):`) is the namespace: prefix and namespace hold
+-- no braces or parentheses, so the first `{` or `(` opens it. A script takes its base from
+-- KEYS[1] and refuses any other key that is not of the same base and the kind it expects, so that
+-- it never reaches outside the namespace (its ACL pattern, its Cluster slot).
 local function baseOf(key)
-  local base = string.match(key, '^[^{}]*{[^{}]*}:')
-  check(base ~= nil, 'keys must be of a namespace: <prefix>:{<namespace>}:...')
+  local base = string.match(key, '^[^{}()]*{[^{}()]*}:') or string.match(key, '^[^{}()]*%([^{}()]*%):')
+  check(base ~= nil, 'keys must be of a namespace: <prefix>:{<namespace>}:... or <prefix>:(<namespace>):...')
   return base
 end
 
--- Whether `key` is `<head><name>` with a name of at least one byte (no substring is made).
-local function isUnder(key, head)
-  return #key > #head and string.find(key, head, 1, true) == 1
+-- Whether a base is of the 'key' layout, `<prefix>:(<ns>):`.
+local function isSpread(base)
+  return string.byte(base, -2) == 41 -- ')'
 end
 
--- The base of an entry `<base>e:<key>` and its generation `<base>t:<key>`; refuses any other pair.
+-- The key of `kind` and `name` in the namespace of `base`.
+local function keyOf(base, kind, name)
+  if isSpread(base) then return base .. kind .. '{:' .. name .. '}' end
+  return base .. kind .. ':' .. name
+end
+
+-- The name in `key` if it is a key of `kind` in the namespace of `base` (a name of at least one
+-- byte), else nil.
+local function nameOf(key, base, kind)
+  if isSpread(base) then
+    local head = base .. kind .. '{:'
+    if #key > #head + 1 and string.find(key, head, 1, true) == 1 and string.byte(key, -1) == 125 then
+      return string.sub(key, #head + 1, -2)
+    end
+    return nil
+  end
+  local head = base .. kind .. ':'
+  if #key > #head and string.find(key, head, 1, true) == 1 then return string.sub(key, #head + 1) end
+  return nil
+end
+
+-- The base and name of an entry and its generation; refuses any other pair.
 local function entryBase(entryKey, generationKey)
   local base = baseOf(entryKey)
-  check(
-    isUnder(entryKey, base .. 'e:') and generationKey == base .. 't:' .. string.sub(entryKey, #base + 3),
-    'keys must be an entry and its generation'
-  )
-  return base
+  local name = nameOf(entryKey, base, 'e')
+  check(name ~= nil and generationKey == keyOf(base, 't', name), 'keys must be an entry and its generation')
+  return base, name
 end
 
--- The fill lease `<base>l:<key>` of an entry `<base>e:<key>`; refuses any other key.
-local function checkLease(leaseKey, entryKey, base)
-  check(leaseKey == base .. 'l:' .. string.sub(entryKey, #base + 3), 'keys must be an entry, its generation and its lease')
+-- The fill lease of the entry `name`; refuses any other key.
+local function checkLease(leaseKey, name, base)
+  check(leaseKey == keyOf(base, 'l', name), 'keys must be an entry, its generation and its lease')
 end
 
 -- An entry is one string: the snapshot of its groups' versions, its group names, then the value.
@@ -132,7 +154,7 @@ local function splitHeader(entry)
 end
 
 -- When an entry stopped being live, in Redis seconds, or nil when that is not known. A soft
--- expire-groups leaves `<base>p:<group>` = `<version it moved from>,<seconds>,<microseconds>`;
+-- expire-groups leaves the group's record (kind `p`) = `<version it moved from>,<seconds>,<microseconds>`;
 -- a group whose record is not of the snapshot's version moved more than once since, or hard, or
 -- lost its record: the entry is never served stale. Its first invalidation counts: the TTL's end
 -- or a group's move, whichever came first.
@@ -141,7 +163,7 @@ local function staleSince(snapshot, names, current, base, fresh, t)
   if fresh ~= nil and t >= fresh then since = fresh end
   for i = 1, #snapshot do
     if current[i] ~= snapshot[i] then
-      local moved = redis.call('GET', base .. 'p:' .. names[i])
+      local moved = redis.call('GET', keyOf(base, 'p', names[i]))
       if type(moved) ~= 'string' then return nil end
       local from, seconds, micros = string.match(moved, '^(%d+),(%d+),(%d+)$')
       if from ~= snapshot[i] then return nil end
@@ -181,7 +203,7 @@ local function readEntry(entryKey, base, graceLimit)
   local current = {}
   if live and #names > 0 then
     local groupKeys = {}
-    for i = 1, #names do groupKeys[i] = base .. 'g:' .. names[i] end
+    for i = 1, #names do groupKeys[i] = keyOf(base, 'g', names[i]) end
     current = redis.call('MGET', unpack(groupKeys))
     for i = 1, #snapshot do
       if current[i] ~= snapshot[i] then
