@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import type { FillToken, SetStatus } from './commands.js'
+import { type FillToken, namespaceStore, type SetStatus } from './commands.js'
 import { type Connection, connect, nearSource } from './connection.js'
 import { jsonCopies } from './copy.js'
 import type { Deadlines } from './deadlines.js'
@@ -74,6 +74,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     const grace = checkGrace(options.grace ?? 0)
     const notFoundTtl = checkNotFoundTtl(options.notFoundTtl)
     const waitForReplicas = checkWaitForReplicas(options.waitForReplicas, options.redis)
+    const store = namespaceStore(keys)
     const hints = new Hints(keys, checkCount(options.hints ?? DEFAULT_HINTS, 'hints'))
     const values = new Values(options.serializer ?? jsonSerializer)
     const near = checkNearCache(options.nearCache)
@@ -103,15 +104,15 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
             (text) => values.decode(text),
           )
         : undefined
-    this.reads = new Reads(this.transport, keys, hints, values, discard, this.near)
-    this.writes = new Writes(this.transport, keys, hints, values, ttl, lease, grace, (key, status) =>
+    this.reads = new Reads(this.transport, store, hints, values, discard, this.near)
+    this.writes = new Writes(this.transport, store, hints, values, ttl, lease, grace, (key, status) =>
       this.filled(key, status),
     )
     // A fill stores through `set` itself: whatever watches or wraps `set` sees every store.
     this.fills = new Fills(
       this.transport,
       this.reads,
-      new Leases(this.transport, keys, lease),
+      new Leases(this.transport, store, lease),
       values,
       ttl,
       grace,
@@ -120,7 +121,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
       (key, value, options) => this.set(key, value as {} | null, options),
       discard,
     )
-    this.invalidation = new Invalidation(this.transport, keys, hints, lease, timeout, waitForReplicas)
+    this.invalidation = new Invalidation(this.transport, store, hints, lease, timeout, waitForReplicas)
   }
 
   /** The value stored under `key`, or undefined on a miss. Fails open: Redis errors resolve undefined. */

@@ -3,16 +3,18 @@ import type { Keys } from './keys.js'
 import { loadScript, runScript, type ScriptClient } from './scripts.js'
 
 /**
- * One typed function per script of `lua/`, and the plain MGET that reads a key whose groups are
- * known: each builds its KEYS and ARGV in the order the script's header gives and decodes its
- * reply. Arguments are already validated.
+ * What the cache asks of Redis, one method per operation (the `Store`), and its implementation
+ * for sharding 'namespace': one typed function per script of `lua/`, and the plain MGET that reads
+ * a key whose groups are known. Each builds its KEYS and ARGV in the order the script's header
+ * gives and decodes its reply. Arguments are already validated. Sharding 'key' implements the
+ * same operations over many slots (src/spread.ts).
  */
 
 /**
  * What the cache needs of a client: an ioredis `Redis`, a `Cluster` and the in-memory backend
  * all have it.
  */
-export type CacheClient = ScriptClient & Pick<Redis, 'mgetBuffer'>
+export type CacheClient = ScriptClient & Pick<Redis, 'mgetBuffer' | 'getBuffer'>
 
 const scripts = {
   get: loadScript('get'),
@@ -63,20 +65,59 @@ const setStatuses: Record<string, SetStatus> = {
 }
 
 /**
+ * Every operation the cache sends, on a client the transport hands it (src/transport.ts). One
+ * implementation per sharding mode: `namespaceStore` (every key of the namespace in one slot:
+ * each operation one script or one MGET) and `spreadStore` (src/spread.ts).
+ */
+export interface Store {
+  readonly keys: Keys
+  /** Entries and group versions by Redis key (from hints), as bytes: the client checks them (src/entry.ts). */
+  fetch(client: CacheClient, names: readonly string[]): Promise<(Buffer | null)[]>
+  /** A key's live entry as stored, or null. */
+  get(client: CacheClient, key: string): Promise<string | null>
+  /** Two keys or more: their live entries. */
+  getMany(client: CacheClient, keys: readonly string[]): Promise<(string | null)[]>
+  /** A hit, or a miss's token (and the fill lease when free). */
+  read(client: CacheClient, request: ReadRequest): Promise<ReadReply>
+  set(client: CacheClient, entry: SetEntry): Promise<SetStatus>
+  /** Deletes the entries of `keys` (no repeats); resolves how many were live. */
+  delete(client: CacheClient, keys: readonly string[], lease: number): Promise<number>
+  /** Moves each group's version; resolves how many had one. */
+  expireGroups(client: CacheClient, groups: readonly string[], hard: boolean): Promise<number>
+  /** Gives up a fill lease this owner holds: now (`hold` 0), or after `hold` ms. True if it held it. */
+  release(client: CacheClient, key: string, owner: string, hold: number): Promise<boolean>
+}
+
+/** Sharding 'namespace': every key of the namespace in its `{ns}` slot, each operation one command. */
+export function namespaceStore(keys: Keys): Store {
+  return {
+    keys,
+    fetch: fetchEntries,
+    get: (client, key) => getEntry(client, keys, key),
+    getMany: (client, cacheKeys) => getEntries(client, keys, cacheKeys),
+    read: (client, request) => readEntry(client, keys, request),
+    set: (client, entry) => setEntry(client, keys, entry),
+    delete: (client, cacheKeys, lease) => deleteEntries(client, keys, cacheKeys, lease),
+    expireGroups: (client, groups, hard) => expireGroups(client, keys, groups, hard),
+    release: (client, key, owner, hold) => releaseLease(client, keys, key, owner, hold),
+  }
+}
+
+/**
  * Entries and group versions by key, at one instant: `keys` come from hints. As bytes: the client
  * compares them as such, and converts only the value it keeps.
  */
-export function fetchEntries(client: CacheClient, keys: readonly string[]): Promise<(Buffer | null)[]> {
+function fetchEntries(client: CacheClient, keys: readonly string[]): Promise<(Buffer | null)[]> {
   return client.mgetBuffer(keys as string[])
 }
 
 /** One key: the script answers with the live entry itself. */
-export function getEntry(client: CacheClient, keys: Keys, cacheKey: string): Promise<string | null> {
+function getEntry(client: CacheClient, keys: Keys, cacheKey: string): Promise<string | null> {
   return runScript(client, scripts.get, [keys.entry(cacheKey)], []) as Promise<string | null>
 }
 
 /** Two keys or more: an array of live entries. */
-export function getEntries(client: CacheClient, keys: Keys, cacheKeys: readonly string[]): Promise<(string | null)[]> {
+function getEntries(client: CacheClient, keys: Keys, cacheKeys: readonly string[]): Promise<(string | null)[]> {
   return runScript(client, scripts.get, cacheKeys.map(keys.entry, keys), []) as Promise<(string | null)[]>
 }
 
@@ -90,7 +131,7 @@ export interface ReadRequest {
   grace: number
 }
 
-export function readEntry(client: CacheClient, keys: Keys, request: ReadRequest): Promise<ReadReply> {
+function readEntry(client: CacheClient, keys: Keys, request: ReadRequest): Promise<ReadReply> {
   const { key, groups, lease, owner, grace } = request
   return runScript(
     client,
@@ -133,7 +174,7 @@ export interface SetEntry {
   token: FillToken | undefined
 }
 
-export function setEntry(client: CacheClient, keys: Keys, entry: SetEntry): Promise<SetStatus> {
+function setEntry(client: CacheClient, keys: Keys, entry: SetEntry): Promise<SetStatus> {
   const { key, value, groups, ttl, lease, grace, token } = entry
   const args: (string | number)[] = [value, ttl ?? '', lease, grace]
   if (token) {
@@ -146,19 +187,19 @@ export function setEntry(client: CacheClient, keys: Keys, entry: SetEntry): Prom
     [keys.entry(key), keys.generation(key), keys.lease(key), ...groups.map(keys.group, keys)],
     args,
   ).then((reply) => {
-    const status = setStatuses[String(reply)]
-    if (status === undefined) throw new Error(`set: unexpected reply ${String(reply)}`)
-    return status
+    return toSetStatus(reply)
   })
 }
 
+/** A set script's reply as a status (lua/set.lua and lua/store.lua answer alike). */
+export function toSetStatus(reply: unknown): SetStatus {
+  const status = setStatuses[String(reply)]
+  if (status === undefined) throw new Error(`set: unexpected reply ${String(reply)}`)
+  return status
+}
+
 /** Deletes the entries of `cacheKeys` (no repeats), in one script; resolves how many were live. */
-export function deleteEntries(
-  client: CacheClient,
-  keys: Keys,
-  cacheKeys: readonly string[],
-  lease: number,
-): Promise<number> {
+function deleteEntries(client: CacheClient, keys: Keys, cacheKeys: readonly string[], lease: number): Promise<number> {
   return runScript(
     client,
     scripts.delete,
@@ -167,22 +208,11 @@ export function deleteEntries(
   ) as Promise<number>
 }
 
-export function expireGroups(
-  client: CacheClient,
-  keys: Keys,
-  groups: readonly string[],
-  hard: boolean,
-): Promise<number> {
+function expireGroups(client: CacheClient, keys: Keys, groups: readonly string[], hard: boolean): Promise<number> {
   return runScript(client, scripts.expireGroups, groups.map(keys.group, keys), [hard ? 1 : 0]) as Promise<number>
 }
 
 /** Gives up a fill lease this owner holds: now (`hold` 0), or after `hold` ms. True if it held it. */
-export function releaseLease(
-  client: CacheClient,
-  keys: Keys,
-  key: string,
-  owner: string,
-  hold: number,
-): Promise<boolean> {
+function releaseLease(client: CacheClient, keys: Keys, key: string, owner: string, hold: number): Promise<boolean> {
   return runScript(client, scripts.release, [keys.lease(key)], [owner, hold]).then((reply) => reply === 1)
 }

@@ -1,9 +1,8 @@
 import type { Cluster, Redis } from 'ioredis'
-import { type CacheClient, deleteEntries, expireGroups } from './commands.js'
+import type { CacheClient, Store } from './commands.js'
 import { Deadlines } from './deadlines.js'
 import { InvalidArgumentError, ReplicationError } from './errors.js'
 import type { Hints } from './hints.js'
-import type { Keys } from './keys.js'
 import type { CallOptions, ExpireOptions } from './options.js'
 import { same, type Transport } from './transport.js'
 import { checkFlag, checkGroups, checkKey, checkKeys, checkMs, MAX_BATCH } from './validate.js'
@@ -29,7 +28,7 @@ export class Invalidation {
 
   constructor(
     private readonly transport: Transport,
-    private readonly keys: Keys,
+    private readonly store: Store,
     private readonly hints: Hints,
     private readonly lease: number,
     timeout: number,
@@ -46,7 +45,7 @@ export class Invalidation {
     this.hints.forget(cacheKey)
     const removed = await this.invalidate(
       'delete',
-      (client) => deleteEntries(client, this.keys, [cacheKey], this.lease),
+      (client) => this.store.delete(client, [cacheKey], this.lease),
       deadlines,
     )
     return removed === 1
@@ -58,7 +57,7 @@ export class Invalidation {
     const deadlines = this.transport.deadlinesOf(options)
     if (cacheKeys.length === 0) return 0
     for (const key of cacheKeys) this.hints.forget(key)
-    return this.invalidate('deleteMany', (client) => deleteEntries(client, this.keys, cacheKeys, this.lease), deadlines)
+    return this.invalidate('deleteMany', (client) => this.store.delete(client, cacheKeys, this.lease), deadlines)
   }
 
   /** Soft by default: a value stored with grace may be served for that grace; `hard`: never. */
@@ -73,7 +72,7 @@ export class Invalidation {
     const deadlines = this.transport.deadlinesOf(options)
     const names = checkGroups(groups, MAX_BATCH)
     if (names.length === 0) return
-    await this.invalidate(operation, (client) => expireGroups(client, this.keys, names, hard), deadlines)
+    await this.invalidate(operation, (client) => this.store.expireGroups(client, names, hard), deadlines)
   }
 
   /**
@@ -90,7 +89,7 @@ export class Invalidation {
       let cursor = '0'
       do {
         const [next, found] = await this.transport.request('clear', () =>
-          node.scan(cursor, 'MATCH', this.keys.pattern, 'COUNT', 1000),
+          node.scan(cursor, 'MATCH', this.store.keys.pattern, 'COUNT', 1000),
         )
         cursor = next
         if (found.length > 0) deleted += await this.transport.request('clear', () => node.del(...found))

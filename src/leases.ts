@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { type FillToken, releaseLease } from './commands.js'
-import type { Keys } from './keys.js'
+import type { FillToken, Store } from './commands.js'
 import type { Transport } from './transport.js'
 
 /** The first wait before a waiter reads again, ms; each next one is 1.5 times longer, up to POLL_MAX. */
@@ -28,7 +27,7 @@ export class Leases {
 
   constructor(
     private readonly transport: Transport,
-    private readonly keys: Keys,
+    private readonly store: Store,
     /** ms a lease is held */
     readonly lease: number,
   ) {}
@@ -55,7 +54,7 @@ export class Leases {
     const owner = token.owner
     if (owner === undefined || this.transport.closed) return Promise.resolve()
     return this.transport
-      .request('release', (client) => releaseLease(client, this.keys, token.key, owner, hold))
+      .request('release', (client) => this.store.release(client, token.key, owner, hold))
       .then(
         () => {},
         (error: unknown) => this.transport.report(error),

@@ -1,9 +1,8 @@
-import { type FillToken, fetchEntries, getEntries, getEntry, type ReadRequest, readEntry } from './commands.js'
+import type { FillToken, ReadRequest, Store } from './commands.js'
 import type { Deadlines } from './deadlines.js'
 import { decodeEntry, liveAt } from './entry.js'
 import { ClosedError } from './errors.js'
 import type { Hint, Hints } from './hints.js'
-import type { Keys } from './keys.js'
 import type { NearCache, NearHit } from './near.js'
 import type { Transport } from './transport.js'
 import { checkKey, checkKeys, NO_GROUPS } from './validate.js'
@@ -42,7 +41,7 @@ const nothing = (): undefined => undefined
 export class Reads {
   constructor(
     private readonly transport: Transport,
-    private readonly keys: Keys,
+    private readonly store: Store,
     private readonly hints: Hints,
     private readonly values: Values,
     /** Deletes a stored value the serializer cannot read (the cache's own delete). */
@@ -78,7 +77,7 @@ export class Reads {
     // Not async, and the reply settled inside the call's own promise: this is a hit's whole path.
     return this.transport.call(
       'get',
-      (client) => fetchEntries(client, hint.keys),
+      (client) => this.store.fetch(client, hint.keys),
       (reply) => {
         const value = this.liveValue(cacheKey, hint, reply, 0, hint.at)
         if (value !== undefined) return this.decodeOrDiscard<T>(cacheKey, value)
@@ -126,8 +125,8 @@ export class Reads {
           'get',
           (client) =>
             wanted.length === 1
-              ? getEntry(client, this.keys, wanted[0] as string).then((entry) => [entry])
-              : getEntries(client, this.keys, wanted),
+              ? this.store.get(client, wanted[0] as string).then((entry) => [entry])
+              : this.store.getMany(client, wanted),
           deadlines,
         )
         unsettled.forEach((i, n) => {
@@ -168,13 +167,13 @@ export class Reads {
     const hint = this.hints.warm(key)
     // The MGET checks the entry holds the hint's groups: only worth it when they include the ones asked for.
     if (hint !== undefined && includes(hint.groups, groups)) {
-      const reply = await this.transport.request('read', (client) => fetchEntries(client, hint.keys), deadlines)
+      const reply = await this.transport.request('read', (client) => this.store.fetch(client, hint.keys), deadlines)
       const value = this.liveValue(key, hint, reply, 0, hint.at)
       if (value !== undefined) return { hit: true, value }
     }
     const reply = await this.transport.request(
       'read',
-      (client) => readEntry(client, this.keys, { key, groups, ...ask() }),
+      (client) => this.store.read(client, { key, groups, ...ask() }),
       deadlines,
     )
     if (reply.hit) return { hit: true, value: this.learn(key, reply.entry) }
@@ -185,7 +184,7 @@ export class Reads {
   private getByScript<T>(key: string, deadlines: Deadlines | null | undefined): Promise<T | undefined> {
     return this.transport.call(
       'get',
-      (client) => getEntry(client, this.keys, key),
+      (client) => this.store.get(client, key),
       (entry) => (entry === null ? undefined : this.decodeOrDiscard<T>(key, this.learn(key, entry))),
       nothing,
       deadlines,
@@ -211,7 +210,7 @@ export class Reads {
         return slot
       }),
     )
-    const reply = await this.transport.request('get', (client) => fetchEntries(client, args), deadlines)
+    const reply = await this.transport.request('get', (client) => this.store.fetch(client, args), deadlines)
     const unsettled: number[] = []
     hints.forEach((hint, i) => {
       values[i] = this.liveValue(keys[i] as string, hint, reply, i, at[i] as number[])

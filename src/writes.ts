@@ -1,8 +1,7 @@
-import { type FillToken, type SetEntry, type SetStatus, setEntry } from './commands.js'
+import type { FillToken, SetEntry, SetStatus, Store } from './commands.js'
 import type { Deadlines } from './deadlines.js'
 import { InvalidArgumentError } from './errors.js'
 import type { Hints } from './hints.js'
-import type { Keys } from './keys.js'
 import type { SetManyEntry, SetOptions } from './options.js'
 import type { Transport } from './transport.js'
 import { checkGrace, checkGroups, checkKey, checkTtl, MAX_BATCH } from './validate.js'
@@ -15,7 +14,7 @@ import type { Values } from './values.js'
 export class Writes {
   constructor(
     private readonly transport: Transport,
-    private readonly keys: Keys,
+    private readonly store: Store,
     private readonly hints: Hints,
     private readonly values: Values,
     /** the cache's default entry TTL, ms */
@@ -43,7 +42,7 @@ export class Writes {
   private send(entry: SetEntry, deadlines?: Deadlines | null): Promise<boolean> {
     return this.transport.call(
       'set',
-      (client) => setEntry(client, this.keys, entry),
+      (client) => this.store.set(client, entry),
       (status) => {
         if (entry.token !== undefined) this.filled(entry.key, status)
         if (status !== 'stored') return false
