@@ -188,7 +188,7 @@ const list: Mutant[] = [
     // the race needs a fill that outlives a written-through entry of a few ms: give it time
     checker: { mode: 'write-through', caught: 'stale', seconds: 4 },
     tests: ['test/fills.test.ts'],
-    edits: [{ file: 'lua/set.lua', target: "    redis.call('INCR', generationKey)\n", replacement: '' }],
+    edits: [{ file: 'lua/set.lua', target: '  moveGeneration(generationKey)\n', replacement: '' }],
   },
   {
     name: 'no-version-ttl-upkeep',
@@ -197,18 +197,7 @@ const list: Mutant[] = [
     // a short lease: the versions a miss creates expire soon after their entries are stored
     checker: { mode: 'normal', caught: 'lost', lease: 100 },
     tests: ['test/version-ttl.test.ts'],
-    edits: [
-      {
-        file: 'lua/set.lua',
-        target: "  elseif keep == '' then\n    redis.call('PERSIST', versionKey)\n  else",
-        replacement: '  elseif false then\n  else',
-      },
-      {
-        file: 'lua/set.lua',
-        target: "if remaining >= 0 and remaining < tonumber(keep) then redis.call('PEXPIRE', versionKey, keep) end",
-        replacement: '',
-      },
-    ],
+    edits: [{ file: 'lua/set.lua', target: '    lengthen(KEYS[3 + i], keep)\n', replacement: '' }],
   },
   {
     name: 'get-rejects',
@@ -323,7 +312,8 @@ const list: Mutant[] = [
     tests: ['test/leases.test.ts'],
     edits: [
       {
-        file: 'lua/read.lua',
+        // takeLease (lua/include/common.lua), spliced into read and claim
+        file: 'lua/include/common.lua',
         target: "if type(redis.call('GET', leaseKey)) == 'string' then",
         replacement: 'if false then',
       },
@@ -354,7 +344,8 @@ const list: Mutant[] = [
     tests: ['test/leases.test.ts'],
     edits: [
       {
-        file: 'lua/read.lua',
+        // takeLease (lua/include/common.lua), spliced into read and claim
+        file: 'lua/include/common.lua',
         target: "redis.call('SET', leaseKey, owner, 'PX', lease)",
         replacement: "redis.call('SET', leaseKey, owner)",
       },

@@ -51,24 +51,9 @@ if stale ~= nil and not covers(stale, names) then stale = nil end
 
 -- One fill per key: the first miss takes the lease; the others wait for it (or, within grace,
 -- serve the stale entry while it refreshes).
-local leased, wait = 1, 0
-if type(redis.call('GET', leaseKey)) == 'string' then
-  leased = 0
-  wait = redis.call('PTTL', leaseKey)
-  if wait < 0 then wait = 0 end
-else
-  redis.call('SET', leaseKey, owner, 'PX', lease)
-end
-
+local leased, wait = takeLease(leaseKey, owner, lease)
 local t = redis.call('TIME')
-local generation = redis.call('GET', generationKey)
-if isVersion(generation) then
-  -- it must outlive every token that saw it
-  redis.call('PEXPIRE', generationKey, lease)
-else
-  generation = freshVersion()
-  redis.call('SET', generationKey, generation, 'PX', lease)
-end
+local generation = tokenGeneration(generationKey, lease)
 local token = {stale and 2 or 0, stale or '', leased, wait, t[1], t[2], generation}
 for i = 4, #KEYS do
   local version = redis.call('GET', KEYS[i])

@@ -77,18 +77,7 @@ if hasToken and tokenOwner ~= '' and redis.call('GET', leaseKey) == tokenOwner t
 -- Each group's current version: the token must match them, the snapshot records them.
 local versions = groupCount > 0 and redis.call('MGET', unpack(KEYS, 4)) or {}
 local graceMs = tonumber(grace)
--- The header of an entry with grace: its key lives TTL + grace, and the header says when the
--- TTL ends (include/common.lua).
-local header = ''
-local keep = ttl
-if graceMs > 0 then
-  local fresh = ''
-  if ttl ~= '' then
-    fresh = string.format('%.3f', now() + tonumber(ttl) / 1000)
-    keep = string.format('%.0f', tonumber(ttl) + graceMs)
-  end
-  header = '~' .. grace .. ',' .. fresh .. '~'
-end
+local header, keep = graceHeader(ttl, grace, graceMs > 0 and ttl ~= '' and now() or 0)
 
 if hasToken then
   -- Only a live entry of this fill's groups blocks a token set: a stale one kept for grace, or
@@ -122,11 +111,7 @@ if hasToken then
   local refused
   for i = tokenCount + 1, groupCount do
     if not isVersion(versions[i]) then
-      if keep == '' then
-        redis.call('SET', KEYS[3 + i], freshVersion())
-      else
-        redis.call('SET', KEYS[3 + i], freshVersion(), 'PX', keep)
-      end
+      setFor(KEYS[3 + i], freshVersion(), keep)
       refused = refused or -4
     elseif isLater(versions[i], readAt) then
       refused = -3
@@ -134,13 +119,7 @@ if hasToken then
   end
   if refused then return refused end
 else
-  -- A write moves the key's generation (when a miss created one), so a fill that read before
-  -- it is refused even after this entry is gone again (TTL, eviction, an invalidation).
-  local generation = redis.call('GET', generationKey)
-  if isVersion(generation) then
-    check(isVersionText(generation), 'the generation key does not hold a generation')
-    redis.call('INCR', generationKey)
-  end
+  moveGeneration(generationKey)
 end
 
 local created = {}
@@ -150,30 +129,15 @@ for i = 1, groupCount do
     created[i] = true
   end
 end
-local entry = header .. encodeEntry(versions, names, value)
-if keep == '' then
-  redis.call('SET', entryKey, entry)
-else
-  redis.call('SET', entryKey, entry, 'PX', keep)
-end
+setFor(entryKey, header .. encodeEntry(versions, names, value), keep)
 
 -- Versions must outlive the entry. Their TTLs are set after the entry's so that they also
 -- do on a backend whose clock moves during a script (the in-memory one).
 for i = 1, groupCount do
-  local versionKey = KEYS[3 + i]
   if created[i] then
-    if keep == '' then
-      redis.call('SET', versionKey, versions[i])
-    else
-      redis.call('SET', versionKey, versions[i], 'PX', keep)
-    end
-  elseif keep == '' then
-    redis.call('PERSIST', versionKey)
+    setFor(KEYS[3 + i], versions[i], keep)
   else
-    -- Only ever lengthen: a longer TTL, or none at all, stays. (Not PEXPIRE GT, which the
-    -- in-memory backend ignores.)
-    local remaining = redis.call('PTTL', versionKey)
-    if remaining >= 0 and remaining < tonumber(keep) then redis.call('PEXPIRE', versionKey, keep) end
+    lengthen(KEYS[3 + i], keep)
   end
 end
 return 1

@@ -51,20 +51,20 @@ end
 
 -- Every key a script touches is of one namespace, in one of two layouts (src/keys.ts):
 --   sharding 'namespace': `<prefix>:{<ns>}:<kind>:<name>`, every key in the namespace's slot;
---   sharding 'key':       `<prefix>:(<ns>):<kind>{:<name>}`, each key in its name's slot.
--- The base (`<prefix>:{<ns>}:` or `<prefix>:(<ns>):`) is the namespace: prefix and namespace hold
--- no braces or parentheses, so the first `{` or `(` opens it. A script takes its base from
+--   sharding 'key':       `<prefix>:<<ns>>:<kind>{:<name>}`, each key in its name's slot.
+-- The base (`<prefix>:{<ns>}:` or `<prefix>:<<ns>>:`) is the namespace: prefix and namespace hold
+-- no braces or angle brackets, so the first `{` or `<` opens it. A script takes its base from
 -- KEYS[1] and refuses any other key that is not of the same base and the kind it expects, so that
 -- it never reaches outside the namespace (its ACL pattern, its Cluster slot).
 local function baseOf(key)
-  local base = string.match(key, '^[^{}()]*{[^{}()]*}:') or string.match(key, '^[^{}()]*%([^{}()]*%):')
-  check(base ~= nil, 'keys must be of a namespace: <prefix>:{<namespace>}:... or <prefix>:(<namespace>):...')
+  local base = string.match(key, '^[^{}<>]*{[^{}<>]*}:') or string.match(key, '^[^{}<>]*<[^{}<>]*>:')
+  check(base ~= nil, 'keys must be of a namespace: <prefix>:{<namespace>}:... or <prefix>:<<namespace>>:...')
   return base
 end
 
--- Whether a base is of the 'key' layout, `<prefix>:(<ns>):`.
+-- Whether a base is of the 'key' layout, `<prefix>:<<ns>>:`.
 local function isSpread(base)
-  return string.byte(base, -2) == 41 -- ')'
+  return string.byte(base, -2) == 62 -- '>'
 end
 
 -- The key of `kind` and `name` in the namespace of `base`.
@@ -138,6 +138,70 @@ end
 local function now()
   local t = redis.call('TIME')
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+-- SETs `key` to `value` with a TTL of `ttl` ms, or none when ttl is ''.
+local function setFor(key, value, ttl)
+  if ttl == '' then
+    redis.call('SET', key, value)
+  else
+    redis.call('SET', key, value, 'PX', ttl)
+  end
+end
+
+-- Makes `key` live at least `ttl` ms from now, or forever when ttl is '': only ever lengthens (a
+-- longer TTL, or none at all, stays). Not PEXPIRE GT, which the in-memory backend ignores.
+local function lengthen(key, ttl)
+  if ttl == '' then
+    redis.call('PERSIST', key)
+    return
+  end
+  local remaining = redis.call('PTTL', key)
+  if remaining >= 0 and remaining < tonumber(ttl) then redis.call('PEXPIRE', key, ttl) end
+end
+
+-- The header of an entry stored with `grace` ms (a string) at Redis time `t`, and how long its key
+-- lives: TTL + grace, the header saying when the TTL ends (see splitHeader). No grace: no header,
+-- and the key lives the TTL ('' for none).
+local function graceHeader(ttl, grace, t)
+  if tonumber(grace) == 0 then return '', ttl end
+  if ttl == '' then return '~' .. grace .. ',~', ttl end
+  local fresh = string.format('%.3f', t + tonumber(ttl) / 1000)
+  return '~' .. grace .. ',' .. fresh .. '~', string.format('%.0f', tonumber(ttl) + tonumber(grace))
+end
+
+-- A miss takes the key's fill lease when no one holds it. Returns 1 if it took it, else 0 and
+-- the ms the holder's lease has left.
+local function takeLease(leaseKey, owner, lease)
+  if type(redis.call('GET', leaseKey)) == 'string' then
+    local wait = redis.call('PTTL', leaseKey)
+    return 0, wait < 0 and 0 or wait
+  end
+  redis.call('SET', leaseKey, owner, 'PX', lease)
+  return 1, 0
+end
+
+-- The key's generation for a miss's token, made when missing; it must outlive every token that
+-- saw it, so it lives `lease` ms from now either way.
+local function tokenGeneration(generationKey, lease)
+  local generation = redis.call('GET', generationKey)
+  if isVersion(generation) then
+    redis.call('PEXPIRE', generationKey, lease)
+    return generation
+  end
+  generation = freshVersion()
+  redis.call('SET', generationKey, generation, 'PX', lease)
+  return generation
+end
+
+-- A write without a token moves the key's generation (when a miss created one), so a fill that
+-- read before it is refused even after this entry is gone again (TTL, eviction, an invalidation).
+local function moveGeneration(generationKey)
+  local generation = redis.call('GET', generationKey)
+  if isVersion(generation) then
+    check(isVersionText(generation), 'the generation key does not hold a generation')
+    redis.call('INCR', generationKey)
+  end
 end
 
 -- An entry stored with grace opens with a header, `~<grace ms>,<fresh until>~`: how long after
