@@ -7,7 +7,7 @@ import { GroupCacheError, InvalidArgumentError, RedisError } from './errors.js'
 import { Fills } from './fills.js'
 import { Hints } from './hints.js'
 import { checkWaitForReplicas, Invalidation } from './invalidation.js'
-import { Keys } from './keys.js'
+import { Keys, type Sharding } from './keys.js'
 import { Leases } from './leases.js'
 import { checkNearCache, NearCache } from './near.js'
 import type {
@@ -25,8 +25,9 @@ import type {
 } from './options.js'
 import { Reads } from './reads.js'
 import { jsonSerializer } from './serializer.js'
+import { spreadStore } from './spread.js'
 import { Transport } from './transport.js'
-import { checkCount, checkGrace, checkMs, checkName, checkNotFoundTtl, checkTtl } from './validate.js'
+import { checkCount, checkGrace, checkMs, checkName, checkNotFoundTtl, checkSharding, checkTtl } from './validate.js'
 import { Values } from './values.js'
 import { Writes } from './writes.js'
 
@@ -45,6 +46,8 @@ const REFUSED_IN_A_ROW = 3
  */
 export class GroupCache extends EventEmitter<GroupCacheEvents> {
   readonly namespace: string
+  /** How the namespace's keys are laid out over a Cluster's slots (src/keys.ts). */
+  readonly sharding: Sharding
   private readonly connection: Connection
   /** ms `close()` waits for QUIT, as long as any call */
   private readonly timeout: number
@@ -65,7 +68,8 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
       throw new InvalidArgumentError('GroupCache takes an options object: { redis, namespace?, ... }')
     }
     this.namespace = checkName(options.namespace ?? 'default', 'namespace')
-    const keys = new Keys(checkName(options.prefix ?? 'rgc', 'prefix'), this.namespace)
+    this.sharding = checkSharding(options.sharding)
+    const keys = new Keys(checkName(options.prefix ?? 'rgc', 'prefix'), this.namespace, this.sharding)
     const ttl = checkTtl(options.ttl)
     const timeout =
       options.timeout === Number.POSITIVE_INFINITY ? Infinity : checkMs(options.timeout ?? DEFAULT_TIMEOUT, 'timeout')
@@ -74,7 +78,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     const grace = checkGrace(options.grace ?? 0)
     const notFoundTtl = checkNotFoundTtl(options.notFoundTtl)
     const waitForReplicas = checkWaitForReplicas(options.waitForReplicas, options.redis)
-    const store = namespaceStore(keys)
+    const store = keys.spread ? spreadStore(keys) : namespaceStore(keys)
     const hints = new Hints(keys, checkCount(options.hints ?? DEFAULT_HINTS, 'hints'))
     const values = new Values(options.serializer ?? jsonSerializer)
     const near = checkNearCache(options.nearCache)

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
-import type { Keys } from './keys.js'
-import { loadScript, runScript, type ScriptClient } from './scripts.js'
+import type { Keys, Sharding } from './keys.js'
+import { type LuaScript, loadScript, runScript, type ScriptClient } from './scripts.js'
 
 /**
  * What the cache asks of Redis, one method per operation (the `Store`), and its implementation
@@ -25,8 +25,24 @@ const scripts = {
   release: loadScript('release'),
 }
 
+/** The scripts of sharding 'key' (src/spread.ts), which also sends expire-groups and release. */
+export const spreadScripts = {
+  peek: loadScript('peek'),
+  claim: loadScript('claim'),
+  stamp: loadScript('stamp'),
+  store: loadScript('store'),
+  discard: loadScript('discard'),
+  delete: scripts.delete,
+}
+
 /** Every script, for tests that load them into a server and check their SHA. */
-export const allScripts = Object.values(scripts)
+export const allScripts = [...new Set([...Object.values(scripts), ...Object.values(spreadScripts)])]
+
+/** The scripts each sharding mode sends. */
+export const scriptsOf: Record<Sharding, readonly LuaScript[]> = {
+  namespace: Object.values(scripts),
+  key: [...Object.values(spreadScripts), scripts.expireGroups, scripts.release],
+}
 
 /**
  * What a miss hands to the later `set` that fills it: the Redis time of the read, the key's
@@ -199,7 +215,12 @@ export function toSetStatus(reply: unknown): SetStatus {
 }
 
 /** Deletes the entries of `cacheKeys` (no repeats), in one script; resolves how many were live. */
-function deleteEntries(client: CacheClient, keys: Keys, cacheKeys: readonly string[], lease: number): Promise<number> {
+export function deleteEntries(
+  client: CacheClient,
+  keys: Keys,
+  cacheKeys: readonly string[],
+  lease: number,
+): Promise<number> {
   return runScript(
     client,
     scripts.delete,
@@ -208,11 +229,22 @@ function deleteEntries(client: CacheClient, keys: Keys, cacheKeys: readonly stri
   ) as Promise<number>
 }
 
-function expireGroups(client: CacheClient, keys: Keys, groups: readonly string[], hard: boolean): Promise<number> {
+export function expireGroups(
+  client: CacheClient,
+  keys: Keys,
+  groups: readonly string[],
+  hard: boolean,
+): Promise<number> {
   return runScript(client, scripts.expireGroups, groups.map(keys.group, keys), [hard ? 1 : 0]) as Promise<number>
 }
 
 /** Gives up a fill lease this owner holds: now (`hold` 0), or after `hold` ms. True if it held it. */
-function releaseLease(client: CacheClient, keys: Keys, key: string, owner: string, hold: number): Promise<boolean> {
+export function releaseLease(
+  client: CacheClient,
+  keys: Keys,
+  key: string,
+  owner: string,
+  hold: number,
+): Promise<boolean> {
   return runScript(client, scripts.release, [keys.lease(key)], [owner, hold]).then((reply) => reply === 1)
 }

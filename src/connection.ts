@@ -55,7 +55,14 @@ export function nearSource(redis: unknown, keys: Keys): NearSource {
     return { open: (options) => new Redis(redis, options), locate: async () => undefined, serves: role }
   }
   const client = redis as Partial<Redis> & { isCluster?: boolean }
-  if (client.isCluster === true) return clusterSource(redis as Cluster, keys)
+  if (client.isCluster === true) {
+    if (keys.spread) {
+      throw new InvalidArgumentError(
+        "nearCache on a Cluster needs sharding 'namespace': its invalidations come from the namespace's one master",
+      )
+    }
+    return clusterSource(redis as Cluster, keys)
+  }
   if (typeof client.duplicate !== 'function') {
     throw new InvalidArgumentError('nearCache needs an ioredis Redis or Cluster, or a redis:// URL')
   }

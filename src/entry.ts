@@ -71,12 +71,15 @@ export interface DecodedEntry {
   grace: number
   /** Whether its header holds a TTL's end: only a script can tell if it is live. */
   timed: boolean
+  /** That end, in Redis seconds (of the entry's node's clock); undefined without one. */
+  fresh: number | undefined
 }
 
 /** An entry's snapshot, groups and value: what a script's read returns is decoded here. */
 export function decodeEntry(entry: string): DecodedEntry {
   let grace = 0
   let timed = false
+  let fresh: number | undefined
   let start = 0
   if (entry.startsWith('~')) {
     const close = entry.indexOf('~', 1)
@@ -84,6 +87,7 @@ export function decodeEntry(entry: string): DecodedEntry {
     if (header === null) throw new Error('not an entry: a bad grace header')
     grace = Number(header[1])
     timed = header[2] !== ''
+    if (timed) fresh = Number(header[2])
     start = close + 1
   }
   const semi = entry.indexOf(';', start)
@@ -106,5 +110,5 @@ export function decodeEntry(entry: string): DecodedEntry {
     groups.push(entry.slice(colon + 1, end))
     pos = end
   }
-  return { versions, groups, value: entry.slice(pos), grace, timed }
+  return { versions, groups, value: entry.slice(pos), grace, timed, fresh }
 }

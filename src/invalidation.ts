@@ -1,3 +1,4 @@
+import calculateSlot from 'cluster-key-slot'
 import type { Cluster, Redis } from 'ioredis'
 import type { CacheClient, Store } from './commands.js'
 import { Deadlines } from './deadlines.js'
@@ -92,7 +93,8 @@ export class Invalidation {
           node.scan(cursor, 'MATCH', this.store.keys.pattern, 'COUNT', 1000),
         )
         cursor = next
-        if (found.length > 0) deleted += await this.transport.request('clear', () => node.del(...found))
+        // one DEL per slot: under sharding 'key' a node's keys are of many slots
+        for (const names of bySlot(found)) deleted += await this.transport.request('clear', () => node.del(...names))
       } while (cursor !== '0')
     }
     this.hints.clear()
@@ -132,6 +134,17 @@ export class Invalidation {
     if (acknowledged < wanted.replicas) throw new ReplicationError(operation, acknowledged, wanted.replicas)
     return result
   }
+}
+
+function bySlot(names: readonly string[]): string[][] {
+  const slots = new Map<number, string[]>()
+  for (const name of names) {
+    const slot = calculateSlot(name)
+    const list = slots.get(slot)
+    if (list === undefined) slots.set(slot, [name])
+    else list.push(name)
+  }
+  return [...slots.values()]
 }
 
 /** `waitForReplicas` needs WAIT on one connection: a standalone Redis, not a Cluster or 'memory'. */

@@ -2,10 +2,10 @@
  * How a namespace's keys are laid out over Redis Cluster slots (the `sharding` option):
  * - `'namespace'`: `<prefix>:{<ns>}:<kind>:<name>`. Every key shares the hash tag `{ns}`, so the
  *   whole namespace lives in one slot and every operation is one script on one node.
- * - `'key'`: `<prefix>:(<ns>):<kind>{:<name>}`. Each key's hash tag is its own name, so an entry,
+ * - `'key'`: `<prefix>:<<ns>>:<kind>{:<name>}`. Each key's hash tag is its own name, so an entry,
  *   its generation and its lease share the key's slot, each group's version and record the
  *   group's slot, and a namespace spreads over every master (src/spread.ts).
- * The prefix and namespace hold no braces or parentheses, so `{` or `(` after the prefix says
+ * The prefix and namespace hold no braces or angle brackets, so `{` or `<` after the prefix says
  * which layout a key is of, and the two never collide, whatever braces a key or group name holds
  * (lua/include/common.lua reads both). In the 'key' layout the tag starts with `:`, so it is never
  * empty (a name starting with `}`), and it ends at the name's first `}`: the same prefix of the
@@ -30,7 +30,7 @@ export class Keys {
     readonly sharding: Sharding = 'namespace',
   ) {
     const spread = sharding === 'key'
-    this.base = spread ? `${prefix}:(${namespace}):` : `${prefix}:{${namespace}}:`
+    this.base = spread ? `${prefix}:<${namespace}>:` : `${prefix}:{${namespace}}:`
     this.open = spread ? '{:' : ':'
     this.close = spread ? '}' : ''
   }

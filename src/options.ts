@@ -14,8 +14,18 @@ export interface GroupCacheOptions {
    * cache opens it and `close()` quits it), or `'memory'` (in this process; needs ioredis-mock).
    */
   redis: RedisOption
-  /** Keeps caches sharing one Redis apart; one namespace lives in one Cluster slot. @default 'default' */
+  /** Keeps caches sharing one Redis apart. @default 'default' */
   namespace?: string
+  /**
+   * How the namespace's keys are laid out over a Redis Cluster. `'namespace'`: all in one slot
+   * (the hash tag `{ns}`), so every operation is one script or one MGET on one node, and the
+   * namespace lives on one master. `'key'`: each entry on its key's slot and each group's version
+   * on its group's slot, so the namespace spreads over every master; a read of a key this
+   * process knows is still one round trip, other reads and sets take two, and `deleteMany` and
+   * `expireGroups` are atomic per key and per group, not as a whole. The two layouts never share
+   * a key. @default 'namespace'
+   */
+  sharding?: 'namespace' | 'key'
   /** First part of every key the cache writes. @default 'rgc' */
   prefix?: string
   /** Default entry TTL in ms. @default undefined (entries do not expire) */

@@ -1,5 +1,6 @@
 import ms, { type StringValue } from 'ms'
 import { InvalidArgumentError } from './errors.js'
+import type { Sharding } from './keys.js'
 
 /** Most groups one entry may belong to: each is a field of the entry and a key the read checks. */
 export const MAX_GROUPS = 64
@@ -132,5 +133,14 @@ export function checkGrace(grace: unknown, what = 'grace'): number {
 export function checkFlag(value: unknown, what: string): boolean {
   if (value === undefined) return false
   if (typeof value !== 'boolean') throw new InvalidArgumentError(`${what} must be a boolean (got ${describe(value)})`)
+  return value
+}
+
+/** The `sharding` option: 'namespace' (the default) or 'key' (src/keys.ts). */
+export function checkSharding(value: unknown): Sharding {
+  if (value === undefined) return 'namespace'
+  if (value !== 'namespace' && value !== 'key') {
+    throw new InvalidArgumentError(`sharding must be 'namespace' or 'key' (got ${describe(value)})`)
+  }
   return value
 }

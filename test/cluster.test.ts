@@ -1,7 +1,7 @@
 import calculateSlot from 'cluster-key-slot'
 import type { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeEach, expect, it } from 'vitest'
-import { GroupCache } from '../src/index.js'
+import { GroupCache, InvalidArgumentError } from '../src/index.js'
 import { onBackend, randomNamespace } from './support/backends.js'
 
 /**
@@ -22,7 +22,7 @@ onBackend('cluster', 'the cluster backend', (backend) => {
   afterAll(async () => {
     // this file's namespaces: no other test's (t + hex digits) starts with `tcl`
     for (const node of masters ?? []) {
-      const names = await node.keys('rgc:{tcluster*}:*')
+      const names = [...(await node.keys('rgc:{tcluster*}:*')), ...(await node.keys('rgc:<tcluster*>:*'))]
       for (const name of names) await node.del(name)
     }
   })
@@ -73,5 +73,48 @@ onBackend('cluster', 'the cluster backend', (backend) => {
         await cache.close()
       }
     }
+  })
+
+  it("sharding 'key': 3,000 entries of one namespace spread over the 3 masters, and every method works across them", async () => {
+    const namespace = `tcluster${randomNamespace()}`
+    // each set is a few scripts on several nodes: 3,000 at once take longer than the default 1 s on a shared machine
+    const cache = new GroupCache({ redis: cluster, namespace, sharding: 'key', timeout: 30_000 })
+    try {
+      for (let from = 0; from < 3000; from += 500) {
+        await cache.setMany(
+          Array.from({ length: 500 }, (_, n) => {
+            const i = from + n
+            return { key: `user_${i}`, value: i, groups: [`team_${i % 10}`, 'users'] }
+          }),
+        )
+      }
+      const entries = await Promise.all(
+        masters.map(async (master) => (await master.keys(`rgc:<${namespace}>:e{*`)).length),
+      )
+      // each master holds about a third (its share of the slots), none all of them
+      expect(entries.reduce((a, b) => a + b, 0)).toBe(3000)
+      for (const count of entries) expect(count).toBeGreaterThan(700)
+      expect(await cache.getMany(['user_0', 'user_1', 'user_2'])).toEqual([0, 1, 2])
+      await cache.expireGroup('team_1')
+      expect(await cache.getMany(['user_1', 'user_11', 'user_2'])).toEqual([undefined, undefined, 2])
+      expect(await cache.wrap('user_1', { groups: ['team_1', 'users'] }, () => 'again')).toBe('again')
+      expect(await cache.deleteMany(['user_2', 'user_3', 'none'])).toBe(2)
+      await cache.expireGroups(['team_4', 'users'])
+      expect(await cache.getMany(['user_1', 'user_4', 'user_5'])).toEqual([undefined, undefined, undefined])
+      const miss = await cache.read('user_6', { groups: ['users'] })
+      if (miss.hit) throw new Error('expected a miss')
+      expect(await cache.set('user_6', 'six', { token: miss.token })).toBe(true)
+      expect(await cache.get('user_6')).toBe('six')
+      expect(await cache.clear()).toBeGreaterThan(3000)
+      for (const master of masters) expect(await master.keys(`rgc:<${namespace}>:*`)).toEqual([])
+    } finally {
+      await cache.close()
+    }
+  })
+
+  it("a near cache with sharding 'key' on a Cluster is refused with InvalidArgumentError, before anything is sent", () => {
+    expect(() => new GroupCache({ redis: cluster, sharding: 'key', nearCache: { maxEntries: 10 } })).toThrow(
+      InvalidArgumentError,
+    )
   })
 })

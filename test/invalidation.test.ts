@@ -149,7 +149,7 @@ forEachBackend('invalidation', (backend) => {
         await cache.delete('k')
         // Refused because of the delete (a refused set writes nothing, so it can be tried again).
         expect(await cache.set('k', 'from before the delete', { token: miss.token })).toBe(false)
-        await backend.raw.del(`rgc:{${backend.namespace}}:t:k`) // as eviction or FLUSHDB would
+        await backend.raw.del(backend.keys.generation('k')) // as eviction or FLUSHDB would
         expect(await cache.set('k', 'from before the delete', { token: miss.token })).toBe(false)
         // Another miss makes a new generation: it must not be the one the old token holds.
         expect((await cache.read('k', { groups })).hit).toBe(false)

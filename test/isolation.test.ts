@@ -1,13 +1,18 @@
 import { randomBytes } from 'node:crypto'
 import { expect, it } from 'vitest'
 import type { GroupCache } from '../src/index.js'
+import { Keys } from '../src/keys.js'
 import { dumpNamespace, forEachBackend, randomNamespace } from './support/backends.js'
+
+const unique = (names: string[]) => [...new Set(names)]
 
 /**
  * Namespaces are isolated: whatever namespace A is asked to do, with whatever names, namespace B
  * and keys outside the cache's prefix stay exactly as they were.
  */
 forEachBackend('namespace isolation', (backend) => {
+  /** A namespace's keys in this backend's layout. */
+  const layout = (prefix: string, namespace: string) => new Keys(prefix, namespace, backend.sharding)
   it('every operation in namespace A, with names that mimic B’s keys, leaves B and outside keys untouched', async () => {
     const a = backend.namespace
     const b = randomNamespace()
@@ -50,8 +55,15 @@ forEachBackend('namespace isolation', (backend) => {
       expect(Object.keys(dumpB).length).toBeGreaterThanOrEqual(8)
 
       // Names for A: B's key and group names, B's full Redis key names, braces, `{B}`, globs.
-      const keyB = (kind: string, name: string) => `rgc:{${b}}:${kind}:${name}`
-      const names = [
+      const keyB = (kind: 'e' | 'g' | 't', name: string) => {
+        const keys = layout('rgc', b)
+        return kind === 'e' ? keys.entry(name) : kind === 'g' ? keys.group(name) : keys.generation(name)
+      }
+      const names = unique([
+        // B's names in the other layout
+        `rgc:{${b}}:e:k`,
+        `rgc:<${b}>:e{:k}`,
+        `rgc:<${b}>:g{:g}`,
         'k',
         'x',
         'g',
@@ -72,7 +84,7 @@ forEachBackend('namespace isolation', (backend) => {
         '[a-z]',
         `plain:${id}:x`,
         `../${b}`,
-      ]
+      ])
 
       for (const name of names) {
         expect(await cacheA.set(name, `a-${name}`, { groups: names })).toBe(true)
@@ -117,7 +129,7 @@ forEachBackend('namespace isolation', (backend) => {
       const elsewhere: string[] = []
       for (const mark of [a, b, id]) {
         for (const name of await backend.raw.keys(`*${mark}*`)) {
-          if (!name.startsWith(`rgc:{${a}}:`) && !known.has(name)) elsewhere.push(name)
+          if (!name.startsWith(layout('rgc', a).pattern.slice(0, -1)) && !known.has(name)) elsewhere.push(name)
         }
       }
       expect(elsewhere).toEqual([])
@@ -126,9 +138,9 @@ forEachBackend('namespace isolation', (backend) => {
       // The real Redis outlives the test: remove what it wrote.
       const written = [
         ...outside,
-        ...(await backend.raw.keys(`rgc:{${a}}:*`)),
-        ...(await backend.raw.keys(`rgc:{${b}}:*`)),
-        ...(await backend.raw.keys(`p${id}:{${a}}:*`)),
+        ...(await backend.raw.keys(layout('rgc', a).pattern)),
+        ...(await backend.raw.keys(layout('rgc', b).pattern)),
+        ...(await backend.raw.keys(layout(`p${id}`, a).pattern)),
       ]
       await backend.raw.del(...written)
     }
@@ -152,7 +164,7 @@ forEachBackend('namespace isolation', (backend) => {
 
   async function dumpNamespaceWithPrefix(prefix: string, namespace: string): Promise<Record<string, string>> {
     const out: Record<string, string> = {}
-    for (const name of (await backend.raw.keys(`${prefix}:{${namespace}}:*`)).sort()) {
+    for (const name of (await backend.raw.keys(layout(prefix, namespace).pattern)).sort()) {
       const type = await backend.raw.type(name)
       const contents = type === 'hash' ? JSON.stringify(await backend.raw.hgetall(name)) : await backend.raw.get(name)
       out[name] = `${type} ${contents}`

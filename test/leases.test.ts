@@ -9,7 +9,7 @@ import { gate, until } from './support/gate.js'
  * own in-process sharing, so only the key's fill lease in Redis keeps the second from filling.
  */
 forEachBackend('fill leases', (backend) => {
-  const leaseKey = (key: string) => backend.entryKey(key).replace('}:e:', '}:l:')
+  const leaseKey = (key: string) => backend.keys.lease(key)
 
   describe('taken', () => {
     it('a read miss takes the lease; a second miss elsewhere is told another holds it', async () => {

@@ -5,8 +5,9 @@ import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import RedisMock from 'ioredis-mock'
 import { afterAll, beforeAll, describe, expect, inject, it, type MockInstance, vi } from 'vitest'
-import { allScripts } from '../src/commands.js'
+import { scriptsOf } from '../src/commands.js'
 import { GroupCache, type Serializer } from '../src/index.js'
+import { Keys, type Sharding } from '../src/keys.js'
 import { dumpNamespace, randomNamespace } from './support/backends.js'
 import { type RedisServer, startRedisServer } from './support/redis-server.js'
 
@@ -45,9 +46,6 @@ const NASTY = [
   '😀',
 ] as const
 
-const SHAS = new Set(allScripts.map((script) => script.sha))
-const SOURCES = new Set(allScripts.map((script) => script.source))
-
 /** Stores strings as they are, so the raw characters (NUL included) reach ARGV unescaped. */
 const rawStrings: Serializer = {
   serialize: (value) => {
@@ -60,6 +58,7 @@ const rawStrings: Serializer = {
 type Client = Redis
 interface Target {
   name: string
+  sharding: Sharding
   client: () => Client
   /** Whether the first call of each script is sure to miss the server's script cache. */
   cold: boolean
@@ -74,7 +73,7 @@ afterAll(async () => {
   if (serverDir) rmSync(serverDir, { recursive: true, force: true })
 })
 
-const targets: Target[] = [
+const clients_: Omit<Target, 'sharding'>[] = [
   { name: 'redis', client: () => new Redis(inject('redisUrl')), cold: false },
   { name: 'memory', client: () => new RedisMock() as unknown as Redis, cold: true },
   {
@@ -88,13 +87,21 @@ const targets: Target[] = [
   },
 ]
 
-describe.each(targets)('no user input in Lua source [$name]', (target) => {
+const targets: Target[] = clients_.flatMap((target) =>
+  (['namespace', 'key'] as const).map((sharding) => ({ ...target, sharding })),
+)
+
+describe.each(targets)('no user input in Lua source [$name, sharding $sharding]', (target) => {
+  const scripts = scriptsOf[target.sharding]
+  const SHAS = new Set(scripts.map((script) => script.sha))
+  const SOURCES = new Set(scripts.map((script) => script.source))
   /** The caches' client, spied on; the test looks at the data through `observer`. */
   let client: Client
   let observer: Client
   let evalsha: MockInstance
   let evalSource: MockInstance
   let mget: MockInstance
+  let get: MockInstance
   let sendCommand: MockInstance | undefined
   const namespace = randomNamespace()
   const sentinel = `sentinel:${randomBytes(6).toString('hex')}`
@@ -109,9 +116,12 @@ describe.each(targets)('no user input in Lua source [$name]', (target) => {
     observer = target.client()
     clients.push(client, observer)
     await observer.set(sentinel, 'still here')
+    // cold: no script loaded, not even by the run of the other sharding mode on this server
+    if (target.cold && observer instanceof Redis) await observer.script('FLUSH')
     evalsha = vi.spyOn(client, 'evalsha')
     evalSource = vi.spyOn(client, 'eval')
     mget = vi.spyOn(client, 'mgetBuffer')
+    get = vi.spyOn(client, 'getBuffer')
     // On a real client, every command goes through sendCommand: none but these three may be sent.
     if (client instanceof Redis) sendCommand = vi.spyOn(client, 'sendCommand')
   })
@@ -120,15 +130,17 @@ describe.each(targets)('no user input in Lua source [$name]', (target) => {
     evalsha.mockRestore()
     evalSource.mockRestore()
     mget.mockRestore()
+    get.mockRestore()
     sendCommand?.mockRestore()
-    const names = Object.keys(await dumpNamespace(observer, namespace))
+    const names = Object.keys(await dumpNamespace(observer, namespace, target.sharding))
     if (names.length > 0) await observer.del(...names)
     await observer.del(sentinel)
   })
 
   it('every method works with keys, groups and values full of metacharacters', async () => {
-    const cache = new GroupCache({ redis: client, namespace })
-    const raw = new GroupCache({ redis: client, namespace, serializer: rawStrings })
+    const { sharding } = target
+    const cache = new GroupCache({ redis: client, namespace, sharding })
+    const raw = new GroupCache({ redis: client, namespace, sharding, serializer: rawStrings })
     const valueFor = (name: string) => ({ text: name, [name]: [name, `${name}${name}`], n: 1 })
 
     for (const name of NASTY) {
@@ -183,14 +195,15 @@ describe.each(targets)('no user input in Lua source [$name]', (target) => {
     // Nothing ran that the scripts do not do: the sentinel outside the namespace survived, and
     // everything the cache wrote is under its namespace.
     expect(await observer.get(sentinel)).toBe('still here')
-    for (const key of Object.keys(await dumpNamespace(observer, namespace))) {
-      expect(key.startsWith(`rgc:{${namespace}}:`)).toBe(true)
+    const base = new Keys('rgc', namespace, sharding).pattern.slice(0, -1)
+    for (const key of Object.keys(await dumpNamespace(observer, namespace, sharding))) {
+      expect(key.startsWith(base)).toBe(true)
     }
   })
 
-  it('only the fixed scripts were sent (EVALSHA of their SHAs, EVAL of their exact sources), and MGETs of the namespace', () => {
+  it('only the fixed scripts were sent (EVALSHA of their SHAs, EVAL of their exact sources), and MGETs or GETs of the namespace', () => {
     expect(evalsha.mock.calls.length).toBeGreaterThan(NASTY.length * 10)
-    const prefix = `rgc:{${namespace}}:`
+    const prefix = new Keys('rgc', namespace, target.sharding).pattern.slice(0, -1)
     const check = (calls: unknown[][], allowed: Set<string>) => {
       for (const [script, numKeys, ...rest] of calls) {
         expect(typeof script).toBe('string')
@@ -206,17 +219,19 @@ describe.each(targets)('no user input in Lua source [$name]', (target) => {
     // every script was used, by SHA and on a cold server by source too
     expect(new Set(evalsha.mock.calls.map(([sha]) => sha))).toEqual(SHAS)
     if (target.cold) expect(new Set(evalSource.mock.calls.map(([source]) => source))).toEqual(SOURCES)
-    // hinted reads: plain MGETs of keys inside the namespace
-    expect(mget.mock.calls.length).toBeGreaterThan(NASTY.length)
-    for (const [keys] of mget.mock.calls) {
-      expect(Array.isArray(keys)).toBe(true)
-      for (const key of keys as unknown[]) expect(String(key).startsWith(prefix)).toBe(true)
+    // hinted reads: plain MGETs of keys inside the namespace; under sharding 'key', plain GETs
+    // (an entry's versions live on other slots), and no MGET
+    const plain = target.sharding === 'key' ? get : mget
+    expect(plain.mock.calls.length).toBeGreaterThan(NASTY.length)
+    if (target.sharding === 'key') expect(mget).not.toHaveBeenCalled()
+    for (const [keys] of plain.mock.calls) {
+      for (const key of [keys].flat() as unknown[]) expect(String(key).startsWith(prefix)).toBe(true)
     }
     // on a real client nothing else went to the server
     if (sendCommand) {
       const names = new Set(sendCommand.mock.calls.map(([command]) => (command as { name: string }).name))
       expect(names.has('evalsha')).toBe(true)
-      for (const name of names) expect(['evalsha', 'eval', 'mget']).toContain(name)
+      for (const name of names) expect(['evalsha', 'eval', 'mget', 'get']).toContain(name)
     }
   })
 })

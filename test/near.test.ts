@@ -58,8 +58,8 @@ async function nearCache(
 }
 
 /** A cache without one: the rest of the fleet. */
-function plainCache(namespace: string): GroupCache {
-  const cache = new GroupCache({ redis: server.url, namespace })
+function plainCache(namespace: string, options: Partial<GroupCacheOptions> = {}): GroupCache {
+  const cache = new GroupCache({ redis: server.url, namespace, ...options })
   opened.push(cache)
   return cache
 }
@@ -189,13 +189,18 @@ describe('near cache: strict never serves what an invalidation that resolved rep
     ['set', (cache: GroupCache) => cache.set('k', { v: 'new' }, { groups: ['g'] }).then(() => {})],
   ] as const
 
-  it.each(invalidations)(
-    '%s in another process, its message late: no read after it resolves gets the old value',
-    async (_, invalidate) => {
+  // on one server, sharding 'key' too: the same connections, other key names (src/keys.ts)
+  it.each(
+    invalidations.flatMap(([name, invalidate]) =>
+      (['namespace', 'key'] as const).map((sharding) => [name, sharding, invalidate] as const),
+    ),
+  )(
+    '%s in another process, its message late (sharding %s): no read after it resolves gets the old value',
+    async (_, sharding, invalidate) => {
       const ns = randomNamespace()
-      const fleet = plainCache(ns)
+      const fleet = plainCache(ns, { sharding })
       const proxy = await delayed(40)
-      const cache = await nearCache(ns, { maxEntries: 10 }, proxy.url)
+      const cache = await nearCache(ns, { maxEntries: 10 }, proxy.url, { sharding })
       for (let round = 0; round < 5; round++) {
         await fleet.set('k', { v: round }, { groups: ['g'] })
         await hold(cache, 'k')

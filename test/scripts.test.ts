@@ -25,12 +25,17 @@ describe('scripts [redis]', () => {
 
   it('no script is pasted into the TypeScript: each comes from lua/', () => {
     expect(allScripts.map((script) => script.name).sort()).toEqual([
+      'claim',
       'delete',
+      'discard',
       'expire-groups',
       'get',
+      'peek',
       'read',
       'release',
       'set',
+      'stamp',
+      'store',
     ])
   })
 })

@@ -187,6 +187,8 @@ describe('constructor options', () => {
     ['a namespace with a space', { namespace: 'a b' }],
     ['an empty namespace', { namespace: '' }],
     ['a prefix with braces', { prefix: '{p}' }],
+    ['a namespace with angle brackets', { namespace: 'a<b>' }],
+    ['an unknown sharding', { sharding: 'slot' }],
     ['a timeout of 0', { timeout: 0 }],
     ['a negative lease', { lease: -5 }],
     ['a redis that is not a client or URL', { redis: 'localhost:6379' }],

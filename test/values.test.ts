@@ -112,18 +112,53 @@ forEachBackend('values and names', (backend) => {
     expect(await cache.getMany(names)).toEqual([undefined, 'a:', 'a:e:a', '{a}', 'A'])
   })
 
-  it('all keys of a namespace share one hash tag, so they live in one Cluster slot', async () => {
-    const cache = backend.cache()
-    await cache.set('{x}y', 1, { groups: ['{z}', 'w}'] })
-    await cache.read('{q}', { groups: ['{r}'] })
-    await cache.delete('{t}')
-    await cache.expireGroup('{z}')
-    const keys = Object.keys(await backend.dump())
-    // an entry, 3 group versions, the generations of '{q}' and '{t}', the fill lease of '{q}',
-    // the record of '{z}''s soft move
-    expect(keys).toHaveLength(8)
-    for (const key of keys) expect(key.startsWith(`rgc:{${backend.namespace}}:`)).toBe(true)
-    // the slot function ioredis's Cluster routes with
-    expect(new Set(keys.map((key) => calculateSlot(key))).size).toBe(1)
-  })
+  // Each layout's test on its own backends (no test is skipped): src/keys.ts
+  if (backend.sharding === 'namespace')
+    it('all keys of a namespace share one hash tag, so they live in one Cluster slot', async () => {
+      const cache = backend.cache()
+      await cache.set('{x}y', 1, { groups: ['{z}', 'w}'] })
+      await cache.read('{q}', { groups: ['{r}'] })
+      await cache.delete('{t}')
+      await cache.expireGroup('{z}')
+      const keys = Object.keys(await backend.dump())
+      // an entry, 3 group versions, the generations of '{q}' and '{t}', the fill lease of '{q}',
+      // the record of '{z}''s soft move
+      expect(keys).toHaveLength(8)
+      for (const key of keys) expect(key.startsWith(`rgc:{${backend.namespace}}:`)).toBe(true)
+      // the slot function ioredis's Cluster routes with
+      expect(new Set(keys.map((key) => calculateSlot(key))).size).toBe(1)
+    })
+  else
+    it("sharding 'key': each key's entry, generation and lease share the key's slot, each group's version and record the group's, and the namespace spreads over slots", async () => {
+      const cache = backend.cache()
+      // names with braces: the tag is the name up to its first '}', so every kind of one name agrees
+      await cache.set('{x}y', 1, { groups: ['{z}', 'w}'] })
+      await cache.read('{q}', { groups: ['{r}'] })
+      await cache.delete('}t')
+      await cache.expireGroup('{z}')
+      const { keys } = backend
+      const written = Object.keys(await backend.dump()).sort()
+      expect(written).toEqual(
+        [
+          keys.entry('{x}y'),
+          keys.group('{z}'),
+          keys.group('w}'),
+          keys.group('{r}'),
+          keys.generation('{q}'),
+          keys.lease('{q}'),
+          keys.generation('}t'),
+          // the record of '{z}''s soft move
+          keys.group('{z}').replace(':g{', ':p{'),
+        ].sort(),
+      )
+      for (const key of written) expect(key.startsWith(`rgc:<${backend.namespace}>:`)).toBe(true)
+      const slot = (name: string) => calculateSlot(name)
+      expect(slot(keys.generation('{q}'))).toBe(slot(keys.entry('{q}')))
+      expect(slot(keys.lease('{q}'))).toBe(slot(keys.entry('{q}')))
+      expect(slot(keys.group('{z}').replace(':g{', ':p{'))).toBe(slot(keys.group('{z}')))
+      // the tag of '}t' is ':' (never empty): its keys still share a slot
+      expect(slot(keys.generation('}t'))).toBe(slot(keys.entry('}t')))
+      // 3,000 keys land on many slots (about 3,000: one per distinct name)
+      expect(new Set(Array.from({ length: 3000 }, (_, i) => slot(keys.entry(`user_${i}`)))).size).toBeGreaterThan(2500)
+    })
 })

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeEach, describe, inject } from 'vitest'
 import type { CacheClient } from '../../src/commands.js'
 import { decodeEntry } from '../../src/entry.js'
 import { GroupCache, type GroupCacheOptions } from '../../src/index.js'
+import { Keys, type Sharding } from '../../src/keys.js'
 import { memoryClient } from '../../src/memory.js'
 
 /** What runs the scripts: a real Redis server, or ioredis-mock's Lua (fengari) in this process. */
@@ -18,10 +19,12 @@ export type BackendName = 'redis' | 'memory'
  * - 'memory': the in-memory backend (ioredis-mock);
  * - 'acl': the same Redis, each cache logged in as a user made from the README's ACL line
  *   (its command rules exactly; its key pattern widened to the tests' namespaces);
- * - 'cluster': a Redis Cluster of 3 masters, each cache on an ioredis `Cluster` of its own.
+ * - 'cluster': a Redis Cluster of 3 masters, each cache on an ioredis `Cluster` of its own;
+ * - 'cluster-key' and 'memory-key': the cluster and the in-memory backend with caches of
+ *   `sharding: 'key'` (each key and group on its own slot: src/spread.ts).
  */
-export type BackendKind = 'redis' | 'memory' | 'acl' | 'cluster'
-const ALL: readonly BackendKind[] = ['redis', 'memory', 'acl', 'cluster']
+export type BackendKind = 'redis' | 'memory' | 'acl' | 'cluster' | 'cluster-key' | 'memory-key'
+const ALL: readonly BackendKind[] = ['redis', 'memory', 'acl', 'cluster', 'cluster-key', 'memory-key']
 /** Every backend, or those RGC_BACKENDS names (a comma list): `npm run mutate` runs on two, for time. */
 export const BACKENDS: readonly BackendKind[] = chosenBackends(process.env.RGC_BACKENDS)
 
@@ -42,6 +45,8 @@ export interface Backend {
   readonly name: BackendName
   /** Which backend of the suite this is (the one in the describe title). */
   readonly kind: BackendKind
+  /** The `sharding` of this backend's caches (`cache()`, `failingCache()`, and the key names below). */
+  readonly sharding: Sharding
   /** This test's namespace: every test gets its own. */
   readonly namespace: string
   /** A cache on this backend in this test's namespace (closed after the test). */
@@ -65,6 +70,8 @@ export interface Backend {
   failingCache(options?: Partial<GroupCacheOptions>): { cache: GroupCache; outage: Outage }
   /** Every key of a namespace (default: this test's) with its type, contents and TTL. */
   dump(namespace?: string): Promise<Record<string, string>>
+  /** Every Redis key name of this test's namespace, in this backend's layout. */
+  readonly keys: Keys
   /** The key names of a namespace's entry and group version of `name`. */
   entryKey(name: string, namespace?: string): string
   groupKey(name: string, namespace?: string): string
@@ -86,7 +93,7 @@ export interface Outage {
 }
 
 /** Every command the cache sends: scripts, the MGET of a hinted read, and WAIT. */
-const CACHE_COMMANDS = new Set<PropertyKey>(['evalsha', 'eval', 'mgetBuffer', 'wait'])
+const CACHE_COMMANDS = new Set<PropertyKey>(['evalsha', 'eval', 'mgetBuffer', 'getBuffer', 'wait'])
 
 /**
  * `client`, whose cache commands fail while the outage is on. Everything else (events, quit)
@@ -126,8 +133,10 @@ export function randomNamespace(): string {
   return `t${randomBytes(6).toString('hex')}`
 }
 
-export const entryKey = (namespace: string, key: string) => `rgc:{${namespace}}:e:${key}`
-export const groupKey = (namespace: string, group: string) => `rgc:{${namespace}}:g:${group}`
+export const entryKey = (namespace: string, key: string, sharding: Sharding = 'namespace') =>
+  new Keys('rgc', namespace, sharding).entry(key)
+export const groupKey = (namespace: string, group: string, sharding: Sharding = 'namespace') =>
+  new Keys('rgc', namespace, sharding).group(group)
 
 /** The entry stored under a Redis key, decoded (snapshot versions, groups, value); null if none. */
 export async function storedEntry(raw: Redis, name: string): Promise<ReturnType<typeof decodeEntry> | null> {
@@ -136,9 +145,13 @@ export async function storedEntry(raw: Redis, name: string): Promise<ReturnType<
 }
 
 /** Works on a cluster through a Backend's `raw`, whose KEYS asks every master. */
-export async function dumpNamespace(raw: Redis, namespace: string): Promise<Record<string, string>> {
-  // Brackets are glob characters; braces are not. Namespaces hold neither.
-  const names = (await raw.keys(`rgc:{${namespace}}:*`)).sort()
+export async function dumpNamespace(
+  raw: Redis,
+  namespace: string,
+  sharding: Sharding = 'namespace',
+): Promise<Record<string, string>> {
+  // Brackets are glob characters; braces and angle brackets are not. Namespaces hold none.
+  const names = (await raw.keys(new Keys('rgc', namespace, sharding).pattern)).sort()
   const out: Record<string, string> = {}
   for (const name of names) {
     const type = await raw.type(name)
@@ -249,6 +262,10 @@ function target(kind: BackendKind): Target | { error: string } {
         },
       }
     }
+    case 'memory-key':
+      return target('memory')
+    case 'cluster-key':
+      return target('cluster')
     case 'cluster': {
       const cluster = inject('cluster')
       if ('error' in cluster) return cluster
@@ -308,16 +325,18 @@ export function onBackend(kind: BackendKind, title: string, body: (backend: Back
     afterAll(() => {
       if (!('error' in reached)) reached.dispose()
     })
+    const sharding: Sharding = kind.endsWith('-key') ? 'key' : 'namespace'
     body({
-      name: kind === 'memory' ? 'memory' : 'redis',
+      name: kind.startsWith('memory') ? 'memory' : 'redis',
       kind,
+      sharding,
       get namespace() {
         return namespace
       },
       cache(options = {}) {
         const { redis, release } = use().connect()
         releases.push(release)
-        const cache = new GroupCache({ redis, namespace, ...options })
+        const cache = new GroupCache({ redis, namespace, sharding, ...options })
         caches.push(cache)
         return cache
       },
@@ -325,7 +344,7 @@ export function onBackend(kind: BackendKind, title: string, body: (backend: Back
         const own = use().own()
         releases.push(own.release)
         const { client, outage } = failing(own.client)
-        const cache = new GroupCache({ redis: client, namespace, ...options })
+        const cache = new GroupCache({ redis: client, namespace, sharding, ...options })
         caches.push(cache)
         return { cache, outage }
       },
@@ -335,9 +354,12 @@ export function onBackend(kind: BackendKind, title: string, body: (backend: Back
       get client() {
         return use().client
       },
-      dump: (ns = namespace) => dumpNamespace(use().raw, ns),
-      entryKey: (key, ns = namespace) => entryKey(ns, key),
-      groupKey: (group, ns = namespace) => groupKey(ns, group),
+      get keys() {
+        return new Keys('rgc', namespace, sharding)
+      },
+      dump: (ns = namespace) => dumpNamespace(use().raw, ns, sharding),
+      entryKey: (key, ns = namespace) => entryKey(ns, key, sharding),
+      groupKey: (group, ns = namespace) => groupKey(ns, group, sharding),
     })
   })
 }
