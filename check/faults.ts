@@ -18,7 +18,7 @@ import { type ChildProcess, fork } from 'node:child_process'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
-import { Keys } from '../src/keys.js'
+import type { Keys } from '../src/keys.js'
 import type { RedisServer } from '../test/support/redis-server.js'
 import { bucketGroup, keyName, rowGroup, type Universe } from './history.js'
 import type { ReplicatedServer } from './replication.js'
@@ -33,6 +33,8 @@ export interface FaultContext {
   readonly tree: string
   readonly url: string
   readonly namespace: string
+  /** the run's key names, in its sharding's layout */
+  readonly keys: Keys
   readonly universe: Universe
   /** the coordinator's own connection to the cache's server */
   readonly admin: Redis
@@ -156,7 +158,7 @@ async function info(admin: Redis, section: string, field: string): Promise<numbe
 
 /** Every key name the cache writes for the universe: entries, key generations, group versions. */
 function namespaceKeys(ctx: FaultContext): { versions: string[]; generations: string[]; entries: string[] } {
-  const keys = new Keys('rgc', ctx.namespace)
+  const { keys } = ctx
   const versions: string[] = []
   const generations: string[] = []
   const entries: string[] = []
@@ -176,7 +178,12 @@ async function evict(ctx: FaultContext, pool: string[], fault: string): Promise<
       { length: between(ctx, 1, 3) },
       () => pool[Math.floor(ctx.random() * pool.length)] as string,
     )
-    ctx.count(fault, await ctx.admin.del(...victims))
+    // one DEL per key: on a cluster with sharding 'key' they are on several slots
+    const deleted = await Promise.all(victims.map((victim) => ctx.admin.del(victim)))
+    ctx.count(
+      fault,
+      deleted.reduce((a, b) => a + b, 0),
+    )
   }
 }
 
@@ -189,7 +196,7 @@ async function failovers(ctx: FaultContext): Promise<void> {
   if (!pair) throw new Error('this mode needs a replicated server')
   while (await wait(ctx, between(ctx, 800, 1500))) {
     const since = ctx.now()
-    await pair.failover(ctx.namespace)
+    await pair.failover(ctx.keys)
     ctx.count('failover')
     ctx.dropped('failover', since)
     // the new primary runs alone a moment, as after a real failover
@@ -260,7 +267,7 @@ const modeList: Mode[] = [
       const kinds: Record<string, string> = { e: 'evicted entries', g: 'evicted versions', t: 'evicted generations' }
       const subscriber = ctx.admin.duplicate()
       subscriber.on('error', () => {})
-      const prefix = `rgc:{${ctx.namespace}}:`
+      const prefix = ctx.keys.pattern.slice(0, -1)
       subscriber.on('message', (_channel: string, key: string) => {
         const kind = key.startsWith(prefix) ? kinds[key.charAt(prefix.length)] : undefined
         ctx.count(kind ?? 'evicted other keys')

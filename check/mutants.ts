@@ -44,6 +44,8 @@ export interface Mutant {
     readonly lease?: number
     /** every cache with a near cache of this consistency (the mode may set one of its own) */
     readonly nearCache?: 'strict' | 'eventual'
+    /** every cache's sharding @default 'namespace' */
+    readonly sharding?: 'namespace' | 'key'
   }
   /** Caught by the test suite: each of these files fails against the mutant (test/mutants.test.ts runs them). */
   readonly tests?: readonly string[]
@@ -626,6 +628,79 @@ const list: Mutant[] = [
         file: 'src/validate.ts',
         target: "if (typeof value !== 'string' || value.length === 0) {",
         replacement: "if (typeof value !== 'string') {",
+      },
+    ],
+  },
+  {
+    name: 'spread-ignores-token',
+    description:
+      "sharding 'key': the store does not compare the stamped versions with the token's (no compare-and-set)",
+    checker: { mode: 'normal', caught: 'stale', sharding: 'key' },
+    tests: ['test/fills.test.ts'],
+    edits: [
+      {
+        file: 'lua/store.lua',
+        target: '    if versions[i] ~= ARGV[7 + 3 * n + i] then return -3 end\n',
+        replacement: '',
+      },
+    ],
+  },
+  {
+    name: 'spread-late-unchecked',
+    description:
+      "sharding 'key': a late group's version is not checked against the read's time: a group that moved during the fill is stored as fresh",
+    checker: { mode: 'late-groups', caught: 'stale', seconds: 3, sharding: 'key' },
+    tests: ['test/late-groups.test.ts'],
+    edits: [
+      {
+        file: 'lua/store.lua',
+        target: '    elseif seconds(versions[i]) >= stamped[i] - since - 0.000002 then',
+        replacement: '    elseif false then',
+      },
+    ],
+  },
+  {
+    name: 'spread-plain-set-keeps-generation',
+    description:
+      "sharding 'key': a set without token does not move the key's generation (as plain-set-keeps-generation)",
+    checker: { mode: 'write-through', caught: 'stale', seconds: 4, sharding: 'key' },
+    tests: ['test/fills.test.ts'],
+    edits: [{ file: 'lua/store.lua', target: '  moveGeneration(generationKey)\n', replacement: '' }],
+  },
+  {
+    name: 'spread-versions-before-read',
+    description:
+      "sharding 'key': a read compares the entry with versions this process read up to 100 ms before (a cache of version replies), not after the read began: an invalidation that resolved before the read is missed",
+    checker: { mode: 'normal', caught: 'stale', seconds: 3, sharding: 'key' },
+    tests: ['test/invalidation.test.ts'],
+    edits: [
+      {
+        file: 'src/spread.ts',
+        target: '    fetch: (client, names) => Promise.all(names.map((name) => client.getBuffer(name))),',
+        replacement:
+          "    fetch: (client, names) =>\n      Promise.all(names.map((name) => (name.includes(':g{') ? remembered(client, name) : client.getBuffer(name)))),",
+      },
+      {
+        file: 'src/spread.ts',
+        target: '  const versions = await Promise.all(groups.map((group) => client.getBuffer(keys.group(group))))',
+        replacement:
+          '  const versions = await Promise.all(groups.map((group) => remembered(client, keys.group(group))))',
+      },
+      {
+        file: 'src/spread.ts',
+        target: 'const sum = (counts: number[]) => counts.reduce((a, b) => a + b, 0)\n',
+        replacement: [
+          'const sum = (counts: number[]) => counts.reduce((a, b) => a + b, 0)',
+          'const seen = new Map<string, { at: number; reply: Promise<Buffer | null> }>()',
+          'function remembered(client: CacheClient, name: string): Promise<Buffer | null> {',
+          '  const known = seen.get(name)',
+          '  if (known !== undefined && performance.now() - known.at < 100) return known.reply',
+          '  const reply = client.getBuffer(name)',
+          '  seen.set(name, { at: performance.now(), reply })',
+          '  return reply',
+          '}',
+          '',
+        ].join('\n'),
       },
     ],
   },

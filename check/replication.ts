@@ -18,6 +18,7 @@ import { once } from 'node:events'
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
+import type { Keys } from '../src/keys.js'
 import { type RedisServer, startRedisServer } from '../test/support/redis-server.js'
 import type { LostEffect } from './history.js'
 
@@ -317,19 +318,18 @@ export class StreamTap {
 
 /**
  * Groups a lost stream tail into script calls (MULTI ... EXEC: Redis replicates a script's
- * effects) and keeps those that touched `namespace`'s versions or generations.
+ * effects) and keeps those that touched the versions or generations of the namespace of `keys`.
  */
-export function lostEffects(commands: readonly StreamCommand[], namespace: string): LostEffect[] {
-  const prefix = `rgc:{${namespace}}:`
+export function lostEffects(commands: readonly StreamCommand[], keys: Keys): LostEffect[] {
   const effects: LostEffect[] = []
   let block: string[][] | undefined
   const close = (calls: string[][]) => {
     const effect: LostEffect = { groups: [] }
     let reads = false
     for (const [name, key] of calls) {
-      if (!key?.startsWith(prefix)) continue
-      const kind = key.charAt(prefix.length)
-      const rest = key.slice(prefix.length + 2)
+      const split = key === undefined ? undefined : keys.split(key)
+      if (split === undefined) continue
+      const { kind, name: rest } = split
       const command = name?.toUpperCase()
       if (kind === 'g' && command === 'INCR') effect.groups.push(rest)
       else if (kind === 'g' && command === 'SET') reads = true
@@ -469,10 +469,10 @@ export class ReplicatedServer {
   /**
    * SIGKILLs the primary (and cuts the replica's link to it), promotes the replica, points the
    * proxy at it and drops every proxied connection. New connections wait in the proxy meanwhile.
-   * The pair then has no replica until `addReplica`. `namespace`: whose lost invalidations to
-   * pick out of the lost stream.
+   * The pair then has no replica until `addReplica`. `keys`: the namespace whose lost
+   * invalidations to pick out of the lost stream.
    */
-  async failover(namespace: string): Promise<Failover> {
+  async failover(keys: Keys): Promise<Failover> {
     const old = this.primary
     const replica = this.replica
     const tap = this.tap
@@ -496,7 +496,7 @@ export class ReplicatedServer {
       switchedAt,
       lostBytes: Math.max(0, tap.offset - reached),
       lostCommands: commands?.length,
-      lost: lostEffects(commands ?? [], namespace),
+      lost: lostEffects(commands ?? [], keys),
     }
     this.failovers.push(failover)
     tap.close()

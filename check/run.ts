@@ -24,6 +24,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { Cluster, Redis } from 'ioredis'
+import { Keys, type Sharding } from '../src/keys.js'
 import { createAclUser, readmeNearAcl } from '../test/support/acl.js'
 import { type RedisCluster, startCluster } from '../test/support/cluster.js'
 import { type RedisServer, startRedisServer } from '../test/support/redis-server.js'
@@ -94,6 +95,8 @@ export interface CheckOptions {
    * eventual one are measured, not failures. @default none
    */
   nearCache?: 'strict' | 'eventual'
+  /** every cache's `sharding` (src/keys.ts) @default 'namespace' */
+  sharding?: Sharding
   /** slack on top of a latency bound before a call counts as late, ms @default 250 */
   margin?: number
   /** replicated modes: ms each way on the replica's link to the primary @default 0 (a direct link) */
@@ -179,10 +182,10 @@ async function readLog(path: string, into: LogRecord[]): Promise<void> {
 }
 
 /** Deletes the run's own keys from a server the checker does not own. */
-async function dropNamespace(admin: Redis, namespace: string): Promise<void> {
+async function dropNamespace(admin: Redis, keys: Keys): Promise<void> {
   let cursor = '0'
   do {
-    const [next, names] = await admin.scan(cursor, 'MATCH', `rgc:{${namespace}}:*`, 'COUNT', 1000)
+    const [next, names] = await admin.scan(cursor, 'MATCH', keys.pattern, 'COUNT', 1000)
     cursor = next
     if (names.length > 0) await admin.del(...names)
   } while (cursor !== '0')
@@ -200,9 +203,9 @@ interface RunContext {
  * logged in as it. Its command rules stay exactly the README's (with a near cache, and the rules
  * the README says it needs besides).
  */
-function aclUrl(url: string, namespace: string, near: boolean): Promise<string> {
+function aclUrl(url: string, keys: Keys, near: boolean): Promise<string> {
   const more = near ? readmeNearAcl() : []
-  return createAclUser(url, `checker_${randomBytes(4).toString('hex')}`, [`rgc:{${namespace}}:*`], more)
+  return createAclUser(url, `checker_${randomBytes(4).toString('hex')}`, [keys.pattern], more)
 }
 
 async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index: number): Promise<ModeResult> {
@@ -232,6 +235,13 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
     return result
   }
   const near = mode.worker?.nearCache ?? options.nearCache
+  const sharding = options.sharding ?? 'namespace'
+  // move-groups collides two versions in one script, which a Cluster refuses on two slots
+  if (sharding === 'key' && mode.name === 'move-groups' && backend === 'cluster') {
+    result.refused = `mode ${mode.name} does not run with sharding 'key' on a cluster`
+    result.wallMs = Date.now() - started
+    return result
+  }
   if (near !== undefined && backend === 'memory') {
     result.refused = 'a near cache needs a Redis server (client tracking), and the memory backend is none'
     result.wallMs = Date.now() - started
@@ -261,7 +271,8 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
   admin?.on('error', () => {})
   const raw: CacheTarget =
     backend === 'memory' ? { memory: true } : backend === 'cluster' ? { cluster: nodes } : { url }
-  const cache: CacheTarget = backend === 'acl' ? { url: await aclUrl(url, namespace, near !== undefined) } : raw
+  const cache: CacheTarget =
+    backend === 'acl' ? { url: await aclUrl(url, new Keys('rgc', namespace, sharding), near !== undefined) } : raw
   const dbClient = new Redis(db.url)
   dbClient.on('error', () => {})
   await dbClient.flushall()
@@ -301,6 +312,7 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
       wrapOnly: tuning.wrapOnly,
       lateGroups: tuning.lateGroups,
       nearCache: near,
+      sharding,
       retries: 20,
       seed: seed + id,
       base: base.toString(),
@@ -324,6 +336,7 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
       tree: run.tree,
       url,
       namespace,
+      keys: new Keys('rgc', namespace, sharding),
       universe,
       get admin(): Redis {
         if (!admin) throw new Error('the in-memory backend has no server for the coordinator to reach')
@@ -442,7 +455,7 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
   } finally {
     controller.abort()
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    if (options.redisUrl && admin) await dropNamespace(admin, namespace).catch(() => {})
+    if (options.redisUrl && admin) await dropNamespace(admin, new Keys('rgc', namespace, sharding)).catch(() => {})
     admin?.disconnect()
     dbClient.disconnect()
     await server?.stop()
@@ -638,6 +651,11 @@ export function formatTable(results: readonly ModeResult[]): string {
   ].join('\n')
 }
 
+function shardingOption(text: string | undefined): Sharding | undefined {
+  if (text === undefined || text === 'namespace' || text === 'key') return text
+  throw new Error(`--sharding must be namespace or key (got ${text})`)
+}
+
 function nearCacheOption(text: string | undefined): 'strict' | 'eventual' | undefined {
   if (text === undefined || text === 'strict' || text === 'eventual') return text
   throw new Error(`--near-cache must be strict or eventual (got ${text})`)
@@ -658,6 +676,7 @@ async function main(): Promise<number> {
       'link-delay': { type: 'string' },
       'replica-after': { type: 'string' },
       'near-cache': { type: 'string' },
+      sharding: { type: 'string' },
       'keep-logs': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -668,7 +687,7 @@ async function main(): Promise<number> {
         'npm run check -- [--mode <name|all>] [--backend redis|acl|cluster|memory] [--workers N] [--ops N | --seconds S]',
         '                 [--mutant <name>] [--seed N]',
         '                 [--concurrency N] [--margin ms] [--link-delay ms] [--replica-after ms] [--keep-logs]',
-        '                 [--near-cache strict|eventual]',
+        '                 [--near-cache strict|eventual] [--sharding namespace|key]',
         `modes: ${modeNames().join(', ')}, all (default: all, or the mutant's mode)`,
         `measurement modes (expected to lose writes: stale reads reported, not failures): ${modeNames()
           .filter((name) => modes[name]?.measures)
@@ -677,6 +696,7 @@ async function main(): Promise<number> {
         '--replica-after: failover modes: ms from a failover to the fresh replica of the new primary (default 100-300).',
         '--backend: what the cache runs on (default redis); a mode that cannot run there is refused.',
         '--near-cache: every cache with a near cache (redis and acl backends); eventual: stale reads are measured, not failures.',
+        "--sharding: every cache's sharding (default namespace); key spreads the namespace over a cluster's masters.",
         `mutants: ${Object.keys(mutants).join(', ')} (each run from an edited copy under .mutants/)`,
         '--ops is the total across the modes run (split evenly); --seconds is per mode. Default: --seconds 10.',
         'REDIS_URL: run the cache on that server; modes that kill, pause or flush it are refused.',
@@ -719,12 +739,14 @@ async function main(): Promise<number> {
     replicaAfter: number('replica-after', values['replica-after']),
     keepLogs: values['keep-logs'],
     nearCache: nearCacheOption(values['near-cache']),
+    sharding: shardingOption(values.sharding) ?? (mutant ? mutants[mutant]?.checker?.sharding : undefined),
   }
   const started = Date.now()
   console.log(
     `checking ${names.join(', ')}${mutant ? ` with mutant ${mutant}` : ''}: ${options.workers} workers, ` +
       `${ops !== undefined ? `${options.ops?.toLocaleString('en-US')} ops per mode` : ''}${ops !== undefined && seconds ? ', ' : ''}${seconds ? `${seconds} s per mode` : ''}, seed ${options.seed}` +
       `, backend ${backend}` +
+      (options.sharding === 'key' ? ", sharding 'key'" : '') +
       (options.linkDelay ? `, replica link delay ${options.linkDelay} ms` : '') +
       (redisUrl ? `, cache on REDIS_URL=${redisUrl}` : ''),
   )

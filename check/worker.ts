@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import { Cluster, Redis } from 'ioredis'
 import { type FillContext, GroupCache, type GroupCacheOptions } from '../src/index.js'
+import { Keys, type Sharding } from '../src/keys.js'
 import {
   altGroup,
   bucketGroup,
@@ -74,6 +75,8 @@ export interface WorkerConfig {
   wrapOnly?: boolean
   /** every cache has a near cache of this consistency */
   nearCache?: 'strict' | 'eventual'
+  /** every cache's sharding */
+  sharding?: Sharding
   /**
    * the fraction of fills (wrap, read + set) that name their row's own group only after the
    * function read the row: `ctx.groups`, or a token set's groups beyond the read's
@@ -214,6 +217,7 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
       grace: config.grace,
       waitForReplicas: config.waitForReplicas,
       nearCache: config.nearCache && { maxEntries: 10_000, consistency: config.nearCache },
+      sharding: config.sharding,
     })
     caches.push(opened)
     // refused fills are the workload's (its invalidations race its fills): no warning for them
@@ -576,7 +580,7 @@ export async function runWorker(config: WorkerConfig, go: Promise<void>, ready: 
 
 /** A group's version key in the run's namespace, as the cache names it (src/keys.ts). */
 function versionKey(config: WorkerConfig, group: string): string {
-  return `rgc:{${config.namespace}}:g:${group}`
+  return new Keys('rgc', config.namespace, config.sharding).group(group)
 }
 
 // As a forked process (the entry point): wait for the coordinator's `start`, then `go`, and run

@@ -72,14 +72,18 @@ export class Keys {
    * the near cache watches), else undefined.
    */
   parse(name: string): { kind: 'entry' | 'group'; name: string } | undefined {
+    const split = this.split(name)
+    if (split?.kind === 'e') return { kind: 'entry', name: split.name }
+    if (split?.kind === 'g') return { kind: 'group', name: split.name }
+    return undefined
+  }
+
+  /** A key of this namespace as its kind letter and name, else undefined. */
+  split(name: string): { kind: string; name: string } | undefined {
     const { base, open, close } = this
     if (!name.startsWith(base) || !name.startsWith(open, base.length + 1) || !name.endsWith(close)) return undefined
-    const kind = name[base.length]
     const rest = name.slice(base.length + 1 + open.length, name.length - close.length)
-    if (rest === '') return undefined
-    if (kind === 'e') return { kind: 'entry', name: rest }
-    if (kind === 'g') return { kind: 'group', name: rest }
-    return undefined
+    return rest === '' ? undefined : { kind: name.charAt(base.length), name: rest }
   }
 
   /** A key of the namespace no one writes: its slot is the namespace's (the near cache reads it on a Cluster). */

@@ -156,7 +156,7 @@ interface Stamp {
 
 /**
  * A group's version stamped on its slot: made when missing if `create`, with `ttl` ms ('' none).
- * `extend`: an existing version lives at least `ttl` from now (none: forever).
+ * An existing version lives at least `hold` ms from now ('' forever; 0 leaves its TTL alone).
  */
 async function stamp(
   client: CacheClient,
@@ -164,13 +164,13 @@ async function stamp(
   group: string,
   create: boolean,
   ttl: number | '',
-  extend = false,
+  hold: number | '' = 0,
 ): Promise<Stamp> {
   const [version, created, s, micros, record, left] = (await runScript(
     client,
     spreadScripts.stamp,
     [keys.group(group)],
-    [create ? 1 : 0, ttl, extend ? 1 : 0],
+    [create ? 1 : 0, ttl, hold],
   )) as [string, number, string, string, string, number]
   return { version, created: created === 1, time: `${s},${micros}`, at: seconds(s, micros), record, ttl: left }
 }
@@ -247,12 +247,13 @@ function staleWithin(
 async function setEntry(client: CacheClient, keys: Keys, entry: SetEntry): Promise<SetStatus> {
   const { key, value, groups, ttl, lease, grace, token } = entry
   // The versions must outlive the entry, which the store writes after the stamps: a version made
-  // or extended here gets the entry's TTL and a lease of margin.
+  // here gets the entry's TTL and a lease of margin, one that exists is held a lease (to outlast
+  // the store) and, once the entry is stored, as long as the entry if it would end sooner.
   const keep = ttl === undefined ? '' : ttl + (grace > 0 ? grace : 0) + lease
   const named = token?.groups.length ?? 0
   // A token's own groups must still have the versions it saw (none made); a late group's or a plain set's is made.
   const stamps = await Promise.all(
-    groups.map((group, i) => stamp(client, keys, group, token === undefined || i >= named, keep)),
+    groups.map((group, i) => stamp(client, keys, group, token === undefined || i >= named, keep, lease)),
   )
   const versions = stamps.map((stamped, i) =>
     token !== undefined && i >= named && stamped.created ? '' : stamped.version,
@@ -274,6 +275,6 @@ async function setEntry(client: CacheClient, keys: Keys, entry: SetEntry): Promi
     const left = (stamps[i] as Stamp).ttl
     return left >= 0 && (keep === '' || left < keep - lease)
   })
-  await Promise.all(short.map((group) => stamp(client, keys, group, false, keep, true)))
+  await Promise.all(short.map((group) => stamp(client, keys, group, false, keep, keep)))
   return status
 }

@@ -18,6 +18,7 @@ import {
 import { mutantNames, mutants, mutatedFiles } from '../check/mutants.js'
 import { lostEffects, parseCommands } from '../check/replication.js'
 import { failures, type ModeResult, passes, runCheck } from '../check/run.js'
+import { Keys } from '../src/keys.js'
 
 /**
  * The history checker (check/): its verdicts on hand-made logs, then short real runs: the
@@ -548,7 +549,7 @@ describe('failovers: what the old primary applied and the promoted replica never
       ),
       0,
     )
-    expect(lostEffects(commands, 'n')).toEqual([
+    expect(lostEffects(commands, new Keys('rgc', 'n'))).toEqual([
       { groups: ['a', 'b'] },
       { groups: [], deleted: 'k' },
       { groups: [], created: 'j' },
@@ -766,6 +767,26 @@ describe('real runs', () => {
     60_000,
   )
 
+  // sharding 'key' (src/spread.ts): on the cluster, where a namespace spreads over the masters,
+  // and on one server, whose faults the checker can make (the same per-slot protocol)
+  it.each([
+    ['cluster', 'normal', 2],
+    ['cluster', 'long-fill', 2],
+    ['cluster', 'late-groups', 3],
+    ['cluster', 'grace', 3],
+    ['redis', 'kill', 2],
+    ['redis', 'evict-versions', 2],
+    ['redis', 'move-groups', 2],
+  ] as const)(
+    "with sharding 'key' on the %s backend, %s: every rule holds",
+    async (backend, mode, seconds) => {
+      const [result] = await runCheck({ ...RUN, modes: [mode], backend, seconds, sharding: 'key' })
+      expectSound(result)
+      expect(result.backend).toBe(backend)
+    },
+    60_000,
+  )
+
   // The in-memory backend runs every script on the caller's own thread, slowly (its Lua is
   // interpreted by a JS Lua), and all workers share one process: far fewer operations, and a
   // call waits for the scripts of the calls before it. Its latency bound gets a second of
@@ -798,6 +819,7 @@ describe('real runs', () => {
         seconds: mutant.seconds ?? 2,
         lease: mutant.lease,
         nearCache: mutant.nearCache,
+        sharding: mutant.sharding,
       })
       const report = result?.report
       expect(report, result && summary(result)).toBeDefined()

@@ -21,10 +21,11 @@ import { startRedisServer } from './support/redis-server.js'
  *   All the programs are also type-checked, in one tsc run, with the project's compiler options.
  *   A block whose first line is `// with: <names>` uses names it does not declare: its program
  *   is the code of PIECES[name] for each name (and the pieces those need), then the block, then
- *   the pieces' `after`. Two names are not code but where the block runs: `REDIS_URL` sets it to
+ *   the pieces' `after`. Three names are not code but where the block runs: `REDIS_URL` sets it to
  *   the tests' real Redis (test/global-setup.ts), the block's `namespace: 'app'` replaced by a
- *   fresh one whose keys are deleted afterwards; `replica` makes it a primary with one replica,
- *   started for the block. Any other block runs with no REDIS_URL (so `REDIS_URL ?? 'memory'`
+ *   fresh one whose keys are deleted afterwards; `CLUSTER` sets REDIS_CLUSTER_NODES to the tests'
+ *   Cluster's masters (`redis://host:port`, comma-separated), with a fresh namespace likewise;
+ *   `replica` makes it a primary with one replica, started for the block. Any other block runs with no REDIS_URL (so `REDIS_URL ?? 'memory'`
  *   is the in-memory backend). README.md's API section and docs/testing.md say so to readers.
  * - ```sh / ```bash: not run; every command must be one the project uses (npm with a script of
  *   package.json or a package it names, npx with a binary of node_modules/.bin, node, git, cd).
@@ -102,11 +103,15 @@ const PIECES: Record<string, Piece> = {
     after: 'await cache.close()',
   },
   REDIS_URL: {},
+  CLUSTER: {},
   replica: { needs: ['REDIS_URL'] },
 }
 
 /** What a block prints, checked (stdout's lines before the end marker), by test name. */
 const EXPECTED: Record<string, (lines: string[]) => void> = {
+  // a value of a namespace spread over the Cluster, then its group expired
+  "README.md › A namespace over a whole Cluster: sharding: 'key'": (lines) =>
+    expect(lines).toEqual(["{ name: 'Ada' }", 'undefined', 'true']),
   'README.md › Quickstart': (lines) => {
     expect(lines.join('\n')).toMatch(/name: 'Ada'/)
     // the last read, after expireGroup, misses
@@ -218,7 +223,8 @@ const PROGRAMS: Program[] = TS.map((block, index) => {
     .replaceAll("from 'redis-group-cache/next'", `from '${join(root, 'src/next/index.ts')}'`)
     .replaceAll("from 'redis-group-cache'", `from '${SOURCE}'`)
   // On the shared Redis, a namespace of its own, as every test has (its keys go afterwards).
-  const namespace = names.includes('REDIS_URL') && !names.includes('replica') ? randomNamespace() : undefined
+  const shared = (names.includes('REDIS_URL') && !names.includes('replica')) || names.includes('CLUSTER')
+  const namespace = shared ? randomNamespace() : undefined
   if (namespace) text = text.replaceAll("namespace: 'app'", `namespace: '${namespace}'`)
   const file = join(dir, `block-${index + 1}.mts`)
   writeFileSync(file, text)
@@ -247,6 +253,16 @@ async function runProgram(program: Program): Promise<{ stdout: string; stderr: s
     } finally {
       await replica.stop()
       await primary.stop()
+    }
+  }
+  if (program.namespace && program.names.includes('CLUSTER')) {
+    const cluster = inject('cluster')
+    if ('error' in cluster) throw new Error(cluster.error)
+    env.REDIS_CLUSTER_NODES = cluster.nodes.join(',')
+    try {
+      return await run()
+    } finally {
+      for (const node of cluster.nodes) await removeNamespace(node, program.namespace)
     }
   }
   if (program.namespace) {
@@ -283,8 +299,9 @@ async function removeNamespace(url: string, namespace: string): Promise<void> {
   try {
     let cursor = '0'
     do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `rgc:{${namespace}}:*`, 'COUNT', 1000)
-      if (keys.length > 0) await client.del(...keys)
+      const [next, keys] = await client.scan(cursor, 'MATCH', `rgc:[{<]${namespace}[}>]:*`, 'COUNT', 1000)
+      // one DEL per key: under sharding 'key' they are of many slots
+      for (const key of keys) await client.del(key)
       cursor = next
     } while (cursor !== '0')
   } finally {
