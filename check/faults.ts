@@ -19,7 +19,10 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 import type { Keys } from '../src/keys.js'
+import type { RedisCluster } from '../test/support/cluster.js'
 import type { RedisServer } from '../test/support/redis-server.js'
+import type { RedisSentinel } from '../test/support/sentinel.js'
+import { killMaster, manualFailover, reshard } from './cluster-faults.js'
 import { bucketGroup, keyName, rowGroup, type Universe } from './history.js'
 import type { ReplicatedServer } from './replication.js'
 import type { WorkerConfig } from './worker.js'
@@ -27,6 +30,10 @@ import type { WorkerConfig } from './worker.js'
 export interface FaultContext {
   /** the cache's server, when the checker started it (undefined on REDIS_URL and for `replicated` modes) */
   readonly server: RedisServer | undefined
+  /** the cluster of a run on the `cluster` backend that the checker started */
+  readonly cluster: RedisCluster | undefined
+  /** the primary, replicas and Sentinels of a run on the `sentinel` backend */
+  readonly sentinel: RedisSentinel | undefined
   /** the primary and replica of a `replicated` mode */
   readonly pair: ReplicatedServer | undefined
   /** the tree the workers run from (the project, or a mutant's copy): processes a fault starts run from it too */
@@ -78,8 +85,8 @@ export type WorkerTuning = Partial<
  * What the cache may run on in a check (check/run.ts): a redis-server, the same logged in as the
  * README's ACL user, a 3-master Cluster, the in-memory backend.
  */
-export type BackendKind = 'redis' | 'acl' | 'cluster' | 'memory'
-export const BACKENDS: readonly BackendKind[] = ['redis', 'acl', 'cluster', 'memory']
+export type BackendKind = 'redis' | 'acl' | 'cluster' | 'sentinel' | 'memory'
+export const BACKENDS: readonly BackendKind[] = ['redis', 'acl', 'cluster', 'sentinel', 'memory']
 
 export interface Mode {
   readonly name: string
@@ -113,6 +120,8 @@ export interface Mode {
    * lost hit).
    */
   readonly removesKeys?: string
+  /** On the cluster backend: a replica per master, set up before the run's first mode (check/cluster-faults.ts). */
+  readonly clusterReplicas?: boolean
   /**
    * The backends the mode runs on. @default every backend for a mode that leaves its server
    * alone and injects nothing; else redis and acl
@@ -144,6 +153,24 @@ async function wait(ctx: FaultContext, ms: number): Promise<boolean> {
 }
 
 const between = (ctx: FaultContext, min: number, max: number) => min + Math.floor(ctx.random() * (max - min + 1))
+
+function ownCluster(ctx: FaultContext): RedisCluster {
+  if (!ctx.cluster || ctx.cluster.servers.length === 0)
+    throw new Error("this mode needs a cluster of the checker's own")
+  return ctx.cluster
+}
+
+/** kill -9 of the Sentinels' primary every 2-4 s, each time once the last failover is over. */
+async function sentinelKills(ctx: FaultContext): Promise<void> {
+  const sentinel = ctx.sentinel
+  if (!sentinel) throw new Error('this mode needs the Sentinels of a sentinel run')
+  while (await wait(ctx, between(ctx, 2000, 4000))) {
+    const since = ctx.now()
+    await sentinel.killPrimary()
+    ctx.count('kill')
+    ctx.dropped('kill', since)
+  }
+}
 
 function ownServer(ctx: FaultContext): RedisServer {
   if (!ctx.server) throw new Error("this mode needs a redis-server of the checker's own")
@@ -525,6 +552,91 @@ const modeList: Mode[] = [
     worker: { waitForReplicas: { replicas: 1, timeout: 200 } },
     async inject(ctx) {
       await failovers(ctx)
+    },
+  },
+  {
+    name: 'cluster-failover',
+    description:
+      "a replica per master; every 1-2 s a replica in sync takes over its master's slots (CLUSTER FAILOVER), the master becoming its replica",
+    failsCalls: 'a failover moves slots to another node: calls in flight may time out before they are redirected',
+    harmsServer: true,
+    backends: ['cluster'],
+    clusterReplicas: true,
+    async inject(ctx) {
+      const cluster = ownCluster(ctx)
+      while (await wait(ctx, between(ctx, 1000, 2000))) {
+        const since = ctx.now()
+        if (!(await manualFailover(cluster, ctx.random))) continue
+        ctx.count('failover')
+        ctx.dropped('failover', since)
+      }
+    },
+  },
+  {
+    name: 'cluster-kill',
+    description:
+      'a replica per master; every 2-4 s kill -9 a master: the cluster promotes its replica, and the killed node comes back empty as its replica',
+    failsCalls: 'a master dies: calls to its slots fail until the cluster promotes its replica',
+    removesKeys: 'a failover loses what had not replicated',
+    harmsServer: true,
+    backends: ['cluster'],
+    clusterReplicas: true,
+    measures:
+      'what asynchronous replication loses: invalidations the killed master acknowledged that its promoted replica never got',
+    async inject(ctx) {
+      const cluster = ownCluster(ctx)
+      while (await wait(ctx, between(ctx, 2000, 4000))) {
+        const since = ctx.now()
+        if (!(await killMaster(cluster, ctx.random, between(ctx, 100, 300)))) continue
+        ctx.count('kill')
+        ctx.dropped('kill', since)
+      }
+    },
+  },
+  {
+    name: 'cluster-reshard',
+    description:
+      'every 0.5-1.5 s move 100 slots, keys and all, from one master to another (redis-cli --cluster reshard)',
+    failsCalls:
+      'while a slot migrates, a call whose keys are split between its two nodes is refused (TRYAGAIN) until its keys have moved',
+    harmsServer: true,
+    backends: ['cluster'],
+    async inject(ctx) {
+      const cluster = ownCluster(ctx)
+      while (await wait(ctx, between(ctx, 500, 1500))) {
+        const moved = await reshard(cluster, ctx.random, 100)
+        if (moved === 0) continue
+        ctx.count('reshard')
+        ctx.count('slots moved', moved)
+      }
+    },
+  },
+  {
+    name: 'sentinel-kill',
+    description:
+      'a primary, two replicas and three Sentinels; every 2-4 s kill -9 the primary: the Sentinels promote a replica, and the killed server comes back empty as a replica',
+    failsCalls: 'the primary dies: calls fail until the Sentinels promote a replica and the clients find it',
+    removesKeys: 'a failover loses what had not replicated',
+    harmsServer: true,
+    backends: ['sentinel'],
+    measures:
+      'what asynchronous replication loses: invalidations the killed primary acknowledged that the promoted replica never got',
+    async inject(ctx) {
+      await sentinelKills(ctx)
+    },
+  },
+  {
+    name: 'sentinel-kill-wait',
+    description:
+      'sentinel-kill, with the caches waiting for the replicas: waitForReplicas { replicas: 1, timeout: 500 }',
+    failsCalls:
+      'the primary dies: calls fail until the Sentinels promote a replica, and WAIT times out while the new primary has no replica in sync',
+    removesKeys: 'a failover loses what had not replicated',
+    harmsServer: true,
+    backends: ['sentinel'],
+    worker: { waitForReplicas: { replicas: 1, timeout: 500 } },
+    async inject(ctx) {
+      await sentinelKills(ctx)
     },
   },
 ]

@@ -28,6 +28,8 @@ import { Keys, type Sharding } from '../src/keys.js'
 import { createAclUser, readmeNearAcl } from '../test/support/acl.js'
 import { type RedisCluster, startCluster } from '../test/support/cluster.js'
 import { type RedisServer, startRedisServer } from '../test/support/redis-server.js'
+import { type RedisSentinel, startSentinel } from '../test/support/sentinel.js'
+import { NODE_TIMEOUT, withReplicas } from './cluster-faults.js'
 import {
   BACKENDS,
   type BackendKind,
@@ -195,6 +197,8 @@ async function dropNamespace(admin: Redis, keys: Keys): Promise<void> {
 interface RunContext {
   db: RedisServer
   cluster: RedisCluster | undefined
+  /** the primary, replicas and Sentinels of a sentinel run */
+  sentinel: RedisSentinel | undefined
   tree: string
 }
 
@@ -261,16 +265,25 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
     : undefined
   const server = options.redisUrl || pair || !onServer ? undefined : await startRedisServer(mode.serverArgs ?? [])
   const nodes = run.cluster ? [...run.cluster.nodes] : []
-  const url = options.redisUrl ?? pair?.url ?? server?.url ?? nodes[0] ?? 'memory'
+  const sentinel = run.sentinel && { sentinels: [...run.sentinel.sentinels], name: run.sentinel.name }
+  const url =
+    options.redisUrl ?? pair?.url ?? server?.url ?? nodes[0] ?? (await run.sentinel?.primary())?.url ?? 'memory'
   const namespace = `check_${mode.name.replace(/[^\w]/g, '_')}_${randomBytes(4).toString('hex')}`
   // The coordinator's own connection to the cache's data (the default user), for faults and stats.
   let admin: Redis | undefined
   if (backend === 'cluster')
     admin = new Cluster(nodes, { redisOptions: { maxRetriesPerRequest: 1 } }) as unknown as Redis
+  else if (sentinel) admin = new Redis({ ...sentinel, maxRetriesPerRequest: 1, connectionName: 'checker-admin' })
   else if (backend !== 'memory') admin = new Redis(url, { maxRetriesPerRequest: 1, connectionName: 'checker-admin' })
   admin?.on('error', () => {})
   const raw: CacheTarget =
-    backend === 'memory' ? { memory: true } : backend === 'cluster' ? { cluster: nodes } : { url }
+    backend === 'memory'
+      ? { memory: true }
+      : backend === 'cluster'
+        ? { cluster: nodes }
+        : sentinel
+          ? { sentinel }
+          : { url }
   const cache: CacheTarget =
     backend === 'acl' ? { url: await aclUrl(url, new Keys('rgc', namespace, sharding), near !== undefined) } : raw
   const dbClient = new Redis(db.url)
@@ -332,6 +345,8 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
     const now = () => Number(process.hrtime.bigint() - base)
     const ctx: FaultContext = {
       server,
+      cluster: run.cluster,
+      sentinel: run.sentinel,
       pair,
       tree: run.tree,
       url,
@@ -479,16 +494,19 @@ export async function runCheck(options: CheckOptions): Promise<ModeResult[]> {
   const tree = options.mutant ? mutantTree(options.mutant) : root
   const db = await startRedisServer()
   let cluster: RedisCluster | undefined
+  let sentinel: RedisSentinel | undefined
   const results: ModeResult[] = []
   try {
     cluster = backend === 'cluster' ? await startCluster() : undefined
+    if (cluster && options.modes.some((name) => modes[name]?.clusterReplicas)) await withReplicas(cluster, NODE_TIMEOUT)
+    sentinel = backend === 'sentinel' ? await startSentinel() : undefined
     for (const [index, name] of options.modes.entries()) {
-      const result = await runMode(modes[name] as Mode, { db, cluster, tree }, options, index)
+      const result = await runMode(modes[name] as Mode, { db, cluster, sentinel, tree }, options, index)
       results.push(result)
       options.onResult?.(result)
     }
   } finally {
-    await Promise.all([db.stop(), cluster?.stop()])
+    await Promise.all([db.stop(), cluster?.stop(), sentinel?.stop()])
   }
   return results
 }
@@ -684,7 +702,7 @@ async function main(): Promise<number> {
   if (values.help) {
     console.log(
       [
-        'npm run check -- [--mode <name|all>] [--backend redis|acl|cluster|memory] [--workers N] [--ops N | --seconds S]',
+        'npm run check -- [--mode <name|all>] [--backend redis|acl|cluster|sentinel|memory] [--workers N] [--ops N | --seconds S]',
         '                 [--mutant <name>] [--seed N]',
         '                 [--concurrency N] [--margin ms] [--link-delay ms] [--replica-after ms] [--keep-logs]',
         '                 [--near-cache strict|eventual] [--sharding namespace|key]',

@@ -30,7 +30,11 @@ import {
 } from './history.js'
 
 /** Where a worker's cache keeps its data: a URL (a server, maybe as an ACL user), a Cluster's nodes, or 'memory'. */
-export type CacheTarget = { url: string } | { cluster: string[] } | { memory: true }
+export type CacheTarget =
+  | { url: string }
+  | { cluster: string[] }
+  | { sentinel: { sentinels: { host: string; port: number }[]; name: string } }
+  | { memory: true }
 
 export interface WorkerConfig {
   id: number
@@ -155,6 +159,11 @@ function message(error: unknown): string {
 function connectTo(target: CacheTarget): { redis: GroupCacheOptions['redis']; close(): void } {
   if ('memory' in target) return { redis: 'memory', close() {} }
   if ('url' in target) return { redis: target.url, close() {} }
+  if ('sentinel' in target) {
+    const client = new Redis({ ...target.sentinel, maxRetriesPerRequest: 1 })
+    client.on('error', () => {})
+    return { redis: client, close: () => client.disconnect() }
+  }
   const cluster = new Cluster(target.cluster, { redisOptions: { maxRetriesPerRequest: 1 } })
   cluster.on('error', () => {})
   return { redis: cluster, close: () => cluster.disconnect() }
@@ -171,6 +180,11 @@ async function rawClient(target: CacheTarget): Promise<Pick<Redis, 'eval' | 'dis
     const client = new Cluster(target.cluster, { redisOptions: { maxRetriesPerRequest: 1 } })
     client.on('error', () => {})
     return client as unknown as Redis
+  }
+  if ('sentinel' in target) {
+    const client = new Redis({ ...target.sentinel, maxRetriesPerRequest: 1 })
+    client.on('error', () => {})
+    return client
   }
   const { default: RedisMock } = await import('ioredis-mock')
   return new RedisMock() as unknown as Redis

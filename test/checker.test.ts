@@ -787,6 +787,23 @@ describe('real runs', () => {
     60_000,
   )
 
+  // Topology changes under sharding 'key': a replica taking over its master's slots, slots moving
+  // between masters; and a Sentinel failover after kill -9 of the primary, the caches waiting for
+  // a replica (its kill and recovery take several seconds: one per run)
+  it.each([
+    ['cluster', 'cluster-failover', 4, 'failover'],
+    ['cluster', 'cluster-reshard', 4, 'reshard'],
+    ['sentinel', 'sentinel-kill-wait', 6, 'kill'],
+  ] as const)(
+    "on the %s backend with sharding 'key', %s: every rule holds under the fault (%d s)",
+    async (backend, mode, seconds, fault) => {
+      const [result] = await runCheck({ ...RUN, modes: [mode], backend, seconds, sharding: 'key' })
+      expectSound(result)
+      expect(result.faults[fault], summary(result)).toBeGreaterThan(0)
+    },
+    90_000,
+  )
+
   // The in-memory backend runs every script on the caller's own thread, slowly (its Lua is
   // interpreted by a JS Lua), and all workers share one process: far fewer operations, and a
   // call waits for the scripts of the calls before it. Its latency bound gets a second of

@@ -4,6 +4,7 @@ import type { TestProject } from 'vitest/node'
 import { createAclUser as createUser, readmeAcl } from './support/acl.js'
 import { clusterFromUrl, HOW_TO_PROVIDE_CLUSTER, type RedisCluster, startCluster } from './support/cluster.js'
 import { HOW_TO_PROVIDE, type RedisServer, startRedisServer, waitForPing } from './support/redis-server.js'
+import { HOW_TO_PROVIDE_SENTINEL, type RedisSentinel, startSentinel } from './support/sentinel.js'
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -13,6 +14,8 @@ declare module 'vitest' {
     aclUrl: string
     /** The [cluster] backend's startup nodes, or why this run has no cluster (its tests then fail with it). */
     cluster: { nodes: string[] } | { error: string }
+    /** The [sentinel] backend's Sentinels and the name they monitor, or why this run has none. */
+    sentinel: { sentinels: { host: string; port: number }[]; name: string } | { error: string }
   }
 }
 
@@ -25,6 +28,7 @@ const TEST_KEY_PATTERNS = ['rgc:{t*}:*', 'p*:{t*}:*']
 
 let server: RedisServer | undefined
 let cluster: RedisCluster | undefined
+let sentinel: RedisSentinel | undefined
 /** The [acl] user, when it lives on a server this run does not own (REDIS_URL): deleted in teardown. */
 let sharedAclUser: { url: string; name: string } | undefined
 
@@ -36,6 +40,14 @@ export async function setup(project: TestProject): Promise<void> {
       return { nodes: [...started.nodes] }
     },
     (error: Error) => ({ error: `${HOW_TO_PROVIDE_CLUSTER}\n\nTried: ${error.message}` }),
+  )
+  // Likewise: a primary, two replicas and three Sentinels; its failure fails only the [sentinel] tests.
+  const sentinelStart = startSentinel().then(
+    (started) => {
+      sentinel = started
+      return { sentinels: [...started.sentinels], name: started.name }
+    },
+    (error: Error) => ({ error: `${HOW_TO_PROVIDE_SENTINEL}\n\nTried: ${error.message}` }),
   )
   try {
     const fromEnv = process.env.REDIS_URL
@@ -52,8 +64,9 @@ export async function setup(project: TestProject): Promise<void> {
     project.provide('redisUrl', redisUrl)
     project.provide('aclUrl', await createAclUser(redisUrl, fromEnv !== undefined))
     project.provide('cluster', await clusterStart)
+    project.provide('sentinel', await sentinelStart)
   } catch (error) {
-    await clusterStart
+    await Promise.all([clusterStart, sentinelStart])
     await teardown()
     throw error
   }
@@ -67,7 +80,7 @@ export async function teardown(): Promise<void> {
     if (admin && user) await admin.call('ACL', 'DELUSER', user.name)
   } finally {
     admin?.disconnect()
-    await Promise.all([server?.stop(), cluster?.stop()])
+    await Promise.all([server?.stop(), cluster?.stop(), sentinel?.stop()])
   }
 }
 

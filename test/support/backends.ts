@@ -21,10 +21,12 @@ export type BackendName = 'redis' | 'memory'
  *   (its command rules exactly; its key pattern widened to the tests' namespaces);
  * - 'cluster': a Redis Cluster of 3 masters, each cache on an ioredis `Cluster` of its own;
  * - 'cluster-key' and 'memory-key': the cluster and the in-memory backend with caches of
- *   `sharding: 'key'` (each key and group on its own slot: src/spread.ts).
+ *   `sharding: 'key'` (each key and group on its own slot: src/spread.ts);
+ * - 'sentinel': a primary with two replicas behind three Sentinels, each cache on an ioredis
+ *   `Redis` with `sentinels` of its own.
  */
-export type BackendKind = 'redis' | 'memory' | 'acl' | 'cluster' | 'cluster-key' | 'memory-key'
-const ALL: readonly BackendKind[] = ['redis', 'memory', 'acl', 'cluster', 'cluster-key', 'memory-key']
+export type BackendKind = 'redis' | 'memory' | 'acl' | 'cluster' | 'cluster-key' | 'memory-key' | 'sentinel'
+const ALL: readonly BackendKind[] = ['redis', 'memory', 'acl', 'cluster', 'cluster-key', 'memory-key', 'sentinel']
 /** Every backend, or those RGC_BACKENDS names (a comma list): `npm run mutate` runs on two, for time. */
 export const BACKENDS: readonly BackendKind[] = chosenBackends(process.env.RGC_BACKENDS)
 
@@ -264,32 +266,42 @@ function target(kind: BackendKind): Target | { error: string } {
     }
     case 'memory-key':
       return target('memory')
+    case 'sentinel': {
+      const sentinel = inject('sentinel')
+      if ('error' in sentinel) return sentinel
+      const open = () => new Redis({ sentinels: sentinel.sentinels, name: sentinel.name, maxRetriesPerRequest: 1 })
+      return opening(open(), open)
+    }
     case 'cluster-key':
       return target('cluster')
     case 'cluster': {
       const cluster = inject('cluster')
       if ('error' in cluster) return cluster
-      const raw = rawCluster(cluster.nodes)
-      const client = lazily(() => new Cluster([...cluster.nodes]))
-      return {
-        raw,
-        connect() {
-          const own = new Cluster([...cluster.nodes])
-          return { redis: own, release: () => own.disconnect() }
-        },
-        own() {
-          const own = new Cluster([...cluster.nodes])
-          return { client: own, release: () => own.disconnect() }
-        },
-        get client() {
-          return client.get()
-        },
-        dispose() {
-          raw.disconnect()
-          client.dispose()
-        },
-      }
+      return opening(rawCluster(cluster.nodes), () => new Cluster([...cluster.nodes]))
     }
+  }
+}
+
+/** A backend whose caches each get a client of their own from `open`, and tests one shared (`client`). */
+function opening(raw: Redis, open: () => Redis | Cluster): Target {
+  const client = lazily(open)
+  return {
+    raw,
+    connect() {
+      const own = open()
+      return { redis: own, release: () => own.disconnect() }
+    },
+    own() {
+      const own = open()
+      return { client: own, release: () => own.disconnect() }
+    },
+    get client() {
+      return client.get()
+    },
+    dispose() {
+      raw.disconnect()
+      client.dispose()
+    },
   }
 }
 

@@ -20,6 +20,14 @@ export const HOW_TO_PROVIDE_CLUSTER = [
 export interface RedisCluster {
   /** `redis://host:port` of each master: startup nodes for an ioredis `Cluster`. */
   readonly nodes: readonly string[]
+  /**
+   * Every server of a cluster this run started, masters first then replicas, each of which a
+   * fault may kill and restart (it rejoins with its nodes.conf, empty); none for a cluster the
+   * environment provides.
+   */
+  readonly servers: readonly RedisServer[]
+  /** Starts a replica of the master at `url`, in sync when this resolves; `stop()` stops it too. */
+  addReplica(url: string): Promise<RedisServer>
   stop(): Promise<void>
 }
 
@@ -90,6 +98,11 @@ export async function startCluster(masters = 3): Promise<RedisCluster> {
     await Promise.all(servers.map((server) => server.stop()))
     rmSync(dir, { recursive: true, force: true })
   }
+  const addReplica = async (url: string) => {
+    const replica = await startReplica(url)
+    servers.push(replica)
+    return replica
+  }
   const clients = servers.map((server) => new Redis(server.url))
   try {
     const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected')
@@ -111,7 +124,7 @@ export async function startCluster(masters = 3): Promise<RedisCluster> {
   } finally {
     for (const client of clients) client.disconnect()
   }
-  return { nodes: servers.map((server: RedisServer) => server.url), stop }
+  return { nodes: servers.map((server: RedisServer) => server.url), servers, addReplica, stop }
 }
 
 /** A cluster the environment provides: answering, and its state ok. */
@@ -124,7 +137,12 @@ export async function clusterFromUrl(url: string): Promise<RedisCluster> {
   } finally {
     client.disconnect()
   }
-  return { nodes: [url], stop: async () => {} }
+  return {
+    nodes: [url],
+    servers: [],
+    addReplica: () => Promise.reject(new Error('a cluster from REDIS_CLUSTER_URL takes no replicas from the tests')),
+    stop: async () => {},
+  }
 }
 
 /**
