@@ -276,9 +276,9 @@ const list: Mutant[] = [
         replacement: "if redis.call('EXISTS', entryKey) == 1 then",
       },
       {
-        file: 'lua/set.lua',
-        target: "    if redis.call('GET', generationKey) ~= tokenGeneration then return 0 end\n    local storedGrace",
-        replacement: '    local storedGrace',
+        file: 'lua/include/common.lua',
+        target: "  if redis.call('GET', generationKey) ~= tokenGeneration then return 0 end\n  local storedGrace",
+        replacement: '  local storedGrace',
       },
     ],
   },
@@ -387,8 +387,13 @@ const list: Mutant[] = [
       },
       {
         file: 'src/reads.ts',
-        target: 'if (hint !== undefined && includes(hint.groups, groups)) {',
+        target: 'if (hint !== undefined && covers(hint.groups, groups)) {',
         replacement: 'if (hint !== undefined) {',
+      },
+      {
+        file: 'src/spread.ts',
+        target: 'if (found !== undefined && covers(found.groups, groups)) {',
+        replacement: 'if (found !== undefined) {',
       },
     ],
   },

@@ -84,17 +84,11 @@ if hasToken then
   -- one of other groups (which the read that made the token did not take), is what it replaces.
   local live = readEntry(entryKey, base)
   if live ~= nil and covers(live, names) then
-    -- This very set, run again (a client resends what was in flight when its connection
-    -- dropped): the entry is what it stored with the token's versions. A live entry of the
-    -- token's versions says none of them moved; another writer's plain set of the same value
-    -- since moved the generation, and that entry is not this set's to claim.
-    if redis.call('GET', generationKey) ~= tokenGeneration then return 0 end
-    local storedGrace, _, stored = splitHeader(redis.call('GET', entryKey))
+    -- This very set, run again? A live entry of the token's versions says none of them moved.
     local expected = {unpack(ARGV, 6, 5 + tokenCount)}
     -- A late group's version is the one this set stamped: the entry is live, so it is current.
     for i = tokenCount + 1, groupCount do expected[i] = versions[i] end
-    if storedGrace == graceMs and stored == encodeEntry(expected, names, value) then return 1 end
-    return 0
+    return resentSet(entryKey, generationKey, tokenGeneration, expected, names, value, graceMs)
   end
   local t = redis.call('TIME')
   local ageMs = (tonumber(t[1]) - tonumber(tokenSeconds)) * 1000 + (tonumber(t[2]) - tonumber(tokenMicros)) / 1000

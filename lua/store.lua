@@ -25,15 +25,21 @@
 -- ARGV[8+n..7+2n]      each group's version as stamped, or '' where it had none
 -- ARGV[8+2n..7+3n]     the Redis time of each group's node at its stamp: '<seconds>,<microseconds>'
 -- ARGV[8+3n..7+3n+m]   the token's version of each of the first m groups
+-- ARGV[8+3n+m]         µs (a whole number) the process that sets measured from the token's
+--                      arrival to having every stamp's reply, or '' (a token from elsewhere)
 --
 -- Returns what set.lua returns: 1 stored, 0 a live entry of these groups is there, -1 the token
 -- is as old as the lease, -2 the key was deleted or set since the read, -3 a group moved (or lost
 -- its version) since the read, -4 a late group had no version (stamp.lua made one). A late group
--- must not have moved since the read began. Its version is a time of its own node's clock, and
--- the read's time is of this node's: they are not compared with each other. This node measures
--- how long ago the read was (its time now minus the token's), and the group's node's time at the
--- stamp minus that is no later than that node's time when the read began (the stamp came before
--- this script): a version below it was made before the read began.
+-- must not have moved since the fill began: what it stores was computed after its read. Its
+-- version is a time of its own node's clock, and the read's time is of this node's: they are not
+-- compared with each other. How long before the stamp the fill began is bounded twice, and the
+-- lesser bound is used: by this node (its time now minus the token's: the read ran before the fill
+-- and the stamp before this script) and, for a token of the process that sets, by that process's
+-- own clock (from the token's arrival, before the fill began, to the stamps' replies, after they
+-- ran). The group's node's time at the stamp minus that bound is no later than that node's time
+-- when the fill began: a version below it was made before. A version made less than about a
+-- round trip before the token arrived may still be refused: the next fill stores.
 
 -- @include common
 
@@ -48,8 +54,10 @@ local token = ARGV[5]
 local n = tonumber(ARGV[6])
 local m = tonumber(ARGV[7])
 check(#KEYS == 3, 'store takes KEYS: entry, generation, lease')
-check(isDigits(ARGV[6], 4) and isDigits(ARGV[7], 4) and m <= n and #ARGV == 7 + 3 * n + m,
-  'store takes ARGV: value, ttl, lease, grace, token, n, m, n names, n versions, n times, m token versions')
+check(isDigits(ARGV[6], 4) and isDigits(ARGV[7], 4) and m <= n and #ARGV == 8 + 3 * n + m,
+  'store takes ARGV: value, ttl, lease, grace, token, n, m, n names, n versions, n times, m token versions, elapsed')
+local elapsed = ARGV[#ARGV]
+check(elapsed == '' or isCount(elapsed), 'elapsed must be a whole number of microseconds or empty')
 local hasToken = token ~= ''
 check(hasToken or m == 0, 'a set without a token names no token groups')
 check(ttl == '' or (isCount(ttl) and tonumber(ttl) > 0), 'ttl must be a positive integer of ms or empty')
@@ -64,9 +72,9 @@ for i = 1, n do
   versions[i] = ARGV[7 + n + i]
   check(type(names[i]) == 'string' and #names[i] > 0, 'group names must be non-empty')
   check(versions[i] == '' or isVersionText(versions[i]), 'versions must be versions or empty')
-  local seconds, micros = string.match(ARGV[7 + 2 * n + i], '^(%d+),(%d+)$')
-  check(seconds ~= nil, 'stamp times are <seconds>,<microseconds>')
-  stamped[i] = tonumber(seconds) + tonumber(micros) / 1000000
+  local s, us = string.match(ARGV[7 + 2 * n + i], '^(%d+),(%d+)$')
+  check(s ~= nil, 'stamp times are <seconds>,<microseconds>')
+  stamped[i] = tonumber(s) + tonumber(us) / 1000000
 end
 local tokenSeconds, tokenMicros, tokenGeneration, tokenOwner
 if hasToken then
@@ -110,13 +118,11 @@ if hasToken then
       end
     end
     if live and covers(stored, names) then
-      -- This very set, run again: as set.lua.
-      if redis.call('GET', generationKey) ~= tokenGeneration then return 0 end
+      -- This very set, run again? As set.lua.
       local expected = {}
       for i = 1, m do expected[i] = ARGV[7 + 3 * n + i] end
       for i = m + 1, n do expected[i] = versions[i] end
-      if storedGrace == graceMs and body == encodeEntry(expected, names, value) then return 1 end
-      return 0
+      return resentSet(entryKey, generationKey, tokenGeneration, expected, names, value, graceMs)
     end
   end
   local ageMs = (t - tonumber(tokenSeconds) - tonumber(tokenMicros) / 1000000) * 1000
@@ -126,6 +132,7 @@ if hasToken then
     if versions[i] ~= ARGV[7 + 3 * n + i] then return -3 end
   end
   local since = ageMs / 1000
+  if elapsed ~= '' then since = math.min(since, tonumber(elapsed) / 1000000) end
   local refused
   for i = m + 1, n do
     if versions[i] == '' then

@@ -112,3 +112,12 @@ export function decodeEntry(entry: string): DecodedEntry {
   }
   return { versions, groups, value: entry.slice(pos), grace, timed, fresh }
 }
+
+/**
+ * Whether an entry held under `held` answers a read that asked for `asked`: it has every group
+ * asked for (it may have more), as lua/include/common.lua's `covers`.
+ */
+export function covers(held: readonly string[], asked: readonly string[]): boolean {
+  for (const group of asked) if (!held.includes(group)) return false
+  return true
+}

@@ -1,6 +1,6 @@
 import type { FillToken, ReadRequest, Store } from './commands.js'
 import type { Deadlines } from './deadlines.js'
-import { decodeEntry, liveAt } from './entry.js'
+import { covers, decodeEntry, liveAt } from './entry.js'
 import { ClosedError } from './errors.js'
 import type { Hint, Hints } from './hints.js'
 import type { NearCache, NearHit } from './near.js'
@@ -19,12 +19,6 @@ export type RawRead =
 
 /** What a read by script asks for besides the entry (see ReadRequest). */
 export type ReadAsk = Omit<ReadRequest, 'key' | 'groups'>
-
-/** Whether `held` has every group of `asked`. */
-function includes(held: readonly string[], asked: readonly string[]): boolean {
-  for (const group of asked) if (!held.includes(group)) return false
-  return true
-}
 
 /** What a read that failed open answers. */
 const nothing = (): undefined => undefined
@@ -166,7 +160,7 @@ export class Reads {
     }
     const hint = this.hints.warm(key)
     // The MGET checks the entry holds the hint's groups: only worth it when they include the ones asked for.
-    if (hint !== undefined && includes(hint.groups, groups)) {
+    if (hint !== undefined && covers(hint.groups, groups)) {
       const reply = await this.transport.request('read', (client) => this.store.fetch(client, hint.keys), deadlines)
       const value = this.liveValue(key, hint, reply, 0, hint.at)
       if (value !== undefined) return { hit: true, value }

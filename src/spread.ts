@@ -11,7 +11,7 @@ import {
   spreadScripts,
   toSetStatus,
 } from './commands.js'
-import { type DecodedEntry, decodeEntry } from './entry.js'
+import { covers, type DecodedEntry, decodeEntry } from './entry.js'
 import type { Keys } from './keys.js'
 import { runScript } from './scripts.js'
 
@@ -69,6 +69,14 @@ export function spreadStore(keys: Keys): Store {
 }
 
 const sum = (counts: number[]) => counts.reduce((a, b) => a + b, 0)
+
+/**
+ * When (performance.now()) each token this process was handed arrived: what a fill stores is
+ * computed after that, so a set with the token bounds how long before its stamps the fill began
+ * by this clock too (lua/store.lua). A token from elsewhere (a copy, another process) is not
+ * here, and is bounded by Redis's clock alone.
+ */
+const tokenArrivedAt = new WeakMap<FillToken, number>()
 
 /** Redis seconds (with a fraction) from TIME's two parts. */
 const seconds = (s: string, micros: string) => Number(s) + Number(micros) / 1e6
@@ -175,17 +183,13 @@ async function stamp(
   return { version, created: created === 1, time: `${s},${micros}`, at: seconds(s, micros), record, ttl: left }
 }
 
-function includes(held: readonly string[], asked: readonly string[]): boolean {
-  return asked.every((group) => held.includes(group))
-}
-
 async function readEntry(client: CacheClient, keys: Keys, request: ReadRequest): Promise<ReadReply> {
   const { key, groups, lease, owner, grace } = request
   // The entry and the asked groups' versions at once; the versions of any other group it holds after.
   const [peeked, current] = await Promise.all([peek(client, keys, key), versionsOf(client, keys, groups)])
   const found = decoded(peeked.entry)
   // An entry stored under other groups than the ones asked for is a miss here; the fill replaces it.
-  if (found !== undefined && includes(found.groups, groups)) {
+  if (found !== undefined && covers(found.groups, groups)) {
     const others = found.groups.filter((group) => !current.has(group))
     if (others.length > 0) await versionsOf(client, keys, others, current)
     if (isLive(found, current, peeked.at)) return { hit: true, entry: peeked.entry }
@@ -204,9 +208,11 @@ async function readEntry(client: CacheClient, keys: Keys, request: ReadRequest):
     generation,
     issuedAt: [s, micros],
   }
+  const handed = leased === 1 ? { ...token, owner } : token
+  tokenArrivedAt.set(handed, performance.now())
   return {
     hit: false,
-    token: leased === 1 ? { ...token, owner } : token,
+    token: handed,
     leased: leased === 1,
     wait: Number(wait),
     stale: grace > 0 ? staleWithin(entry, groups, stamps, seconds(s, micros), grace) : undefined,
@@ -255,6 +261,8 @@ async function setEntry(client: CacheClient, keys: Keys, entry: SetEntry): Promi
   const stamps = await Promise.all(
     groups.map((group, i) => stamp(client, keys, group, token === undefined || i >= named, keep, lease)),
   )
+  const arrivedAt = token === undefined ? undefined : tokenArrivedAt.get(token)
+  const elapsed = arrivedAt === undefined ? '' : Math.ceil((performance.now() - arrivedAt) * 1000)
   const versions = stamps.map((stamped, i) =>
     token !== undefined && i >= named && stamped.created ? '' : stamped.version,
   )
@@ -265,6 +273,7 @@ async function setEntry(client: CacheClient, keys: Keys, entry: SetEntry): Promi
   } else args.push('', groups.length, 0)
   args.push(...groups, ...versions, ...stamps.map((stamped) => stamped.time))
   if (token) args.push(...token.versions)
+  args.push(elapsed)
   const status = toSetStatus(
     await runScript(client, spreadScripts.store, [keys.entry(key), keys.generation(key), keys.lease(key)], args),
   )

@@ -217,6 +217,18 @@ local function splitHeader(entry)
   return tonumber(grace), fresh ~= '' and tonumber(fresh) or nil, string.sub(entry, close + 1)
 end
 
+-- A token set that found a live entry of its groups: 1 if that entry is this very set's, run
+-- again (a client resends what was in flight when its connection dropped): the entry is what it
+-- stored with `expected` (the token's versions, then the late groups' as stamped) and the key's
+-- generation is still the token's (another writer's plain set of the same value since moved it,
+-- and that entry is not this set's to claim). Else 0: a live entry is there.
+local function resentSet(entryKey, generationKey, tokenGeneration, expected, names, value, grace)
+  if redis.call('GET', generationKey) ~= tokenGeneration then return 0 end
+  local storedGrace, _, stored = splitHeader(redis.call('GET', entryKey))
+  if storedGrace == grace and stored == encodeEntry(expected, names, value) then return 1 end
+  return 0
+end
+
 -- When an entry stopped being live, in Redis seconds, or nil when that is not known. A soft
 -- expire-groups leaves the group's record (kind `p`) = `<version it moved from>,<seconds>,<microseconds>`;
 -- a group whose record is not of the snapshot's version moved more than once since, or hard, or

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
 import calculateSlot from 'cluster-key-slot'
 import { Cluster, Redis } from 'ioredis'
 import RedisMock from 'ioredis-mock'
@@ -80,15 +81,19 @@ export interface Backend {
 }
 
 /**
- * How a cache's Redis fails while an outage is on. Either way the command is not sent, so a call
- * that failed did not run:
+ * How a cache's Redis fails while an outage is on. 'drop' and 'hang' do not send the command, so
+ * a call that failed did not run:
  * - 'drop': every command rejects at once, as ioredis rejects one on a dropped connection;
- * - 'hang': no command answers, as with a paused server; only the cache's own timeout ends a call.
+ * - 'hang': no command answers, as with a paused server; only the cache's own timeout ends a call;
+ * - 'slow': each command is sent DELAY_MS late, as from a process that stalled before sending it.
  */
-export type FailureMode = 'drop' | 'hang'
+export type FailureMode = 'drop' | 'hang' | 'slow'
+
+const DELAY_MS = 300
 
 export interface Outage {
-  start(mode: FailureMode): void
+  /** The outage, of the commands `only` picks (by name and arguments; default: every one). */
+  start(mode: FailureMode, only?: (command: string, args: unknown[]) => boolean): void
   end(): void
   /** How many commands failed so far: an outage that failed none proved nothing. */
   readonly failed: number
@@ -103,26 +108,32 @@ const CACHE_COMMANDS = new Set<PropertyKey>(['evalsha', 'eval', 'mgetBuffer', 'g
  */
 function failing<C extends object>(client: C): { client: C; outage: Outage } {
   let mode: FailureMode | undefined
+  let picks: ((command: string, args: unknown[]) => boolean) | undefined
   let failed = 0
   const proxy = new Proxy(client, {
     get(target, property) {
       const value = Reflect.get(target, property, target)
       if (typeof value !== 'function') return value
       if (mode === undefined || !CACHE_COMMANDS.has(property)) return value.bind(target)
-      return () => {
+      const failure = mode
+      return (...args: unknown[]) => {
+        if (picks !== undefined && !picks(String(property), args)) return value.apply(target, args)
         failed++
-        return mode === 'drop' ? Promise.reject(new Error('Connection is closed.')) : new Promise(() => {})
+        if (failure === 'slow') return sleep(DELAY_MS).then(() => value.apply(target, args))
+        return failure === 'drop' ? Promise.reject(new Error('Connection is closed.')) : new Promise(() => {})
       }
     },
   })
   return {
     client: proxy,
     outage: {
-      start(next) {
+      start(next, only) {
         mode = next
+        picks = only
       },
       end() {
         mode = undefined
+        picks = undefined
       },
       get failed() {
         return failed
