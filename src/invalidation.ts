@@ -1,31 +1,21 @@
 import calculateSlot from 'cluster-key-slot'
 import type { Cluster, Redis } from 'ioredis'
 import type { CacheClient, Store } from './commands.js'
-import { Deadlines } from './deadlines.js'
-import { InvalidArgumentError, ReplicationError } from './errors.js'
+import type { Deadlines } from './deadlines.js'
+import { InvalidArgumentError } from './errors.js'
 import type { Hints } from './hints.js'
 import type { CallOptions, ExpireOptions } from './options.js'
-import { same, type Transport } from './transport.js'
-import { checkFlag, checkGroups, checkKey, checkKeys, checkMs, MAX_BATCH } from './validate.js'
-
-export interface WaitForReplicas {
-  replicas: number
-  timeout: number
-}
+import { ReplicaWait, type WaitForReplicas } from './replicas.js'
+import type { Transport } from './transport.js'
+import { checkFlag, checkGroups, checkKey, checkKeys, MAX_BATCH } from './validate.js'
 
 /**
  * Invalidations (delete, expireGroups) and, with `waitForReplicas`, the WAIT that makes them
- * resolve only once replicas have them. They never fail silently: each rejects with a typed error
- * when Redis does not confirm it.
+ * resolve only once replicas have them (src/replicas.ts). They never fail silently: each rejects
+ * with a typed error when Redis does not confirm it.
  */
 export class Invalidation {
-  /** Deadlines of WAITs: the script, then WAIT for up to its own timeout. */
-  private readonly waitDeadlines: Deadlines | undefined
-  /** With `waitForReplicas`: how many times the connection closed (see `invalidate`). */
-  private connectionCount = 0
-  private readonly countClose = () => {
-    this.connectionCount++
-  }
+  private readonly replicas: ReplicaWait | undefined
 
   constructor(
     private readonly transport: Transport,
@@ -33,11 +23,9 @@ export class Invalidation {
     private readonly hints: Hints,
     private readonly lease: number,
     timeout: number,
-    private readonly waitForReplicas: WaitForReplicas | undefined,
+    waitForReplicas: WaitForReplicas | undefined,
   ) {
-    const waitMs = (waitForReplicas?.timeout ?? Number.NaN) + timeout
-    if (Number.isFinite(waitMs)) this.waitDeadlines = new Deadlines(waitMs)
-    if (waitForReplicas) (transport.client as unknown as Redis).on('close', this.countClose)
+    if (waitForReplicas) this.replicas = new ReplicaWait(transport, waitForReplicas, timeout)
   }
 
   async delete(key: string, options: CallOptions = {}): Promise<boolean> {
@@ -47,6 +35,7 @@ export class Invalidation {
     const removed = await this.invalidate(
       'delete',
       (client) => this.store.delete(client, [cacheKey], this.lease),
+      [this.store.keys.entry(cacheKey)],
       deadlines,
     )
     return removed === 1
@@ -58,7 +47,12 @@ export class Invalidation {
     const deadlines = this.transport.deadlinesOf(options)
     if (cacheKeys.length === 0) return 0
     for (const key of cacheKeys) this.hints.forget(key)
-    return this.invalidate('deleteMany', (client) => this.store.delete(client, cacheKeys, this.lease), deadlines)
+    return this.invalidate(
+      'deleteMany',
+      (client) => this.store.delete(client, cacheKeys, this.lease),
+      cacheKeys.map((key) => this.store.keys.entry(key)),
+      deadlines,
+    )
   }
 
   /** Soft by default: a value stored with grace may be served for that grace; `hard`: never. */
@@ -73,7 +67,12 @@ export class Invalidation {
     const deadlines = this.transport.deadlinesOf(options)
     const names = checkGroups(groups, MAX_BATCH)
     if (names.length === 0) return
-    await this.invalidate(operation, (client) => this.store.expireGroups(client, names, hard), deadlines)
+    await this.invalidate(
+      operation,
+      (client) => this.store.expireGroups(client, names, hard),
+      names.map((group) => this.store.keys.group(group)),
+      deadlines,
+    )
   }
 
   /**
@@ -103,35 +102,23 @@ export class Invalidation {
 
   /** Stops listening to the client (the cache is closing). */
   close(): void {
-    if (this.waitForReplicas) (this.transport.client as unknown as Redis).off('close', this.countClose)
+    this.replicas?.close()
   }
 
   /**
-   * An invalidation, and with `waitForReplicas` a WAIT for it to reach the replicas. WAIT only
-   * speaks for writes made on its own connection: if the connection was replaced in between
-   * (ioredis resends a pending WAIT after reconnecting, maybe to a newly promoted primary that
-   * never had the write), its answer proves nothing and the invalidation is rejected.
+   * An invalidation, and with `waitForReplicas` a WAIT for it to reach the replicas of every
+   * master it wrote on: the masters of `names`' slots (each key's entry and generation share a
+   * slot, as each group's version and record do).
    */
   private async invalidate<T>(
     operation: string,
     run: (client: CacheClient) => Promise<T>,
+    names: readonly string[],
     deadlines?: Deadlines | null,
   ): Promise<T> {
-    const wanted = this.waitForReplicas
-    const connection = this.connectionCount
+    const mark = this.replicas?.mark()
     const result = await this.transport.request(operation, run, deadlines)
-    if (wanted === undefined) return result
-    const acknowledged = await this.transport.call(
-      operation,
-      (client) => (client as unknown as Pick<Redis, 'wait'>).wait(wanted.replicas, wanted.timeout),
-      same,
-      undefined,
-      this.waitDeadlines,
-    )
-    if (this.connectionCount !== connection) {
-      throw new ReplicationError(operation, 0, wanted.replicas, 'the connection was replaced before WAIT answered')
-    }
-    if (acknowledged < wanted.replicas) throw new ReplicationError(operation, acknowledged, wanted.replicas)
+    if (mark !== undefined) await this.replicas?.confirm(operation, mark, names)
     return result
   }
 }
@@ -145,18 +132,4 @@ function bySlot(names: readonly string[]): string[][] {
     else list.push(name)
   }
   return [...slots.values()]
-}
-
-/** `waitForReplicas` needs WAIT on one connection: a standalone Redis, not a Cluster or 'memory'. */
-export function checkWaitForReplicas(option: unknown, redis: unknown): WaitForReplicas | undefined {
-  if (option === undefined) return undefined
-  const { replicas, timeout } = (option ?? {}) as { replicas?: unknown; timeout?: unknown }
-  const client = redis as { wait?: unknown; isCluster?: unknown } | null
-  if (redis === 'memory' || (typeof redis === 'object' && (client?.isCluster || typeof client?.wait !== 'function'))) {
-    throw new InvalidArgumentError('waitForReplicas needs a standalone ioredis Redis or a redis:// URL')
-  }
-  return {
-    replicas: checkMs(replicas, 'waitForReplicas.replicas'),
-    timeout: checkMs(timeout, 'waitForReplicas.timeout'),
-  }
 }

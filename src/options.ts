@@ -57,8 +57,9 @@ export interface GroupCacheOptions {
   /**
    * Makes `expireGroup(s)` and `delete` resolve only once `replicas` replicas acknowledged them
    * (Redis `WAIT`, up to `timeout` ms), so that a replica promoted after a failover has them.
-   * Fewer acknowledgements reject with `ReplicationError`. Needs a standalone ioredis `Redis`
-   * or URL (not a Cluster, not `'memory'`). @default undefined (no waiting)
+   * Fewer acknowledgements reject with `ReplicationError`. On a Cluster, every master an
+   * invalidation wrote on is waited on. Needs an ioredis `Redis`, `Cluster` or URL (not
+   * `'memory'`). @default undefined (no waiting)
    */
   waitForReplicas?: { replicas: number; timeout: number }
   /**

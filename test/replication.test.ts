@@ -1,8 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Redis } from 'ioredis'
+import calculateSlot from 'cluster-key-slot'
+import { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { GroupCache, InvalidArgumentError, ReplicationError } from '../src/index.js'
+import { GroupCache, GroupCacheError, InvalidArgumentError, ReplicationError } from '../src/index.js'
 import { groupKey, randomNamespace } from './support/backends.js'
+import { type RedisCluster, startCluster } from './support/cluster.js'
 import { type RedisServer, startRedisServer } from './support/redis-server.js'
 
 /** waitForReplicas: invalidations resolve only once a replica has them (Redis WAIT). */
@@ -118,5 +120,139 @@ describe('waitForReplicas [redis primary and replica]', () => {
     expect(() => new GroupCache({ redis: primary.url, waitForReplicas: { replicas: 0.5, timeout: 100 } })).toThrow(
       InvalidArgumentError,
     )
+  })
+})
+
+/**
+ * waitForReplicas on a Cluster: each invalidation waits on every master it wrote on, over the
+ * Cluster's own connection to it. Each master has one replica; a paused replica stalls only the
+ * invalidations of its master's slots.
+ */
+describe('waitForReplicas [cluster, 3 masters with a replica each]', () => {
+  let cluster: RedisCluster
+  const replicas: RedisServer[] = []
+  const caches: GroupCache[] = []
+  const clients: Cluster[] = []
+  const SLOTS = 16_384
+
+  beforeAll(async () => {
+    cluster = await startCluster(3)
+    for (const url of cluster.nodes) replicas.push(await cluster.addReplica(url))
+  }, 60_000)
+
+  afterAll(async () => {
+    for (const replica of replicas) replica.resume()
+    await Promise.all(caches.map((cache) => cache.close()))
+    for (const client of clients) client.disconnect()
+    await cluster?.stop()
+  })
+
+  function cache(sharding: 'namespace' | 'key', timeout = 2000): GroupCache {
+    const client = new Cluster([...cluster.nodes])
+    clients.push(client)
+    const made = new GroupCache({
+      redis: client,
+      namespace: randomNamespace(),
+      sharding,
+      waitForReplicas: { replicas: 1, timeout },
+    })
+    caches.push(made)
+    return made
+  }
+
+  /** Which master (by the order startCluster split the slots in) serves a Redis key's slot. */
+  const masterOf = (name: string) => Math.floor(((calculateSlot(name) + 1) * 3 - 1) / SLOTS)
+  /** `count` group names whose versions live on master `master`, under `sharding` of `namespace`. */
+  const groupsOn = (namespace: string, sharding: 'namespace' | 'key', master: number, count: number) => {
+    const found: string[] = []
+    for (let i = 0; found.length < count; i++) {
+      if (masterOf(groupKey(namespace, `g${i}`, sharding)) === master) found.push(`g${i}`)
+    }
+    return found
+  }
+
+  it("with sharding 'key', an invalidation that resolved is on the replica of every master it wrote on", async () => {
+    const c = cache('key')
+    const groups = [0, 1, 2].flatMap((master) => groupsOn(c.namespace, 'key', master, 2))
+    await c.set('k', 1, { groups })
+    const readers = replicas.map((replica) => new Redis(replica.url))
+    try {
+      await Promise.all(readers.map((reader) => reader.readonly()))
+      for (let round = 0; round < 5; round++) {
+        await c.expireGroups(groups)
+        for (const group of groups) {
+          const name = groupKey(c.namespace, group, 'key')
+          const reader = readers[masterOf(name)] as Redis
+          const onMaster = await (clients.at(-1) as Cluster).get(name)
+          expect(await reader.get(name)).toBe(onMaster)
+        }
+      }
+    } finally {
+      for (const reader of readers) reader.disconnect()
+    }
+    expect(await c.get('k')).toBeUndefined()
+  })
+
+  it("one master's replica does not acknowledge: its invalidations reject with ReplicationError, the other masters' resolve", async () => {
+    const c = cache('key', 200)
+    const [stalled] = groupsOn(c.namespace, 'key', 0, 1)
+    const [other] = groupsOn(c.namespace, 'key', 1, 1)
+    await c.set('k', 1, { groups: [stalled as string, other as string] })
+    ;(replicas[0] as RedisServer).pause()
+    try {
+      const error = await c.expireGroups([stalled as string, other as string]).then(
+        () => undefined,
+        (failure: unknown) => failure,
+      )
+      expect(error).toBeInstanceOf(ReplicationError)
+      expect((error as ReplicationError).acknowledged).toBe(0)
+      await c.expireGroup(other as string)
+      // the master applied it: readers already miss
+      expect(await c.get('k')).toBeUndefined()
+    } finally {
+      ;(replicas[0] as RedisServer).resume()
+    }
+  })
+
+  it('the connection to a master is replaced while its WAIT is pending: the invalidation rejects, never resolves', async () => {
+    // ioredis's Cluster rejects the pending WAIT itself (E_REDIS); should it resend it on the new
+    // connection instead, the cache's check of the connection rejects (E_REPLICATION).
+    const c = cache('key', 3000)
+    const [group] = groupsOn(c.namespace, 'key', 0, 1)
+    await c.set('k', 1, { groups: [group as string] })
+    const admin = new Redis(cluster.nodes[0] as string)
+    const replica = replicas[0] as RedisServer
+    replica.pause() // WAIT now blocks
+    try {
+      const expiring = c.expireGroup(group as string).then(
+        () => 'resolved',
+        (failure: unknown) => failure,
+      )
+      await sleep(200)
+      await admin.client('KILL', 'SKIPME', 'yes', 'TYPE', 'normal')
+      await sleep(200)
+      replica.resume()
+      const error = await expiring
+      expect(error).toBeInstanceOf(GroupCacheError)
+      expect(['E_REPLICATION', 'E_REDIS']).toContain((error as GroupCacheError).code)
+    } finally {
+      replica.resume()
+      admin.disconnect()
+    }
+  })
+
+  it("with sharding 'namespace', the namespace's master is the one waited on", async () => {
+    const c = cache('namespace', 200)
+    await c.set('k', 1, { groups: ['g'] })
+    const master = masterOf(groupKey(c.namespace, 'g'))
+    await c.expireGroup('g')
+    const paused = replicas[master] as RedisServer
+    paused.pause()
+    try {
+      await expect(c.delete('k')).rejects.toBeInstanceOf(ReplicationError)
+    } finally {
+      paused.resume()
+    }
+    await c.expireGroup('g')
   })
 })
