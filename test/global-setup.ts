@@ -91,8 +91,18 @@ function getCluster(): Promise<RedisCluster> {
       throw new Error(`REDIS_CLUSTER_URL=${fromEnv}: ${error.message}`)
     })
   }
-  return startCluster().catch((error: Error) => {
-    throw new Error(`a 3-master cluster from redis-server on PATH: ${error.message}`)
+  // Three masters, each with a replica: what a Cluster in production is, replication included.
+  const started = startCluster().then(async (cluster) => {
+    try {
+      await Promise.all(cluster.nodes.map((url) => cluster.addReplica(url)))
+    } catch (error) {
+      await cluster.stop()
+      throw error
+    }
+    return cluster
+  })
+  return started.catch((error: Error) => {
+    throw new Error(`a cluster of 3 masters with a replica each from redis-server on PATH: ${error.message}`)
   })
 }
 

@@ -13,7 +13,7 @@ import { type RedisServer, startLocalRedisServer, waitForPing } from './redis-se
  */
 export const HOW_TO_PROVIDE_CLUSTER = [
   'The [cluster] backend needs a Redis Cluster (7.0 or newer). Provide one of:',
-  '  - redis-server on PATH (apt-get install redis-server, brew install redis): the run starts a 3-master cluster on free ports',
+  '  - redis-server on PATH (apt-get install redis-server, brew install redis): the run starts 3 masters with a replica each on free ports',
   '  - REDIS_CLUSTER_URL=redis://host:port (a node of a cluster the tests may write to; each test uses its own namespace)',
 ].join('\n')
 
