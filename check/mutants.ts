@@ -534,6 +534,19 @@ const list: Mutant[] = [
     ],
   },
   {
+    name: 'near-spread-syncs-any-master',
+    description:
+      "sharding 'key' on a Cluster: the strict near cache's sync point is answered by the first master's feed, not every master's: an invalidation another master's feed brings late is not waited for",
+    tests: ['test/near-cluster.test.ts'],
+    edits: [
+      {
+        file: 'src/near-links.ts',
+        target: 'return Promise.all(links.map((link) => link.sync())).then((answers) => answers.every(Boolean))',
+        replacement: 'return Promise.race(links.map((link) => link.sync()))',
+      },
+    ],
+  },
+  {
     name: 'compiled-copy-shares-arrays',
     description:
       "a near-cache copy compiled for a value's shape hands out the held value's arrays: a caller's push changes the next read",

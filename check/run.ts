@@ -756,7 +756,7 @@ async function main(): Promise<number> {
     linkDelay: values['link-delay'] === '0' ? 0 : number('link-delay', values['link-delay']),
     replicaAfter: number('replica-after', values['replica-after']),
     keepLogs: values['keep-logs'],
-    nearCache: nearCacheOption(values['near-cache']),
+    nearCache: nearCacheOption(values['near-cache']) ?? (mutant ? mutants[mutant]?.checker?.nearCache : undefined),
     sharding: shardingOption(values.sharding) ?? (mutant ? mutants[mutant]?.checker?.sharding : undefined),
   }
   const started = Date.now()

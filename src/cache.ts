@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
 import { type FillToken, namespaceStore, type SetStatus } from './commands.js'
-import { type Connection, connect, nearSource } from './connection.js'
+import { type Connection, connect, nearLinks } from './connection.js'
 import { jsonCopies } from './copy.js'
 import type { Deadlines } from './deadlines.js'
 import { GroupCacheError, InvalidArgumentError, RedisError } from './errors.js'
@@ -83,7 +83,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     const hints = new Hints(keys, checkCount(options.hints ?? DEFAULT_HINTS, 'hints'))
     const values = new Values(options.serializer ?? jsonSerializer)
     const near = checkNearCache(options.nearCache)
-    const openNear = near === undefined ? undefined : nearSource(options.redis, keys)
+    const openNear = near === undefined ? undefined : nearLinks(options.redis, keys)
     this.connection = connect(options.redis, (error) => this.report(new RedisError('connection', error)))
     this.transport = new Transport(this.connection.client, timeout, (error) => this.report(error))
     // A stored value the serializer cannot read (a changed format, say) is deleted, so that it

@@ -4,7 +4,8 @@ import type { CacheClient } from './commands.js'
 import { InvalidArgumentError } from './errors.js'
 import type { Keys } from './keys.js'
 import { memoryClient } from './memory.js'
-import { isMoved, type NearSource } from './near-link.js'
+import { isMoved, NearLink, type NearSource, type OpenLinks } from './near-link.js'
+import { SpreadLinks } from './near-links.js'
 
 /**
  * Where the cache keeps its data: an ioredis `Redis` or `Cluster` (the caller owns it), a
@@ -41,32 +42,33 @@ export function connect(redis: unknown, onError: (error: unknown) => void): Conn
  * Where the near cache's connections go (src/near-link.ts). A standalone Redis: a duplicate of the
  * caller's client, or the URL again, whose node must be a master (ROLE). A Cluster: the master
  * of the namespace's slot (CLUSTER SLOTS), with the Cluster's connection options, which serves
- * the slot as long as a key of it reads without MOVED. The in-memory backend has no client
- * tracking: refused.
+ * the slot as long as a key of it reads without MOVED; under sharding 'key', every master
+ * (src/near-links.ts). The in-memory backend has no client tracking: refused.
  */
-export function nearSource(redis: unknown, keys: Keys): NearSource {
+export function nearLinks(redis: unknown, keys: Keys): OpenLinks {
   if (redis === 'memory') {
     throw new InvalidArgumentError(
       "nearCache needs a Redis server: it learns of invalidations by Redis's client tracking, which the in-memory backend lacks (and its data is in this process already)",
     )
   }
   const role = async (tracked: Redis) => ((await tracked.call('ROLE')) as unknown[])[0] === 'master'
+  const one =
+    (source: NearSource): OpenLinks =>
+    (holder, timeout, report) =>
+      new NearLink(source, timeout, holder, report)
   if (typeof redis === 'string') {
-    return { open: (options) => new Redis(redis, options), locate: async () => undefined, serves: role }
+    return one({ open: (options) => new Redis(redis, options), locate: async () => undefined, serves: role })
   }
   const client = redis as Partial<Redis> & { isCluster?: boolean }
   if (client.isCluster === true) {
-    if (keys.spread) {
-      throw new InvalidArgumentError(
-        "nearCache on a Cluster needs sharding 'namespace': its invalidations come from the namespace's one master",
-      )
-    }
-    return clusterSource(redis as Cluster, keys)
+    const cluster = redis as Cluster
+    if (keys.spread) return (holder, timeout, report) => new SpreadLinks(cluster, holder, timeout, report)
+    return one(clusterSource(cluster, keys))
   }
   if (typeof client.duplicate !== 'function') {
     throw new InvalidArgumentError('nearCache needs an ioredis Redis or Cluster, or a redis:// URL')
   }
-  return { open: (options) => (client as Redis).duplicate(options), locate: async () => undefined, serves: role }
+  return one({ open: (options) => (client as Redis).duplicate(options), locate: async () => undefined, serves: role })
 }
 
 function clusterSource(cluster: Cluster, keys: Keys): NearSource {

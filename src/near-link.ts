@@ -65,7 +65,35 @@ export interface LinkHolder {
   readonly epoch: number
 }
 
-export class NearLink {
+/**
+ * The near cache's links to Redis: one NearLink (a server, or the master of a Cluster namespace's
+ * slot), or one per master (src/near-links.ts: a Cluster under sharding 'key').
+ */
+export interface NearLinks {
+  /** Whether values are held and served now: every link in sync. */
+  readonly inSync: boolean
+  /** One connection reads every key: an entry and its versions in one MGET, at one instant. */
+  readonly single: boolean
+  /** The connection to read `name` on to hold it (the master of its slot), while in sync. */
+  readerOf(name: string): Redis | undefined
+  /** A sync point over every link (see NearLink's). */
+  sync(): Promise<boolean>
+  /** A read on a reader answered MOVED or ASK: its slot is served elsewhere now. */
+  moved(): void
+  close(): Promise<void>
+}
+
+/** Makes the links of a near cache (src/connection.ts makes one from the `redis` option). */
+export type OpenLinks = (
+  holder: LinkHolder,
+  /** ms a sync point may take before the link counts as out of sync */
+  timeout: number,
+  report: (error: unknown) => void,
+) => NearLinks
+
+export class NearLink implements NearLinks {
+  readonly single = true
+
   /** The two connections, to the node the namespace lives on (none while it is located). */
   private tracked: Redis | undefined
   private feed: Redis | undefined
@@ -104,6 +132,14 @@ export class NearLink {
   /** The connection entries are read on to be held: defined while in sync. */
   get reader(): Redis | undefined {
     return this.synced ? this.tracked : undefined
+  }
+
+  readerOf(): Redis | undefined {
+    return this.reader
+  }
+
+  moved(): void {
+    this.relocate()
   }
 
   /** Opens the two connections to where the namespace lives now (a Cluster: its slot's master). */

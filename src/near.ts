@@ -1,9 +1,9 @@
 import { LRUCache } from 'lru-cache'
 import type { Copies } from './copy.js'
-import { decodeEntry } from './entry.js'
+import { covers, decodeEntry } from './entry.js'
 import { InvalidArgumentError } from './errors.js'
 import type { Keys } from './keys.js'
-import { isMoved, type LinkHolder, NearLink, type NearSource } from './near-link.js'
+import { isMoved, type LinkHolder, type NearLinks, type OpenLinks } from './near-link.js'
 import { checkCount } from './validate.js'
 
 /**
@@ -88,15 +88,15 @@ export class NearCache implements LinkHolder {
   private readonly pending = new Set<Pending>()
   /** Reads on `tracked` in flight, by key: one at a time. */
   private readonly filling = new Set<string>()
-  /** The two connections and the sync point (src/near-link.ts). */
-  private readonly link: NearLink
+  /** The connections, two to each node read, and the sync point (src/near-link.ts). */
+  private readonly link: NearLinks
   /** Moves whenever everything held is dropped: a read or a sync point of an earlier one counts for nothing. */
   private generation = 0
   /** Reads served from memory so far. */
   hits = 0
 
   constructor(
-    source: NearSource,
+    open: OpenLinks,
     private readonly keys: Keys,
     private readonly settings: NearSettings,
     report: (error: unknown) => void,
@@ -110,7 +110,7 @@ export class NearCache implements LinkHolder {
         : { maxSize: settings.maxBytes, sizeCalculation: (held, key) => held.text.length * 2 + key.length * 2 + 64 }),
       dispose: (held, key) => this.unindex(key, held),
     })
-    this.link = new NearLink(source, settings.timeout, this, report)
+    this.link = open(this, settings.timeout, report)
   }
 
   get epoch(): number {
@@ -181,17 +181,28 @@ export class NearCache implements LinkHolder {
    * is out of sync.
    */
   offer(key: string, groups: readonly string[]): void {
-    const tracked = this.link.reader
+    const entryKey = this.keys.entry(key)
+    const tracked = this.link.readerOf(entryKey)
     if (tracked === undefined || this.filling.has(key) || this.held.has(key)) return
+    const groupKeys = groups.map(this.keys.group, this.keys)
+    // Each version on its own master's connection under sharding 'key'; one that is out of sync: not held.
+    const readers = this.link.single ? [] : groupKeys.map((name) => this.link.readerOf(name))
+    if (readers.includes(undefined)) return
     this.filling.add(key)
     const epoch = this.generation
     const pending: Pending = { key, dead: false, groups: undefined }
     this.pending.add(pending)
     const sent = performance.now()
-    const entryKey = this.keys.entry(key)
     // Plain commands, not a script: Redis tracks the keys a script declares, not those it reads.
-    // Written together: the entry and its groups' versions, at one instant, and the entry's TTL.
-    Promise.all([tracked.mget(entryKey, ...groups.map(this.keys.group, this.keys)), tracked.pttl(entryKey)])
+    // On one connection, written together: the entry and its groups' versions, at one instant,
+    // and the entry's TTL. On several (src/near-links.ts), each read after this one began.
+    const read = this.link.single
+      ? tracked.mget(entryKey, ...groupKeys)
+      : Promise.all([
+          tracked.get(entryKey),
+          ...groupKeys.map((name, i) => (readers[i] as NonNullable<(typeof readers)[number]>).get(name)),
+        ])
+    Promise.all([read, tracked.pttl(entryKey)])
       .then(([[entry, ...versions], ttl]) => {
         if (entry == null || pending.dead || this.generation !== epoch || !this.link.inSync) return
         if (pending.groups !== undefined && groups.some((group) => pending.groups?.has(group))) return
@@ -214,7 +225,7 @@ export class NearCache implements LinkHolder {
       })
       .catch((error: unknown) => {
         // Not held: the next read goes to Redis. MOVED: the slot is served elsewhere now.
-        if (isMoved(error)) this.link.relocate()
+        if (isMoved(error)) this.link.moved()
       })
       .finally(() => {
         this.pending.delete(pending)
@@ -320,9 +331,4 @@ function deepFreeze<T>(value: T): T {
     for (const inner of Object.values(value)) deepFreeze(inner)
   }
   return value
-}
-
-function covers(held: readonly string[], asked: readonly string[]): boolean {
-  for (const group of asked) if (!held.includes(group)) return false
-  return true
 }

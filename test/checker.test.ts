@@ -742,10 +742,14 @@ describe('real runs', () => {
     60_000,
   )
 
-  it.each(['acl', 'cluster'] as const)(
-    'with a strict near cache on the %s backend, normal: every rule holds, and the near caches serve reads',
-    async (backend) => {
-      const [result] = await runCheck({ ...RUN, modes: ['normal'], backend, seconds: 2, nearCache: 'strict' })
+  it.each([
+    ['acl', 'namespace'],
+    ['cluster', 'namespace'],
+    ['cluster', 'key'],
+  ] as const)(
+    'with a strict near cache on the %s backend (sharding %s), normal: every rule holds, and the near caches serve reads',
+    async (backend, sharding) => {
+      const [result] = await runCheck({ ...RUN, modes: ['normal'], backend, seconds: 2, nearCache: 'strict', sharding })
       expectSound(result)
       expect(result.stats.near_hits, summary(result)).toBeGreaterThan(0)
     },

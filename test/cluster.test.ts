@@ -1,7 +1,7 @@
 import calculateSlot from 'cluster-key-slot'
 import type { Cluster, Redis } from 'ioredis'
 import { afterAll, beforeEach, expect, it } from 'vitest'
-import { GroupCache, InvalidArgumentError } from '../src/index.js'
+import { GroupCache } from '../src/index.js'
 import { onBackend, randomNamespace } from './support/backends.js'
 
 /**
@@ -112,11 +112,5 @@ onBackend('cluster', 'the cluster backend', (backend) => {
     } finally {
       await cache.close()
     }
-  })
-
-  it("a near cache with sharding 'key' on a Cluster is refused with InvalidArgumentError, before anything is sent", () => {
-    expect(() => new GroupCache({ redis: cluster, sharding: 'key', nearCache: { maxEntries: 10 } })).toThrow(
-      InvalidArgumentError,
-    )
   })
 })

@@ -6,6 +6,7 @@ import { COMPILE_AFTER } from '../src/copy.js'
 import { GroupCache, type GroupCacheOptions, InvalidArgumentError } from '../src/index.js'
 import { Keys } from '../src/keys.js'
 import { NearCache } from '../src/near.js'
+import { NearLink, type NearSource } from '../src/near-link.js'
 import { createAclUser, readmeNearAcl } from './support/acl.js'
 import { randomNamespace } from './support/backends.js'
 import { until } from './support/gate.js'
@@ -251,12 +252,13 @@ describe('near cache: the hazards', () => {
   /** A NearCache whose reads go through `trackedVia` and whose messages come through `feedVia`. */
   async function split(namespace: string, trackedVia: string, feedVia: string): Promise<Near> {
     const urls = [trackedVia, feedVia]
+    const source: NearSource = {
+      open: (options) => new Redis(urls.shift() as string, options),
+      locate: async () => undefined,
+      serves: async () => true,
+    }
     const near = new NearCache(
-      {
-        open: (options) => new Redis(urls.shift() as string, options),
-        locate: async () => undefined,
-        serves: async () => true,
-      },
+      (holder, timeout, report) => new NearLink(source, timeout, holder, report),
       new Keys('rgc', namespace),
       { maxEntries: 10, maxBytes: undefined, consistency: 'strict', values: 'copied', copy: undefined, timeout: 1000 },
       () => {},
