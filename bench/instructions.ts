@@ -20,6 +20,8 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import { allScripts } from '../src/commands.js'
+import { GroupCache } from '../src/index.js'
+import type { Sharding } from '../src/keys.js'
 import { freePort } from '../test/support/redis-server.js'
 import { VALUE_BYTES, valueFor } from './data.js'
 import { table } from './report.js'
@@ -158,6 +160,46 @@ const NEAR_ROLE = "ROLE on the near cache's tracked connection (a strict sync po
 const OFFER_TRACKED = 'MGET of the entry and its 3 group versions + PTTL, tracked (near offer; keys tracked already)'
 const OFFER_FRESH = 'MGET of the entry and its 3 group versions + PTTL, tracked (near offer; a new entry key each)'
 
+/**
+ * A GroupCache of each sharding on the run's server, as an application calls it: what it sends
+ * for a get or a set, whole (under 'key' a get is a GET of the entry and one per group, or the
+ * peek script first without a hint, and a set is a stamp script per group, then the store script).
+ * One per run, made in its first call (both runs make it: it cancels out), the 100 keys set then.
+ */
+function cacheOf(sharding: Sharding, hints = 10_000): (i: number, session: Session) => Promise<GroupCache> {
+  let cache: Promise<GroupCache> | undefined
+  return (i, session) => {
+    if (i === 0 || cache === undefined) {
+      cache = (async () => {
+        const made = new GroupCache({ redis: session.open(), namespace: `bench-${sharding}`, sharding, hints })
+        for (let n = 0; n < 100; n++) await made.set(key(n), valueFor(0), { groups: CACHE_GROUPS })
+        return made
+      })()
+    }
+    return cache
+  }
+}
+const CACHE_GROUPS = ['user_1', 'bucket_1', 'all']
+const cacheRows = (sharding: Sharding): [string, Call][] => {
+  const hinted = cacheOf(sharding)
+  const unhinted = cacheOf(sharding, 0)
+  const writer = cacheOf(sharding)
+  return [
+    [
+      `GroupCache get, sharding '${sharding}', groups known to the process (a hit)`,
+      async (_redis, i, session) => (await hinted(i, session)).get(key(i)),
+    ],
+    [
+      `GroupCache get, sharding '${sharding}', groups not known (a hit; hints: 0)`,
+      async (_redis, i, session) => (await unhinted(i, session)).get(key(i)),
+    ],
+    [
+      `GroupCache set, sharding '${sharding}', 3 groups`,
+      async (_redis, i, session) => (await writer(i, session)).set(key(i), valueFor(0), { groups: CACHE_GROUPS }),
+    ],
+  ]
+}
+
 /** [name, call, setup (default: 100 entries and 100 plain keys)] */
 const rows: [string, Call, ((redis: Redis) => Promise<void>)?][] = [
   ['GET of the plain value', (redis, i) => redis.get(`plain:${key(i)}`)],
@@ -200,6 +242,8 @@ const rows: [string, Call, ((redis: Redis) => Promise<void>)?][] = [
   [NEAR_ROLE, async (_redis, i, session) => (await roleOnTracked(i, session)).tracked.call('ROLE')],
   [OFFER_TRACKED, offer((i) => `${ns}e:${key(i)}`)],
   [OFFER_FRESH, offer((i) => `${ns}e:n${i}`), setupMany],
+  ...cacheRows('namespace'),
+  ...cacheRows('key'),
 ]
 
 process.stderr.write(`callgrind: ${rows.length} calls, 2 runs each\n`)

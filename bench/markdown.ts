@@ -6,6 +6,7 @@ import { type ContenderName, PEERS } from './contenders.js'
 import { BEFORE_VARIANT, HERD_VARIANTS } from './herd-variants.js'
 import { median, type RaceResult, round, type Spread } from './measure.js'
 import { bytes, duration, fixed, int, ratio, table } from './report.js'
+import type { ClusterResult } from './scenarios/cluster.js'
 import type { ExpireGroupResult } from './scenarios/expire-group.js'
 import type { FleetResult } from './scenarios/fleet.js'
 import type { HerdResult, HerdVariantResult } from './scenarios/herd.js'
@@ -22,6 +23,7 @@ export interface Results {
   herd?: HerdResult
   near?: NearResult
   next?: NextResult
+  cluster?: ClusterResult
 }
 
 /** Median over rounds of a's ops/s over b's in the same round. */
@@ -654,6 +656,40 @@ export function nextSection(n: NextResult): string {
     ),
     '',
     `Not measured: ${n.notRun}`,
+  ].join('\n')
+}
+
+export function clusterSection(c: ClusterResult): string {
+  const trips = (x: number) => fixed(x, 1)
+  return [
+    '## 9. A Redis Cluster of 3 masters, under both shardings, against one server',
+    '',
+    `Round trips: each master (and the single server) behind a proxy delaying every chunk ${c.delayMs} ms each way; one call at a time, ` +
+      `the median of ${c.samples} calls over the median PING (${fixed(c.pingMs.single, 1)} ms to the server, ${fixed(c.pingMs.cluster, 1)} ms to a master). ` +
+      'Commands sent at once count as one round trip.',
+    '',
+    table(
+      ['call', 'single server', "Cluster, 'namespace'", "Cluster, 'key'"],
+      c.roundTrips.map((row) => [row.call, trips(row.single), trips(row.namespace), trips(row.key)]),
+      [1, 2, 3],
+    ),
+    '',
+    `Load: ${c.processes} client processes x ${c.concurrencyPerProcess} calls in flight, the fleet's mix (90% wrap / 9% set / 1% expireGroup, 3 groups of 100 per key) over ` +
+      `${int(c.keys)} keys, ${c.rounds} rounds of ${duration(c.roundMs)} per target, targets rotated. Redis CPU per node: CPU seconds over wall seconds ` +
+      '(1.00 is one core), median over rounds; keys: what the target left on each node. Clients and servers share this machine: the per-node CPU says where the work went.',
+    '',
+    table(
+      ['target', 'ops/s (median, min-max)', 'vs single server', 'Redis CPU per node', 'keys per node', 'errors'],
+      c.load.map((t) => [
+        t.name,
+        `${int(t.opsPerSec.median)} (${int(t.opsPerSec.min)}-${int(t.opsPerSec.max)})`,
+        `${fixed(t.ratioToSingle, 2)}x`,
+        t.nodes.map((n) => fixed(n.cpu, 2)).join(' / '),
+        t.nodes.map((n) => int(n.keys)).join(' / '),
+        int(t.errors + t.wrong),
+      ]),
+      [1, 2],
+    ),
   ].join('\n')
 }
 

@@ -3,7 +3,7 @@
  *
  *   npm run bench                  the full suite (~15-25 min)
  *   npm run bench -- --quick       a smoke run (< 60 s): fails only when something breaks
- *   npm run bench -- --only=throughput,memory,fleet,expire-group,herd,near,next
+ *   npm run bench -- --only=throughput,memory,fleet,expire-group,herd,near,next,cluster
  *   REDIS_URL=redis://... npm run bench   against that server (default: own redis-server on a free port)
  *
  * Writes bench/results/<date>.json (raw per-round numbers, machine), <date>.md (the tables) and
@@ -15,6 +15,7 @@ import { expireGroupChart } from './chart.js'
 import { CONTENDERS, type Contender, type ContenderName, createContender } from './contenders.js'
 import { VALUE_BYTES } from './data.js'
 import {
+  clusterSection,
   expireGroupSection,
   fleetSection,
   herdSection,
@@ -27,6 +28,7 @@ import {
   throughputSection,
 } from './markdown.js'
 import { writeResults } from './report.js'
+import { clusterScenario } from './scenarios/cluster.js'
 import { expireGroupScenario } from './scenarios/expire-group.js'
 import { fleetScenario } from './scenarios/fleet.js'
 import { herdScenario } from './scenarios/herd.js'
@@ -37,7 +39,7 @@ import { throughput } from './scenarios/throughput.js'
 import { infoField, startServer } from './server.js'
 import { type Context, settingsFor } from './settings.js'
 
-const SCENARIOS = ['throughput', 'memory', 'fleet', 'expire-group', 'herd', 'near', 'next'] as const
+const SCENARIOS = ['throughput', 'memory', 'fleet', 'expire-group', 'herd', 'near', 'next', 'cluster'] as const
 type Scenario = (typeof SCENARIOS)[number]
 
 const quick = process.argv.includes('--quick')
@@ -67,6 +69,7 @@ try {
   if (only.includes('herd')) results.herd = await herdScenario(ctx)
   if (only.includes('near')) results.near = await nearScenario(ctx)
   if (only.includes('next')) results.next = await nextScenario(ctx)
+  if (only.includes('cluster')) results.cluster = await clusterScenario(ctx)
 
   const redisVersion = infoField(await server.admin.info('server'), 'redis_version') ?? 'unknown'
   const machine = {
@@ -100,6 +103,7 @@ try {
     results.herd && herdSection(results.herd),
     results.near && nearSection(results.near),
     results.next && nextSection(results.next),
+    results.cluster && clusterSection(results.cluster),
     targetsSection(list),
   ]
   const markdown = `${sections.filter((section) => typeof section === 'string').join('\n\n')}\n`

@@ -48,6 +48,19 @@ export interface Settings {
     /** ms, the grace of `group-cache grace` */
     grace: number
   }
+  cluster: {
+    /** client processes of the load rounds */
+    processes: number
+    /** calls in flight per process */
+    concurrency: number
+    keys: number
+    rounds: number
+    roundMs: number
+    /** ms each proxy delays each way, for the round trips */
+    delayMs: number
+    /** calls timed per round-trip row */
+    samples: number
+  }
   next: {
     /** entries under the revalidated tag */
     sizes: number[]
@@ -92,6 +105,9 @@ export function settingsFor(quick: boolean): Settings {
       warmupMs: quick ? 600 : 1000,
       grace: 5000,
     },
+    cluster: quick
+      ? { processes: 2, concurrency: 8, keys: 2000, rounds: 1, roundMs: 1000, delayMs: 5, samples: 5 }
+      : { processes: 3, concurrency: 16, keys: 10_000, rounds: 5, roundMs: 4000, delayMs: 5, samples: 25 },
     next: { sizes: quick ? [1, 1000] : [1, 100_000], pairs: quick ? 5 : 25 },
   }
 }
