@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
 import type { RedisCluster } from '../test/support/cluster.js'
+import type { KillWatch } from './replication.js'
 
 /** A node as CLUSTER NODES describes it. */
 export interface ClusterNode {
@@ -184,12 +185,18 @@ export async function manualFailover(cluster: RedisCluster, random: () => number
  * nodes.conf, as a replica of its old replica. Resolves with when the kill happened, once the
  * cluster serves every slot again.
  */
-export async function killMaster(cluster: RedisCluster, random: () => number, restartAfter: number): Promise<boolean> {
+export async function killMaster(
+  cluster: RedisCluster,
+  random: () => number,
+  restartAfter: number,
+  watch?: KillWatch,
+): Promise<boolean> {
   const replica = await syncedReplica(cluster, random)
   if (replica === undefined) return false
   const master = (await clusterNodes(cluster)).find((node) => node.id === replica.of)
   const server = cluster.servers.find((candidate) => candidate.url === master?.url)
   if (master === undefined || server === undefined) return false
+  await watch?.before(master.port)
   await server.kill()
   const client = new Redis(replica.url, { maxRetriesPerRequest: 0 })
   try {
@@ -201,6 +208,7 @@ export async function killMaster(cluster: RedisCluster, random: () => number, re
   } finally {
     client.disconnect()
   }
+  await watch?.promoted(replica.url)
   await sleep(restartAfter)
   await server.restart()
   await untilClusterOk(cluster, 30_000)

@@ -24,7 +24,7 @@ import type { RedisServer } from '../test/support/redis-server.js'
 import type { RedisSentinel } from '../test/support/sentinel.js'
 import { killMaster, manualFailover, reshard } from './cluster-faults.js'
 import { bucketGroup, keyName, rowGroup, type Universe } from './history.js'
-import type { ReplicatedServer } from './replication.js'
+import { type Failover, KillTap, type ReplicatedServer } from './replication.js'
 import type { WorkerConfig } from './worker.js'
 
 export interface FaultContext {
@@ -58,6 +58,8 @@ export interface FaultContext {
    * now: logged, since a call in flight may have run before the drop and then again (a resend).
    */
   dropped(fault: string, since: number): void
+  /** A kill that another failed over (a Cluster, the Sentinels): what the promoted replica never got. */
+  failedOver(failover: Failover): void
 }
 
 /** Worker settings a mode may change. */
@@ -166,9 +168,11 @@ async function sentinelKills(ctx: FaultContext): Promise<void> {
   if (!sentinel) throw new Error('this mode needs the Sentinels of a sentinel run')
   while (await wait(ctx, between(ctx, 2000, 4000))) {
     const since = ctx.now()
-    await sentinel.killPrimary()
+    const loss = new KillTap(ctx.keys)
+    await sentinel.killPrimary(loss)
     ctx.count('kill')
     ctx.dropped('kill', since)
+    if (loss.failover) ctx.failedOver(loss.failover)
   }
 }
 
@@ -587,9 +591,11 @@ const modeList: Mode[] = [
       const cluster = ownCluster(ctx)
       while (await wait(ctx, between(ctx, 2000, 4000))) {
         const since = ctx.now()
-        if (!(await killMaster(cluster, ctx.random, between(ctx, 100, 300)))) continue
+        const loss = new KillTap(ctx.keys)
+        if (!(await killMaster(cluster, ctx.random, between(ctx, 100, 300), loss))) continue
         ctx.count('kill')
         ctx.dropped('kill', since)
+        if (loss.failover) ctx.failedOver(loss.failover)
       }
     },
   },

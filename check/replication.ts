@@ -365,6 +365,73 @@ export interface Failover {
   lost: LostEffect[]
 }
 
+/** What a fault that kills a primary tells of it, before the kill and once a replica took over. */
+export interface KillWatch {
+  /** Just before the kill of the primary listening on `port`. */
+  before(port: number): Promise<void>
+  /** Once the replica at `url` was promoted in its place. */
+  promoted(url: string): Promise<void>
+}
+
+/**
+ * What a kill -9 of a primary loses, where the failover is another's to make (a Cluster's, the
+ * Sentinels'): a tap on the primary's stream from just before the kill, and the offset its
+ * promoted replica had reached (INFO's second_repl_offset - 1: where the replica's own history
+ * began). The tap never counts towards a WAIT (it acknowledges offset 0), nor is it promoted.
+ */
+export class KillTap implements KillWatch {
+  private tap: StreamTap | undefined
+  private killedAt: bigint | undefined
+  /** What was lost, once `promoted` resolved. */
+  failover: Failover | undefined
+
+  constructor(private readonly keys: Keys) {}
+
+  async before(port: number): Promise<void> {
+    // A diskless sync waits repl-diskless-sync-delay (5 s by default) for more replicas first.
+    const admin = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 1 })
+    admin.on('error', () => {})
+    try {
+      await admin.config('SET', 'repl-diskless-sync-delay', '0')
+    } finally {
+      admin.disconnect()
+    }
+    const tap = new StreamTap(port)
+    this.tap = tap
+    await Promise.race([
+      tap.synced,
+      sleep(5000).then(() => Promise.reject(new Error('the tap did not sync with the primary'))),
+    ])
+    // the stream flows from the tap's first ACK after the snapshot (see StreamTap)
+    await sleep(150)
+    this.killedAt = process.hrtime.bigint()
+  }
+
+  async promoted(url: string): Promise<void> {
+    const switchedAt = process.hrtime.bigint()
+    const { tap, killedAt } = this
+    if (tap === undefined || killedAt === undefined) throw new Error('KillTap: promoted before a kill')
+    const admin = new Redis(url, { maxRetriesPerRequest: 1 })
+    admin.on('error', () => {})
+    try {
+      const reached = Number(await infoField(admin, 'second_repl_offset')) - 1
+      // the tap reads what the dead primary had written until its socket ends
+      await Promise.race([tap.closed, sleep(2000)])
+      const commands = reached >= 0 ? tap.commandsAfter(reached) : undefined
+      this.failover = {
+        killedAt,
+        switchedAt,
+        lostBytes: Math.max(0, tap.offset - reached),
+        lostCommands: commands?.length,
+        lost: lostEffects(commands ?? [], this.keys),
+      }
+    } finally {
+      admin.disconnect()
+      tap.close()
+    }
+  }
+}
+
 async function infoField(client: Redis, field: string): Promise<string | undefined> {
   const text = await client.info('replication')
   return new RegExp(`^${field}:(.*)$`, 'm').exec(text)?.[1]?.trim()

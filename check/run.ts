@@ -54,7 +54,7 @@ import {
   type Universe,
 } from './history.js'
 import { mutants, mutantTree } from './mutants.js'
-import { ReplicatedServer } from './replication.js'
+import { type Failover, ReplicatedServer } from './replication.js'
 import {
   type CacheTarget,
   type CoordinatorMessage,
@@ -342,6 +342,8 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
     done.catch(() => controller.abort())
 
     const drops: DropRecord[] = []
+    /** failovers after a kill that another made (a Cluster's, the Sentinels'), with what they lost */
+    const tapped: Failover[] = []
     const now = () => Number(process.hrtime.bigint() - base)
     const ctx: FaultContext = {
       server,
@@ -366,6 +368,9 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
       now,
       dropped(fault, since) {
         drops.push({ t: 'd', fault, s: since, e: now() })
+      },
+      failedOver(failover) {
+        tapped.push(failover)
       },
     }
     const runStarted = Date.now()
@@ -424,9 +429,10 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
     )
     result.report = report
     result.stats.opsPerSecond = Math.round(report.operations / (runMs / 1000))
-    if (pair) {
+    const lostTo = pair ? pair.failovers : tapped
+    if (pair || tapped.length > 0) {
       const toLog = (t: bigint) => Number(t - base)
-      const failovers = pair.failovers.map((f) => ({
+      const failovers = lostTo.map((f) => ({
         at: toLog(f.killedAt),
         switched: toLog(f.switchedAt),
         lost: f.lost,
@@ -434,8 +440,8 @@ async function runMode(mode: Mode, run: RunContext, options: CheckOptions, index
       const lost = matchLost(log, failovers)
       Object.assign(result.stats, {
         failovers: failovers.length,
-        lost_stream_bytes: pair.failovers.reduce((sum, f) => sum + f.lostBytes, 0),
-        lost_stream_commands: pair.failovers.reduce((sum, f) => sum + (f.lostCommands ?? Number.NaN), 0),
+        lost_stream_bytes: lostTo.reduce((sum, f) => sum + f.lostBytes, 0),
+        lost_stream_commands: lostTo.reduce((sum, f) => sum + (f.lostCommands ?? Number.NaN), 0),
         lost_invalidations: lost.lost,
         lost_resolved_invalidations: lost.resolved,
       })

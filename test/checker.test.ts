@@ -804,6 +804,11 @@ describe('real runs', () => {
       const [result] = await runCheck({ ...RUN, modes: [mode], backend, seconds, sharding: 'key' })
       expectSound(result)
       expect(result.faults[fault], summary(result)).toBeGreaterThan(0)
+      // a kill's failover is the Sentinels': what it lost is read from a tap of the old primary
+      if (fault === 'kill') {
+        expect(result.stats.failovers, summary(result)).toBe(result.faults.kill)
+        expect(result.stats.lost_resolved_invalidations, summary(result)).toBeTypeOf('number')
+      }
     },
     90_000,
   )

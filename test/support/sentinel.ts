@@ -31,9 +31,15 @@ export interface RedisSentinel {
   primary(): Promise<RedisServer>
   /**
    * kill -9 of the current primary; resolves once the Sentinels promoted a replica and the killed
-   * server is back, empty, as a replica of it.
+   * server is back, empty, as a replica of it. `watch` (the checker's tap of what a kill loses)
+   * is told just before the kill and once the replica is promoted.
    */
-  killPrimary(): Promise<void>
+  killPrimary(watch?: {
+    /** just before the kill of the primary listening on `port` */
+    before(port: number): Promise<void>
+    /** once the replica at `url` is the primary in its place */
+    promoted(url: string): Promise<void>
+  }): Promise<void>
   stop(): Promise<void>
 }
 
@@ -165,12 +171,14 @@ export async function startSentinel(): Promise<RedisSentinel> {
     name: SENTINEL_NAME,
     servers,
     primary,
-    async killPrimary() {
+    async killPrimary(watch) {
       const old = await primary()
+      await watch?.before(old.port)
       await old.kill()
       await until(async () => (await primary()) !== old, 30_000, 'the Sentinels did not fail the primary over')
       const next = await primary()
       await until(async () => (await role(next.url)) === 'master', 30_000, 'the promoted replica is not a master')
+      await watch?.promoted(next.url)
       // back empty, then the Sentinels make it a replica of the new primary
       await old.restart()
       await until(
