@@ -67,6 +67,8 @@ export interface ClusterResult {
 }
 
 const GROUPS = ['g_1', 'g_2', 'g_3']
+/** keys of a getMany: on several slots, so on every master under 'key' */
+const MANY = Array.from({ length: 10 }, (_, i) => `rt-many-${i}`)
 
 class Worker {
   private readonly child: ChildProcess
@@ -111,6 +113,8 @@ function calls(cache: GroupCache, cold: GroupCache, tag: string): [string, (i: n
   return [
     ['get, a hit, groups known to the process', () => cache.get('rt')],
     ['get, a hit, groups not known (hints: 0)', () => cold.get('rt')],
+    ['getMany, 10 hits, groups known', () => cache.getMany(MANY)],
+    ['getMany, 10 hits, groups not known (hints: 0)', () => cold.getMany(MANY)],
     ['set, 3 groups', () => cache.set('rt', valueFor(1), { groups: GROUPS })],
     ['wrap, a miss and its fill', (i) => cache.wrap(`rt-${tag}-${i}`, { groups: GROUPS }, () => valueFor(i))],
     ['expireGroups, 3 groups', () => cache.expireGroups(GROUPS)],
@@ -158,6 +162,8 @@ async function roundTrips(
       const { redis, cache } = open(target)
       const { cache: cold } = open(target, 0)
       await cache.set('rt', valueFor(1), { groups: GROUPS })
+      for (const key of MANY) await cache.set(key, valueFor(2), { groups: GROUPS })
+      await cache.getMany(MANY) // the groups of each key known to `cache`
       pingMs[target] = await medianMs(samples, () => redis.ping())
       const list = calls(cache, cold, target)
       names = list.map(([name]) => name)
