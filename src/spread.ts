@@ -201,6 +201,18 @@ async function readEntry(client: CacheClient, keys: Keys, request: ReadRequest):
     Promise.all(groups.map((group) => stamp(client, keys, group, true, lease))),
   ])
   const [entry, leased, wait, s, micros, generation] = claimed as [string, number, number, string, string, string]
+  // Stored since the peek (another's fill, just done)? The claim read the entry again, and the
+  // stamps the versions, both after this read began: live by them, it is a hit (the argument
+  // above), and a lease this read took goes back at once. An entry with groups the read did not
+  // stamp stays a miss: its fill finds it ('exists').
+  const stored = entry === peeked.entry ? undefined : decoded(entry)
+  if (stored !== undefined && covers(stored.groups, groups) && covers(groups, stored.groups)) {
+    const current = new Map(groups.map((group, i) => [group, (stamps[i] as Stamp).version || null]))
+    if (isLive(stored, current, seconds(s, micros))) {
+      if (leased === 1) await releaseLease(client, keys, key, owner, 0).catch(() => false)
+      return { hit: true, entry }
+    }
+  }
   const token: FillToken = {
     key,
     groups,

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it, vi } from 'vitest'
 import { type GroupCache, InvalidArgumentError } from '../src/index.js'
 import { forEachBackend } from './support/backends.js'
-import { gate } from './support/gate.js'
+import { gate, until } from './support/gate.js'
 
 forEachBackend('race-free fills', (backend) => {
   describe('refused fills are reported', () => {
@@ -278,11 +278,14 @@ forEachBackend('race-free fills', (backend) => {
     it('a delete during fn: callers get fn’s result, the next reader misses', async () => {
       const cache = backend.cache()
       const held = gate()
+      let running = false
       const filling = cache.wrap('k', { groups: ['a'] }, async () => {
+        running = true
         await held.opened
         return 'old'
       })
-      await sleep(20)
+      // during fn: its read (and the token) done, on a loaded machine too
+      await until(() => running)
       await cache.delete('k')
       held.open()
       expect(await filling).toBe('old')

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
+import { spreadScripts } from '../src/commands.js'
 import { InvalidArgumentError } from '../src/index.js'
 import { forEachBackend } from './support/backends.js'
 import { gate, until } from './support/gate.js'
@@ -92,6 +93,33 @@ forEachBackend('fill leases', (backend) => {
       expect(calls).toBe(1)
       expect(reported).toEqual([])
     })
+
+    if (backend.sharding === 'key')
+      it("a miss whose claim reaches Redis after another's fill stored takes that value, without calling its function", async () => {
+        // Under sharding 'key' a read looks at the entry, then claims the key: a fill may store in
+        // between. The claim reads the entry again, and the stamps its versions.
+        const holder = backend.cache()
+        const { cache: waiter, outage } = backend.failingCache()
+        await holder.get('warm')
+        await waiter.get('warm')
+        const fill = gate<string>()
+        const held = holder.wrap('k', { groups: ['g'] }, () => fill.opened)
+        await until(async () => (await backend.raw.exists(leaseKey('k'))) === 1)
+        outage.start('slow', (command, args) => command === 'evalsha' && args[0] === spreadScripts.claim.sha)
+        let calls = 0
+        const waiting = waiter.wrap('k', { groups: ['g'] }, () => {
+          calls++
+          return 'the waiter filled'
+        })
+        await sleep(50) // its look missed; its claim is on its way, 300 ms late
+        fill.open('the holder filled')
+        expect(await held).toBe('the holder filled')
+        expect(await waiting).toBe('the holder filled')
+        outage.end()
+        expect(outage.failed).toBe(1)
+        expect(calls).toBe(0)
+        expect(await backend.raw.exists(leaseKey('k'))).toBe(0)
+      })
 
     it('a fill refused by its token (a group expired meanwhile) wakes the waiters, who fill anew', async () => {
       const holder = backend.cache()
