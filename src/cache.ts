@@ -27,6 +27,7 @@ import { Reads } from './reads.js'
 import { checkWaitForReplicas } from './replicas.js'
 import { jsonSerializer } from './serializer.js'
 import { spreadStore } from './spread.js'
+import { type CacheStats, Counters } from './stats.js'
 import { Transport } from './transport.js'
 import { checkCount, checkGrace, checkMs, checkName, checkNotFoundTtl, checkSharding, checkTtl } from './validate.js'
 import { Values } from './values.js'
@@ -59,6 +60,8 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   private readonly invalidation: Invalidation
   private readonly near: NearCache | undefined
   private warned = false
+  /** What `stats()` reports: counted where each thing happens (src/stats.ts). */
+  private readonly counters = new Counters()
   /** Refused fills in a row, by key (reset by one that stores), and whether their warning was given. */
   private readonly refusals = new Map<string, number>()
   private warnedRefusals = false
@@ -109,7 +112,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
             (text) => values.decode(text),
           )
         : undefined
-    this.reads = new Reads(this.transport, store, hints, values, discard, this.near)
+    this.reads = new Reads(this.transport, store, hints, values, discard, this.near, this.counters)
     this.writes = new Writes(this.transport, store, hints, values, ttl, lease, grace, (key, status) =>
       this.filled(key, status),
     )
@@ -125,8 +128,9 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
       // a fill never stores undefined: "not found" is a value of its own (src/values.ts)
       (key, value, options) => this.set(key, value as {} | null, options),
       discard,
+      this.counters,
     )
-    this.invalidation = new Invalidation(this.transport, store, hints, lease, timeout, waitForReplicas)
+    this.invalidation = new Invalidation(this.transport, store, hints, lease, timeout, waitForReplicas, this.counters)
   }
 
   /** The value stored under `key`, or undefined on a miss. Fails open: Redis errors resolve undefined. */
@@ -275,6 +279,15 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   }
 
   /**
+   * What this cache counted since it was made: hits, misses and stale hits (every read of a key is
+   * one of them), near-cache hits, fills, refused fills, lease waits, invalidations and errors
+   * (see CacheStats). A copy, cheap enough to poll.
+   */
+  stats(): CacheStats {
+    return this.counters.snapshot()
+  }
+
+  /**
    * The near cache's state, or undefined without one: whether it is in sync (holding and serving
    * values), how many entries it holds, and how many reads it served.
    */
@@ -301,6 +314,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
       this.refusals.delete(key)
       return
     }
+    this.counters.refusedFills++
     this.emit('refused', { key, reason: status })
     if (status === 'exists' || this.warnedRefusals || this.listenerCount('refused') > 0) return
     const streak = (this.refusals.get(key) ?? 0) + 1
@@ -321,6 +335,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   /** Every failure a read absorbed goes to `error`; with no listener, one process warning. */
   private report(error: unknown): void {
     const failure = error instanceof GroupCacheError ? error : new RedisError('redis', error)
+    this.counters.errors++
     if (this.listenerCount('error') > 0) {
       this.emit('error', failure)
     } else if (!this.warned) {

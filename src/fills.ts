@@ -13,6 +13,7 @@ import type {
   WrapOptions,
 } from './options.js'
 import type { RawRead, Reads } from './reads.js'
+import type { Counters } from './stats.js'
 import type { Transport } from './transport.js'
 import {
   checkFunction,
@@ -89,6 +90,7 @@ export class Fills {
     private readonly store: (key: string, value: unknown, options: SetOptions) => Promise<boolean>,
     /** Deletes a stored value the serializer cannot read (the cache's own delete). */
     private readonly discard: (key: string) => Promise<void>,
+    private readonly counters: Counters,
   ) {}
 
   async read<T>(key: string, options: ReadOptions): Promise<ReadResult<T>> {
@@ -97,6 +99,7 @@ export class Fills {
     const grace = options.grace === undefined ? 0 : checkGrace(options.grace)
     const deadlines = this.transport.deadlinesOf(options)
     const reply = await this.reads.readOrToken(cacheKey, groups, () => this.ask(grace), deadlines)
+    this.count(reply)
     if (!reply.hit) {
       const miss = { hit: false, token: reply.token, leased: reply.leased } as const
       if (reply.stale === undefined) return miss
@@ -139,8 +142,11 @@ export class Fills {
       reply = await this.reads.readOrToken(fill.key, fill.groups, () => this.ask(fill.grace), fill.deadlines)
     } catch (error) {
       if (error instanceof ClosedError) throw error
+      this.counters.misses++
       return this.failOpen(fill, error)
     }
+    this.count(reply)
+    if (!reply.hit && reply.stale === undefined && !reply.leased) this.counters.leaseWaits++
     if (reply.hit) return reply.decoded ? (reply.decoded.value as T) : this.decodeOrRun(fill, reply.value)
     if (reply.stale !== undefined) return this.serveStale(fill, reply)
     const flight = [fill.key, reply.token.generation, ...fill.groups, ...reply.token.versions].join('\u0000')
@@ -194,6 +200,7 @@ export class Fills {
    * that a bad one rejects the call (InvalidArgumentError) instead of reaching Redis.
    */
   private async run<T>(fill: Fill<T>): Promise<Run<T>> {
+    this.counters.fills++
     const ctx: FillContext = { groups: [] }
     const value = await fill.fn(ctx)
     const groups = ctx.groups.length === 0 ? ctx.groups : checkGroups(ctx.groups)
@@ -203,6 +210,16 @@ export class Fills {
   /** The function's value alone, for a run whose value is not stored. */
   private async runUnstored<T>(fill: Fill<T>): Promise<T> {
     return (await this.run(fill)).value
+  }
+
+  /** A read's answer, counted: a hit (the near cache's, maybe), a stale hit, or a miss. */
+  private count(reply: RawRead): void {
+    const { counters } = this
+    if (reply.hit) {
+      counters.hits++
+      if (reply.near) counters.nearHits++
+    } else if (reply.stale !== undefined) counters.staleHits++
+    else counters.misses++
   }
 
   private ask(grace: number) {

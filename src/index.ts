@@ -30,4 +30,5 @@ export type {
   WrapOptions,
 } from './options.js'
 export { jsonSerializer, type Serializer } from './serializer.js'
+export type { CacheStats } from './stats.js'
 export { MAX_BATCH, MAX_GROUPS } from './validate.js'

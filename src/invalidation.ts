@@ -6,6 +6,7 @@ import { InvalidArgumentError } from './errors.js'
 import type { Hints } from './hints.js'
 import type { CallOptions, ExpireOptions } from './options.js'
 import { ReplicaWait, type WaitForReplicas } from './replicas.js'
+import type { Counters } from './stats.js'
 import type { Transport } from './transport.js'
 import { checkFlag, checkGroups, checkKey, checkKeys, MAX_BATCH } from './validate.js'
 
@@ -24,6 +25,7 @@ export class Invalidation {
     private readonly lease: number,
     timeout: number,
     waitForReplicas: WaitForReplicas | undefined,
+    private readonly counters: Counters,
   ) {
     if (waitForReplicas) this.replicas = new ReplicaWait(transport, waitForReplicas, timeout)
   }
@@ -119,6 +121,7 @@ export class Invalidation {
     const mark = this.replicas?.mark()
     const result = await this.transport.request(operation, run, deadlines)
     if (mark !== undefined) await this.replicas?.confirm(operation, mark, names)
+    this.counters.invalidations++
     return result
   }
 }

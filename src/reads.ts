@@ -4,6 +4,7 @@ import { covers, decodeEntry, liveAt } from './entry.js'
 import { ClosedError } from './errors.js'
 import type { Hint, Hints } from './hints.js'
 import type { NearCache, NearHit } from './near.js'
+import type { Counters } from './stats.js'
 import type { Transport } from './transport.js'
 import { checkKey, checkKeys, NO_GROUPS } from './validate.js'
 import type { Values } from './values.js'
@@ -14,14 +15,11 @@ import type { Values } from './values.js'
  * has left), and within grace the stale value.
  */
 export type RawRead =
-  | { hit: true; value: string; decoded?: { readonly value: unknown } }
+  | { hit: true; value: string; decoded?: { readonly value: unknown }; near?: true }
   | { hit: false; token: FillToken; leased: boolean; wait: number; stale: string | undefined }
 
 /** What a read by script asks for besides the entry (see ReadRequest). */
 export type ReadAsk = Omit<ReadRequest, 'key' | 'groups'>
-
-/** What a read that failed open answers. */
-const nothing = (): undefined => undefined
 
 /**
  * Reads, and the hints that make them cheap. A key this process knows (its hint: the groups it
@@ -41,7 +39,15 @@ export class Reads {
     /** Deletes a stored value the serializer cannot read (the cache's own delete). */
     private readonly discard: (key: string) => Promise<void>,
     private readonly near: NearCache | undefined,
+    /** `get` and `getMany` count their hits and misses; `readOrToken`'s callers count theirs */
+    private readonly counters: Counters,
   ) {}
+
+  /** A read that failed open: a miss. */
+  private readonly missed = (): undefined => {
+    this.counters.misses++
+    return undefined
+  }
 
   /** The value stored under `key`, or undefined on a miss. Fails open. `deadlines`: the call's own timeout's. */
   get<T>(key: string, deadlines?: Deadlines | null): Promise<T | undefined> {
@@ -61,6 +67,8 @@ export class Reads {
 
   /** A near-cache hit's value: decoded already (frozen, or a fresh copy), or its text decoded now. */
   private nearValue<T>(key: string, hit: NearHit): T | Promise<undefined> {
+    this.counters.hits++
+    this.counters.nearHits++
     return hit.decoded === undefined ? this.decodeOrDiscard<T>(key, hit.text) : (hit.decoded.value as T)
   }
 
@@ -74,10 +82,13 @@ export class Reads {
       (client) => this.store.fetch(client, hint.keys),
       (reply) => {
         const value = this.liveValue(cacheKey, hint, reply, 0, hint.at)
-        if (value !== undefined) return this.decodeOrDiscard<T>(cacheKey, value)
-        return reply[0] === null ? undefined : this.getByScript<T>(cacheKey, deadlines)
+        if (value !== undefined) {
+          this.counters.hits++
+          return this.decodeOrDiscard<T>(cacheKey, value)
+        }
+        return reply[0] === null ? this.missed() : this.getByScript<T>(cacheKey, deadlines)
       },
-      nothing,
+      this.missed,
       deadlines,
     )
   }
@@ -129,10 +140,16 @@ export class Reads {
         })
       }
     } catch (error) {
-      return this.transport.failOpen(
+      const failed = this.transport.failOpen(
         error,
         cacheKeys.map(() => undefined),
       )
+      this.counters.misses += cacheKeys.length
+      return failed
+    }
+    for (const value of values) {
+      if (value === undefined) this.counters.misses++
+      else this.counters.hits++
     }
     return Promise.all(
       values.map((value, i) =>
@@ -156,7 +173,7 @@ export class Reads {
     const near = this.near?.lookup(key, groups)
     if (near !== undefined) {
       const hit = await near
-      if (hit !== undefined) return { hit: true, value: hit.text, decoded: hit.decoded }
+      if (hit !== undefined) return { hit: true, value: hit.text, decoded: hit.decoded, near: true }
     }
     const hint = this.hints.warm(key)
     // The MGET checks the entry holds the hint's groups: only worth it when they include the ones asked for.
@@ -179,8 +196,12 @@ export class Reads {
     return this.transport.call(
       'get',
       (client) => this.store.get(client, key),
-      (entry) => (entry === null ? undefined : this.decodeOrDiscard<T>(key, this.learn(key, entry))),
-      nothing,
+      (entry) => {
+        if (entry === null) return this.missed()
+        this.counters.hits++
+        return this.decodeOrDiscard<T>(key, this.learn(key, entry))
+      },
+      this.missed,
       deadlines,
     )
   }

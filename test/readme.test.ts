@@ -126,6 +126,9 @@ const EXPECTED: Record<string, (lines: string[]) => void> = {
   'README.md › Caching "not found"': (lines) => expect(lines).toEqual(['1 undefined false']),
   // the second get came from the near cache; the read after expireGroup misses
   'README.md › Near cache': (lines) => expect(lines).toEqual(['true', 'undefined']),
+  // the counters after a miss and its fill, a hit, an invalidation and a miss
+  'README.md › Counters: cache.stats()': (lines) =>
+    expect(lines).toEqual(['{ hits: 1, misses: 2, fills: 1, invalidations: 1 }']),
   'README.md › Fill tokens: read and set({ token })': (lines) =>
     expect(lines).toEqual(["{ id: 1, name: 'Ada', plan: 'free' }", 'true']),
 }
