@@ -263,11 +263,13 @@ forEachBackend('race-free fills', (backend) => {
     it('an expireGroup during fn: callers get fn’s result, the next reader misses', async () => {
       const cache = backend.cache()
       const held = gate()
+      let running = false
       const filling = cache.wrap('k', { groups: ['a', 'b'] }, async () => {
+        running = true
         await held.opened
         return 'computed before the invalidation'
       })
-      await sleep(20)
+      await until(() => running) // its read (and the token) done, on a loaded machine too
       await cache.expireGroup('b')
       held.open()
       expect(await filling).toBe('computed before the invalidation')
@@ -306,10 +308,10 @@ forEachBackend('race-free fills', (backend) => {
         return row
       }
       const early = cache.wrap('k', { groups: ['g'] }, load)
-      await sleep(20)
+      await until(() => calls === 1) // its read done: its fill began
       await invalidate(cache) // a writer published 'new'
       const late = cache.wrap('k', { groups: ['g'] }, load)
-      await sleep(20)
+      await until(() => calls === 2)
       held.open()
       expect(await early).toBe('old')
       expect(await late).toBe('new')
