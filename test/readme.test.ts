@@ -40,6 +40,7 @@ const SOURCE = join(root, 'src/index.ts')
 const PACKAGE = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   name: string
   scripts: Record<string, string>
+  bin?: Record<string, string>
   dependencies?: Record<string, string>
   devDependencies?: Record<string, string>
   peerDependencies?: Record<string, string>
@@ -365,7 +366,8 @@ const KNOWN_PACKAGES = new Set([
   PACKAGE.name,
   ...Object.keys({ ...PACKAGE.dependencies, ...PACKAGE.devDependencies, ...PACKAGE.peerDependencies }),
 ])
-const BINARIES = new Set(readdirSync(join(root, 'node_modules/.bin')))
+// and the package's own (in an app that installs it, node_modules/.bin has it)
+const BINARIES = new Set([...readdirSync(join(root, 'node_modules/.bin')), ...Object.keys(PACKAGE.bin ?? {})])
 
 /** Why a command of a shell block is not one this project runs, or undefined if it is. */
 function wrongCommand(command: string): string | undefined {
