@@ -17,7 +17,9 @@ forEachBackend('namespace isolation', (backend) => {
     const a = backend.namespace
     const b = randomNamespace()
     const id = randomBytes(6).toString('hex')
-    const cacheB = backend.cache({ namespace: b })
+    // B's tombstone, lease and the versions its read made live a lease: a minute, so that none
+    // of them ends while the test runs (it takes seconds on the in-memory backend, loaded)
+    const cacheB = backend.cache({ namespace: b, lease: 60_000 })
     const cacheA = backend.cache({ namespace: a })
     // The same namespace under another prefix is another cache too.
     const otherPrefix = backend.cache({ namespace: a, prefix: `p${id}` })
