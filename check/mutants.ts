@@ -213,13 +213,12 @@ const list: Mutant[] = [
       {
         file: 'src/reads.ts',
         target:
-          'return reply[0] === null ? this.missed() : this.getByScript<T>(cacheKey, deadlines)\n      },\n      this.missed,\n',
-        replacement:
-          'return reply[0] === null ? this.missed() : this.getByScript<T>(cacheKey, deadlines)\n      },\n      undefined,\n',
+          'this.getByScript<T>(cacheKey, deadlines, trace)\n      },\n      this.failOpen(trace),\n',
+        replacement: 'this.getByScript<T>(cacheKey, deadlines, trace)\n      },\n      undefined,\n',
       },
       {
         file: 'src/reads.ts',
-        target: 'return this.decodeOrDiscard<T>(key, this.learn(key, entry))\n      },\n      this.missed,\n',
+        target: 'return this.decodeOrDiscard<T>(key, this.learn(key, entry))\n      },\n      this.failOpen(trace),\n',
         replacement: 'return this.decodeOrDiscard<T>(key, this.learn(key, entry))\n      },\n      undefined,\n',
       },
     ],

@@ -28,6 +28,15 @@ import { checkWaitForReplicas } from './replicas.js'
 import { jsonSerializer } from './serializer.js'
 import { spreadStore } from './spread.js'
 import { type CacheStats, Counters } from './stats.js'
+import {
+  channels,
+  type OperationContext,
+  passed,
+  type ReadContext,
+  readContext,
+  type SetContext,
+  traced,
+} from './tracing.js'
 import { Transport } from './transport.js'
 import { checkCount, checkGrace, checkMs, checkName, checkNotFoundTtl, checkSharding, checkTtl } from './validate.js'
 import { Values } from './values.js'
@@ -129,14 +138,21 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
       (key, value, options) => this.set(key, value as {} | null, options),
       discard,
       this.counters,
+      this.namespace,
     )
     this.invalidation = new Invalidation(this.transport, store, hints, lease, timeout, waitForReplicas, this.counters)
   }
 
   /** The value stored under `key`, or undefined on a miss. Fails open: Redis errors resolve undefined. */
   get<T = unknown>(key: string, options?: CallOptions): Promise<T | undefined> {
-    if (options === undefined) return this.reads.get<T>(key)
-    return this.withDeadlines(options, (deadlines) => this.reads.get<T>(key, deadlines))
+    if (channels.get.hasSubscribers)
+      return traced('get', readContext('get', this.namespace, key), (trace) => this.getOf<T>(key, options, trace))
+    return this.getOf<T>(key, options, undefined)
+  }
+
+  private getOf<T>(key: string, options: CallOptions | undefined, trace: ReadContext | undefined) {
+    if (options === undefined) return this.reads.get<T>(key, undefined, trace)
+    return this.withDeadlines(options, (deadlines) => this.reads.get<T>(key, deadlines, trace))
   }
 
   /**
@@ -145,8 +161,10 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * other groups, a stale one) take a second. Fails open.
    */
   getMany<T = unknown>(keys: readonly string[], options?: CallOptions): Promise<(T | undefined)[]> {
-    if (options === undefined) return this.reads.getMany<T>(keys)
-    return this.withDeadlines(options, (deadlines) => this.reads.getMany<T>(keys, deadlines))
+    const run = (trace?: ReadContext) =>
+      this.withDeadlines(options, (deadlines) => this.reads.getMany<T>(keys, deadlines, trace))
+    if (!channels.getMany.hasSubscribers) return run()
+    return traced('getMany', readContext('getMany', this.namespace, undefined, listed(keys)), run)
   }
 
   /**
@@ -155,7 +173,16 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * stored meanwhile, and the token is younger than the lease. Resolves false when it refused.
    */
   set<T extends {} | null = {} | null>(key: string, value: T, options: SetOptions = {}): Promise<boolean> {
-    const stored = this.writes.set(key, value, options)
+    if (channels.set.hasSubscribers) {
+      const groups = passed(options, 'groups') ?? passed(passed(options, 'token'), 'groups')
+      const context: SetContext = { operation: 'set', namespace: this.namespace, key, groups: listed(groups) }
+      return traced('set', context, (trace) => this.setOf(key, value, options, trace))
+    }
+    return this.setOf(key, value, options, undefined)
+  }
+
+  private setOf(key: string, value: unknown, options: SetOptions, trace: SetContext | undefined): Promise<boolean> {
+    const stored = this.writes.set(key, value, options, trace)
     return this.near === undefined ? stored : this.dropping(stored, [key])
   }
 
@@ -164,8 +191,12 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * Always hard: the value is gone, grace or not.
    */
   delete(key: string, options?: CallOptions): Promise<boolean> {
-    const deleted = this.invalidation.delete(key, options)
-    return this.near === undefined ? deleted : this.dropping(deleted, [key])
+    const run = () => {
+      const deleted = this.invalidation.delete(key, options)
+      return this.near === undefined ? deleted : this.dropping(deleted, [key])
+    }
+    if (!channels.delete.hasSubscribers) return run()
+    return traced('delete', { operation: 'delete', namespace: this.namespace, key }, run)
   }
 
   /**
@@ -173,8 +204,12 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * fills of them that began before are refused. Resolves how many live entries it removed.
    */
   deleteMany(keys: readonly string[], options?: CallOptions): Promise<number> {
-    const deleted = this.invalidation.deleteMany(keys, options)
-    return this.near === undefined ? deleted : this.dropping(deleted, keys)
+    const run = () => {
+      const deleted = this.invalidation.deleteMany(keys, options)
+      return this.near === undefined ? deleted : this.dropping(deleted, keys)
+    }
+    if (!channels.deleteMany.hasSubscribers) return run()
+    return traced('deleteMany', { operation: 'deleteMany', namespace: this.namespace, keys: listed(keys) }, run)
   }
 
   /**
@@ -182,7 +217,11 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * before any is sent (bad input writes nothing); each is a set of its own, not one atomic write.
    */
   setMany(entries: readonly SetManyEntry[]): Promise<void> {
-    return this.writes.setMany(entries)
+    if (!channels.setMany.hasSubscribers) return this.writes.setMany(entries)
+    const keys = listed(entries)?.map((entry) => passed(entry, 'key'))
+    return traced('setMany', { operation: 'setMany', namespace: this.namespace, keys }, () =>
+      this.writes.setMany(entries),
+    )
   }
 
   /**
@@ -190,8 +229,12 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * stored meanwhile may stay). Fills in flight are refused. Resolves how many keys it deleted.
    */
   clear(): Promise<number> {
-    this.near?.clear()
-    return this.invalidation.clear()
+    const run = () => {
+      this.near?.clear()
+      return this.invalidation.clear()
+    }
+    if (!channels.clear.hasSubscribers) return run()
+    return traced('clear', { operation: 'clear', namespace: this.namespace }, run)
   }
 
   /** Whether `key` has a live entry, by the rules of `get` (a stored `null` counts). Fails open: false. */
@@ -201,7 +244,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
 
   /** `read` with the deadlines of the call's own `timeout`; bad options reject, nothing sent. */
   private async withDeadlines<R>(
-    options: CallOptions,
+    options: CallOptions | undefined,
     read: (deadlines: Deadlines | null | undefined) => Promise<R>,
   ): Promise<R> {
     return read(this.transport.deadlinesOf(options))
@@ -213,14 +256,23 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * refreshes; `{ hard: true }`: never.
    */
   expireGroup(group: string, options?: ExpireOptions): Promise<void> {
-    const expired = this.invalidation.expireGroups([group], options, 'expireGroup')
-    return this.near === undefined ? expired : this.dropping(expired, [], [group])
+    const run = () => {
+      const expired = this.invalidation.expireGroups([group], options, 'expireGroup')
+      return this.near === undefined ? expired : this.dropping(expired, [], [group])
+    }
+    if (!channels.expireGroup.hasSubscribers) return run()
+    return traced('expireGroup', { operation: 'expireGroup', namespace: this.namespace, groups: [group] }, run)
   }
 
   /** Invalidates every value in each group, atomically, in one round trip. Soft unless `hard`. */
   expireGroups(groups: readonly string[], options?: ExpireOptions): Promise<void> {
-    const expired = this.invalidation.expireGroups(groups, options)
-    return this.near === undefined ? expired : this.dropping(expired, [], groups)
+    const run = () => {
+      const expired = this.invalidation.expireGroups(groups, options)
+      return this.near === undefined ? expired : this.dropping(expired, [], groups)
+    }
+    if (!channels.expireGroups.hasSubscribers) return run()
+    const context: OperationContext = { operation: 'expireGroups', namespace: this.namespace, groups: listed(groups) }
+    return traced('expireGroups', context, run)
   }
 
   /**
@@ -243,12 +295,16 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * the set with the token, `release(token)`, or `lease` ms. Never stale. Rejects when Redis fails.
    */
   read<T = unknown>(key: string, options: ReadOptions = {}): Promise<ReadResult<T>> {
-    return this.fills.read<T>(key, options)
+    if (!channels.read.hasSubscribers) return this.fills.read<T>(key, options)
+    const context = readContext('read', this.namespace, key, undefined, listed(passed(options, 'groups')))
+    return traced('read', context, (trace) => this.fills.read<T>(key, options, trace))
   }
 
   /** Gives up the fill lease a `read` miss took (a fill that will not happen), so waiters fill at once. */
   release(token: FillToken): Promise<void> {
-    return this.fills.release(token)
+    if (!channels.release.hasSubscribers) return this.fills.release(token)
+    const context: OperationContext = { operation: 'release', namespace: this.namespace, key: passed(token, 'key') }
+    return traced('release', context, () => this.fills.release(token))
   }
 
   /**
@@ -261,8 +317,10 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   wrap<T>(key: string, fn: FillFunction<T>): Promise<T>
   wrap<T>(key: string, options: WrapOptions, fn: FillFunction<T>): Promise<T>
   wrap<T>(key: string, optionsOrFn: WrapOptions | FillFunction<T>, maybeFn?: FillFunction<T>): Promise<T> {
-    if (typeof optionsOrFn === 'function') return this.fills.wrap(key, {}, optionsOrFn)
-    return this.fills.wrap(key, optionsOrFn ?? {}, maybeFn)
+    const [options, fn] = typeof optionsOrFn === 'function' ? [{}, optionsOrFn] : [optionsOrFn ?? {}, maybeFn]
+    if (!channels.wrap.hasSubscribers) return this.fills.wrap(key, options, fn)
+    const context = readContext('wrap', this.namespace, key, undefined, listed(passed(options, 'groups')))
+    return traced('wrap', context, (trace) => this.fills.wrap(key, options, fn, trace))
   }
 
   /**
@@ -275,7 +333,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
     fn: (...args: A) => R | Promise<R>,
     options: CachedOptions<A, Awaited<R>>,
   ): (...args: A) => Promise<R> {
-    return this.fills.cached(fn, options)
+    return this.fills.cached(fn, options, (key, wrapOptions, fill) => this.wrap(key, wrapOptions, fill))
   }
 
   /**
@@ -346,4 +404,9 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
       })
     }
   }
+}
+
+/** An array as passed, for a context (anything else: undefined). */
+function listed(items: unknown): readonly unknown[] | undefined {
+  return Array.isArray(items) ? items : undefined
 }

@@ -14,6 +14,7 @@ import type {
 } from './options.js'
 import type { RawRead, Reads } from './reads.js'
 import type { Counters } from './stats.js'
+import { channels, type OperationContext, type ReadContext, traced } from './tracing.js'
 import type { Transport } from './transport.js'
 import {
   checkFunction,
@@ -40,6 +41,8 @@ interface Fill<T> {
   timeout: number | undefined
   deadlines: Deadlines | null | undefined
   fn: FillFunction<T>
+  /** the call's context when traced (src/tracing.ts): what it counts goes there too */
+  trace: ReadContext | undefined
 }
 
 /** A run of a fill's function: its value, and the groups it named as it ran (`ctx.groups`). */
@@ -91,15 +94,17 @@ export class Fills {
     /** Deletes a stored value the serializer cannot read (the cache's own delete). */
     private readonly discard: (key: string) => Promise<void>,
     private readonly counters: Counters,
+    /** the cache's namespace, for the `fill` channel's context */
+    private readonly namespace: string,
   ) {}
 
-  async read<T>(key: string, options: ReadOptions): Promise<ReadResult<T>> {
+  async read<T>(key: string, options: ReadOptions, trace?: ReadContext): Promise<ReadResult<T>> {
     const cacheKey = checkKey(key)
     const groups = checkGroups(options.groups)
     const grace = options.grace === undefined ? 0 : checkGrace(options.grace)
     const deadlines = this.transport.deadlinesOf(options)
     const reply = await this.reads.readOrToken(cacheKey, groups, () => this.ask(grace), deadlines)
-    this.count(reply)
+    this.count(reply, trace)
     if (!reply.hit) {
       const miss = { hit: false, token: reply.token, leased: reply.leased } as const
       if (reply.stale === undefined) return miss
@@ -121,7 +126,7 @@ export class Fills {
     return this.leases.release(token)
   }
 
-  async wrap<T>(key: string, options: WrapOptions, fn: FillFunction<T> | undefined): Promise<T> {
+  async wrap<T>(key: string, options: WrapOptions, fn: FillFunction<T> | undefined, trace?: ReadContext): Promise<T> {
     const cacheKey = checkKey(key)
     const groups = checkGroups(options.groups)
     const ttl = options.ttl === undefined ? this.ttl : checkTtl(options.ttl)
@@ -131,7 +136,7 @@ export class Fills {
     checkFunction(fn, 'fn')
     if (this.transport.closed) throw new ClosedError('wrap')
     const deadlines = this.transport.deadlinesFor(timeout)
-    const fill: Fill<T> = { key: cacheKey, groups, ttl, grace, notFoundTtl, timeout, deadlines, fn }
+    const fill: Fill<T> = { key: cacheKey, groups, ttl, grace, notFoundTtl, timeout, deadlines, fn, trace }
     return this.through(fill)
   }
 
@@ -142,11 +147,11 @@ export class Fills {
       reply = await this.reads.readOrToken(fill.key, fill.groups, () => this.ask(fill.grace), fill.deadlines)
     } catch (error) {
       if (error instanceof ClosedError) throw error
-      this.counters.misses++
+      this.counters.miss(fill.trace, 1, error)
       return this.failOpen(fill, error)
     }
-    this.count(reply)
-    if (!reply.hit && reply.stale === undefined && !reply.leased) this.counters.leaseWaits++
+    this.count(reply, fill.trace)
+    if (!reply.hit && reply.stale === undefined && !reply.leased) this.counters.leaseWait(fill.trace)
     if (reply.hit) return reply.decoded ? (reply.decoded.value as T) : this.decodeOrRun(fill, reply.value)
     if (reply.stale !== undefined) return this.serveStale(fill, reply)
     const flight = [fill.key, reply.token.generation, ...fill.groups, ...reply.token.versions].join('\u0000')
@@ -169,9 +174,11 @@ export class Fills {
     return joined && !outcome.vouched ? this.through(fill) : outcome.value
   }
 
+  /** `fn` read through `wrap`: the cache's own, so that each call is traced as a wrap. */
   cached<A extends unknown[], R>(
     fn: (...args: A) => R | Promise<R>,
     options: CachedOptions<A, Awaited<R>>,
+    wrap: <T>(key: string, options: WrapOptions, fn: FillFunction<T>) => Promise<T>,
   ): (...args: A) => Promise<R> {
     checkFunction(fn, 'fn')
     checkFunction(options?.key, 'options.key')
@@ -190,7 +197,7 @@ export class Fills {
         }
       : (_ctx: FillContext, args: A) => fn(...args)
     return (...args: A) =>
-      this.wrap(options.key(...args), { groups: options.groups?.(...args), ttl, grace, notFoundTtl, timeout }, (ctx) =>
+      wrap(options.key(...args), { groups: options.groups?.(...args), ttl, grace, notFoundTtl, timeout }, (ctx) =>
         run(ctx, args),
       )
   }
@@ -200,11 +207,22 @@ export class Fills {
    * that a bad one rejects the call (InvalidArgumentError) instead of reaching Redis.
    */
   private async run<T>(fill: Fill<T>): Promise<Run<T>> {
-    this.counters.fills++
+    this.counters.fill(fill.trace)
     const ctx: FillContext = { groups: [] }
-    const value = await fill.fn(ctx)
+    const value = await (channels.fill.hasSubscribers ? this.traceRun(fill, ctx) : fill.fn(ctx))
     const groups = ctx.groups.length === 0 ? ctx.groups : checkGroups(ctx.groups)
     return { value, groups }
+  }
+
+  /** The function's run, on the `fill` channel. */
+  private traceRun<T>(fill: Fill<T>, ctx: FillContext): Promise<T> {
+    const context: OperationContext = {
+      operation: 'fill',
+      namespace: this.namespace,
+      key: fill.key,
+      groups: fill.groups,
+    }
+    return traced('fill', context, async () => fill.fn(ctx))
   }
 
   /** The function's value alone, for a run whose value is not stored. */
@@ -213,13 +231,11 @@ export class Fills {
   }
 
   /** A read's answer, counted: a hit (the near cache's, maybe), a stale hit, or a miss. */
-  private count(reply: RawRead): void {
+  private count(reply: RawRead, trace: ReadContext | undefined): void {
     const { counters } = this
-    if (reply.hit) {
-      counters.hits++
-      if (reply.near) counters.nearHits++
-    } else if (reply.stale !== undefined) counters.staleHits++
-    else counters.misses++
+    if (reply.hit) counters.hit(trace, reply.near)
+    else if (reply.stale !== undefined) counters.staleHit(trace)
+    else counters.miss(trace)
   }
 
   private ask(grace: number) {

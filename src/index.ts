@@ -31,4 +31,11 @@ export type {
 } from './options.js'
 export { jsonSerializer, type Serializer } from './serializer.js'
 export type { CacheStats } from './stats.js'
+export {
+  OPERATIONS,
+  type Operation,
+  type OperationContext,
+  type ReadContext,
+  type SetContext,
+} from './tracing.js'
 export { MAX_BATCH, MAX_GROUPS } from './validate.js'

@@ -5,6 +5,7 @@ import { ClosedError } from './errors.js'
 import type { Hint, Hints } from './hints.js'
 import type { NearCache, NearHit } from './near.js'
 import type { Counters } from './stats.js'
+import type { ReadContext } from './tracing.js'
 import type { Transport } from './transport.js'
 import { checkKey, checkKeys, NO_GROUPS } from './validate.js'
 import type { Values } from './values.js'
@@ -43,14 +44,25 @@ export class Reads {
     private readonly counters: Counters,
   ) {}
 
-  /** A read that failed open: a miss. */
-  private readonly missed = (): undefined => {
-    this.counters.misses++
+  /** A miss (`failure`: the read failed open), counted, and in `trace` when the call is traced. */
+  private miss(trace: ReadContext | undefined, failure?: unknown): undefined {
+    this.counters.miss(trace, 1, failure)
     return undefined
   }
 
-  /** The value stored under `key`, or undefined on a miss. Fails open. `deadlines`: the call's own timeout's. */
-  get<T>(key: string, deadlines?: Deadlines | null): Promise<T | undefined> {
+  /** An untraced read that failed open: a miss. */
+  private readonly missed = (): undefined => this.miss(undefined)
+
+  /** What a read answers when it fails open: a miss, the failure in `trace` when traced. */
+  private failOpen(trace: ReadContext | undefined): (failure: unknown) => undefined {
+    return trace === undefined ? this.missed : (failure) => this.miss(trace, failure)
+  }
+
+  /**
+   * The value stored under `key`, or undefined on a miss. Fails open. `deadlines`: the call's own
+   * timeout's; `trace`: the call's context when traced (src/tracing.ts).
+   */
+  get<T>(key: string, deadlines?: Deadlines | null, trace?: ReadContext): Promise<T | undefined> {
     let cacheKey: string
     try {
       cacheKey = checkKey(key)
@@ -58,24 +70,27 @@ export class Reads {
       return Promise.reject(error)
     }
     const near = this.near?.lookup(cacheKey, NO_GROUPS)
-    if (near === undefined) return this.getFar<T>(cacheKey, deadlines)
-    if (!(near instanceof Promise)) return Promise.resolve(this.nearValue<T>(cacheKey, near))
+    if (near === undefined) return this.getFar<T>(cacheKey, deadlines, trace)
+    if (!(near instanceof Promise)) return Promise.resolve(this.nearValue<T>(cacheKey, near, trace))
     return near.then((hit) =>
-      hit === undefined ? this.getFar<T>(cacheKey, deadlines) : this.nearValue<T>(cacheKey, hit),
+      hit === undefined ? this.getFar<T>(cacheKey, deadlines, trace) : this.nearValue<T>(cacheKey, hit, trace),
     )
   }
 
   /** A near-cache hit's value: decoded already (frozen, or a fresh copy), or its text decoded now. */
-  private nearValue<T>(key: string, hit: NearHit): T | Promise<undefined> {
-    this.counters.hits++
-    this.counters.nearHits++
+  private nearValue<T>(key: string, hit: NearHit, trace: ReadContext | undefined): T | Promise<undefined> {
+    this.counters.hit(trace, true)
     return hit.decoded === undefined ? this.decodeOrDiscard<T>(key, hit.text) : (hit.decoded.value as T)
   }
 
   /** `get` from Redis. */
-  private getFar<T>(cacheKey: string, deadlines: Deadlines | null | undefined): Promise<T | undefined> {
+  private getFar<T>(
+    cacheKey: string,
+    deadlines: Deadlines | null | undefined,
+    trace: ReadContext | undefined,
+  ): Promise<T | undefined> {
     const hint = this.hints.warm(cacheKey)
-    if (hint === undefined) return this.getByScript<T>(cacheKey, deadlines)
+    if (hint === undefined) return this.getByScript<T>(cacheKey, deadlines, trace)
     // Not async, and the reply settled inside the call's own promise: this is a hit's whole path.
     return this.transport.call(
       'get',
@@ -83,32 +98,36 @@ export class Reads {
       (reply) => {
         const value = this.liveValue(cacheKey, hint, reply, 0, hint.at)
         if (value !== undefined) {
-          this.counters.hits++
+          this.counters.hit(trace)
           return this.decodeOrDiscard<T>(cacheKey, value)
         }
-        return reply[0] === null ? this.missed() : this.getByScript<T>(cacheKey, deadlines)
+        return reply[0] === null ? this.miss(trace) : this.getByScript<T>(cacheKey, deadlines, trace)
       },
-      this.missed,
+      this.failOpen(trace),
       deadlines,
     )
   }
 
   /** The values of `keys`, in order (undefined for each miss). Fails open. */
-  async getMany<T>(keys: readonly string[], deadlines?: Deadlines | null): Promise<(T | undefined)[]> {
+  async getMany<T>(
+    keys: readonly string[],
+    deadlines?: Deadlines | null,
+    trace?: ReadContext,
+  ): Promise<(T | undefined)[]> {
     const cacheKeys = checkKeys(keys)
     if (this.transport.closed) throw new ClosedError('getMany')
     const [first] = cacheKeys
     if (first === undefined) return []
-    if (cacheKeys.length === 1) return [await this.get<T>(first, deadlines)]
+    if (cacheKeys.length === 1) return [await this.get<T>(first, deadlines, trace)]
     const { near } = this
-    if (near === undefined) return this.getManyFar<T>(cacheKeys, deadlines)
+    if (near === undefined) return this.getManyFar<T>(cacheKeys, deadlines, trace)
     // The near cache's values first (one sync point for all), then Redis for the rest.
     const held = await Promise.all(cacheKeys.map((key) => near.lookup(key, NO_GROUPS)))
     const rest = cacheKeys.filter((_, i) => held[i] === undefined)
-    const far = rest.length === 0 ? [] : await this.getManyFar<T>(rest, deadlines)
+    const far = rest.length === 0 ? [] : await this.getManyFar<T>(rest, deadlines, trace)
     let n = 0
     return Promise.all(
-      held.map((hit, i) => (hit === undefined ? far[n++] : this.nearValue<T>(cacheKeys[i] as string, hit))),
+      held.map((hit, i) => (hit === undefined ? far[n++] : this.nearValue<T>(cacheKeys[i] as string, hit, trace))),
     )
   }
 
@@ -116,8 +135,9 @@ export class Reads {
   private async getManyFar<T>(
     cacheKeys: string[],
     deadlines: Deadlines | null | undefined,
+    trace: ReadContext | undefined,
   ): Promise<(T | undefined)[]> {
-    if (cacheKeys.length === 1) return [await this.getFar<T>(cacheKeys[0] as string, deadlines)]
+    if (cacheKeys.length === 1) return [await this.getFar<T>(cacheKeys[0] as string, deadlines, trace)]
     const values: (string | undefined)[] = new Array(cacheKeys.length)
     try {
       let unsettled = cacheKeys.map((_, i) => i)
@@ -144,12 +164,12 @@ export class Reads {
         error,
         cacheKeys.map(() => undefined),
       )
-      this.counters.misses += cacheKeys.length
+      this.counters.miss(trace, cacheKeys.length, error)
       return failed
     }
     for (const value of values) {
-      if (value === undefined) this.counters.misses++
-      else this.counters.hits++
+      if (value === undefined) this.counters.miss(trace)
+      else this.counters.hit(trace)
     }
     return Promise.all(
       values.map((value, i) =>
@@ -192,16 +212,20 @@ export class Reads {
   }
 
   /** A read by script: the first of a key, or one the MGET could not settle. Fails open. */
-  private getByScript<T>(key: string, deadlines: Deadlines | null | undefined): Promise<T | undefined> {
+  private getByScript<T>(
+    key: string,
+    deadlines: Deadlines | null | undefined,
+    trace: ReadContext | undefined,
+  ): Promise<T | undefined> {
     return this.transport.call(
       'get',
       (client) => this.store.get(client, key),
       (entry) => {
-        if (entry === null) return this.missed()
-        this.counters.hits++
+        if (entry === null) return this.miss(trace)
+        this.counters.hit(trace)
         return this.decodeOrDiscard<T>(key, this.learn(key, entry))
       },
-      this.missed,
+      this.failOpen(trace),
       deadlines,
     )
   }

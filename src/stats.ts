@@ -1,3 +1,5 @@
+import type { ReadContext } from './tracing.js'
+
 /**
  * What a cache counted since it was made (`cache.stats()`). Every read of a key is one hit, one
  * miss or one stale hit: `get` and `has` count one, `getMany` one per key, `wrap`, `cached` and
@@ -25,8 +27,10 @@ export interface CacheStats {
 }
 
 /**
- * The counters themselves: one object, shared by the modules that count, each field moved by one
- * increment where it happens (no allocation, no call: the hot path's cost is an add).
+ * The counters themselves: one object, shared by the modules that count, each field moved where
+ * it happens. A read's outcome goes through one of the methods below, which count it here and,
+ * when the call is traced, in its context too (src/tracing.ts): the hot path's cost is an add and
+ * a check.
  */
 export class Counters implements CacheStats {
   hits = 0
@@ -38,6 +42,41 @@ export class Counters implements CacheStats {
   leaseWaits = 0
   invalidations = 0
   errors = 0
+
+  /** A read of one key found a live value; `near`: this process's near cache served it. */
+  hit(trace: ReadContext | undefined, near = false): void {
+    this.hits++
+    if (near) this.nearHits++
+    if (trace === undefined) return
+    trace.hits++
+    if (near) trace.nearHits++
+  }
+
+  /** Reads of `n` keys found no live value, or failed (`failure`: what they absorbed). */
+  miss(trace: ReadContext | undefined, n = 1, failure?: unknown): void {
+    this.misses += n
+    if (trace === undefined) return
+    trace.misses += n
+    if (failure !== undefined) trace.failure = failure
+  }
+
+  /** A read answered with a stale value within grace. */
+  staleHit(trace: ReadContext | undefined): void {
+    this.staleHits++
+    if (trace !== undefined) trace.staleHits++
+  }
+
+  /** A fill function ran. */
+  fill(trace: ReadContext | undefined): void {
+    this.fills++
+    if (trace !== undefined) trace.fills++
+  }
+
+  /** A wrap waits for another process's fill. */
+  leaseWait(trace: ReadContext | undefined): void {
+    this.leaseWaits++
+    if (trace !== undefined) trace.leaseWaits++
+  }
 
   /** A copy: what was counted until now. */
   snapshot(): CacheStats {

@@ -30,14 +30,14 @@ export class Transport {
   /**
    * One Redis call: `send` it, `settle` the reply, with typed errors and a deadline after which
    * it counts as failed. Without `failOpen` a failure rejects; with it (a read) the failure is
-   * reported and answered with `failOpen()`. A call after close() rejects either way. One
+   * reported and answered with `failOpen(failure)`. A call after close() rejects either way. One
    * promise and one deadline, no timer of its own: this is on every call's path.
    */
   call<R, T>(
     operation: string,
     send: (client: CacheClient) => Promise<R>,
     settle: (reply: R) => T | PromiseLike<T>,
-    failOpen?: () => T,
+    failOpen?: (failure: GroupCacheError) => T,
     deadlines: Deadlines | null | undefined = this.deadlines,
   ): Promise<T> {
     if (this.closed) return Promise.reject(new ClosedError(operation))
@@ -54,7 +54,7 @@ export class Transport {
         const failure = error instanceof GroupCacheError ? error : new RedisError(operation, error)
         if (failOpen === undefined) return reject(failure)
         this.report(failure)
-        resolve(failOpen())
+        resolve(failOpen(failure))
       }
       if (deadlines) deadline = deadlines.start(() => finish() && fail(new TimeoutError(operation, deadlines.ms)))
       try {

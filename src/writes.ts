@@ -3,6 +3,7 @@ import type { Deadlines } from './deadlines.js'
 import { InvalidArgumentError } from './errors.js'
 import type { Hints } from './hints.js'
 import type { SetManyEntry, SetOptions } from './options.js'
+import type { SetContext } from './tracing.js'
 import type { Transport } from './transport.js'
 import { checkGrace, checkGroups, checkKey, checkTtl, MAX_BATCH } from './validate.js'
 import type { Values } from './values.js'
@@ -27,7 +28,7 @@ export class Writes {
   ) {}
 
   /** Resolves false when a token set refused; rejects when Redis fails. Nothing is sent before the arguments pass. */
-  set(key: string, value: unknown, options: SetOptions): Promise<boolean> {
+  set(key: string, value: unknown, options: SetOptions, trace?: SetContext): Promise<boolean> {
     let entry: SetEntry
     let deadlines: Deadlines | null | undefined
     try {
@@ -36,14 +37,15 @@ export class Writes {
     } catch (error) {
       return Promise.reject(error)
     }
-    return this.send(entry, deadlines)
+    return this.send(entry, deadlines, trace)
   }
 
-  private send(entry: SetEntry, deadlines?: Deadlines | null): Promise<boolean> {
+  private send(entry: SetEntry, deadlines?: Deadlines | null, trace?: SetContext): Promise<boolean> {
     return this.transport.call(
       'set',
       (client) => this.store.set(client, entry),
       (status) => {
+        if (trace !== undefined) trace.status = status
         if (entry.token !== undefined) this.filled(entry.key, status)
         if (status !== 'stored') return false
         // Written through: likely read live next. Filled after a miss: maybe not (see Hint). An
