@@ -3,7 +3,7 @@
  *
  *   npm run bench                  the full suite (~15-25 min)
  *   npm run bench -- --quick       a smoke run (< 60 s): fails only when something breaks
- *   npm run bench -- --only=throughput,memory,fleet,expire-group,herd,near,next,cluster
+ *   npm run bench -- --only=throughput,memory,fleet,expire-group,herd,near,next,cluster,tracing
  *   REDIS_URL=redis://... npm run bench   against that server (default: own redis-server on a free port)
  *
  * Writes bench/results/<date>.json (raw per-round numbers, machine), <date>.md (the tables) and
@@ -26,6 +26,7 @@ import {
   targets,
   targetsSection,
   throughputSection,
+  tracingSection,
 } from './markdown.js'
 import { writeResults } from './report.js'
 import { clusterScenario } from './scenarios/cluster.js'
@@ -36,10 +37,21 @@ import { memoryScenario } from './scenarios/memory.js'
 import { nearScenario } from './scenarios/near.js'
 import { nextScenario } from './scenarios/next.js'
 import { throughput } from './scenarios/throughput.js'
+import { tracingScenario } from './scenarios/tracing.js'
 import { infoField, startServer } from './server.js'
 import { type Context, settingsFor } from './settings.js'
 
-const SCENARIOS = ['throughput', 'memory', 'fleet', 'expire-group', 'herd', 'near', 'next', 'cluster'] as const
+const SCENARIOS = [
+  'throughput',
+  'memory',
+  'fleet',
+  'expire-group',
+  'herd',
+  'near',
+  'next',
+  'cluster',
+  'tracing',
+] as const
 type Scenario = (typeof SCENARIOS)[number]
 
 const quick = process.argv.includes('--quick')
@@ -70,6 +82,7 @@ try {
   if (only.includes('near')) results.near = await nearScenario(ctx)
   if (only.includes('next')) results.next = await nextScenario(ctx)
   if (only.includes('cluster')) results.cluster = await clusterScenario(ctx)
+  if (only.includes('tracing')) results.tracing = await tracingScenario(ctx)
 
   const redisVersion = infoField(await server.admin.info('server'), 'redis_version') ?? 'unknown'
   const machine = {
@@ -104,6 +117,7 @@ try {
     results.near && nearSection(results.near),
     results.next && nextSection(results.next),
     results.cluster && clusterSection(results.cluster),
+    results.tracing && tracingSection(results.tracing),
     targetsSection(list),
   ]
   const markdown = `${sections.filter((section) => typeof section === 'string').join('\n\n')}\n`
