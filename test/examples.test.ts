@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, inject, it } from 'vitest'
 import { runNode } from './support/node.js'
 
-/** The README's runnable examples (`npm run demo`, `npm run example:fleets`) exit 0, in memory and on Redis. */
+/** The README's runnable examples (`npm run demo`, `npm run example:*`) exit 0, in memory and on Redis; each checks its own output. */
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
@@ -12,6 +12,10 @@ describe.concurrent('examples', () => {
     ['examples/demo.ts', 'memory'],
     ['examples/fleets.ts', 'memory'],
     ['examples/fleets.ts', 'redis'],
+    ['examples/opentelemetry.ts', 'memory'],
+    ['examples/opentelemetry.ts', 'redis'],
+    ['examples/prometheus.ts', 'memory'],
+    ['examples/prometheus.ts', 'redis'],
   ])(
     '%s runs on %s',
     async (file, backend) => {

@@ -130,6 +130,11 @@ const EXPECTED: Record<string, (lines: string[]) => void> = {
   // the counters after a miss and its fill, a hit, an invalidation and a miss
   'README.md › Counters: cache.stats()': (lines) =>
     expect(lines).toEqual(['{ hits: 1, misses: 2, fills: 1, invalidations: 1 }']),
+  'README.md › Tracing: the redis-group-cache:<operation> channels': (lines) => {
+    expect(lines).toHaveLength(2)
+    expect(lines[0]).toMatch(/^wrap user_1: filled in \d+\.\d ms$/)
+    expect(lines[1]).toMatch(/^wrap user_1: hit in \d+\.\d ms$/)
+  },
   'README.md › Fill tokens: read and set({ token })': (lines) =>
     expect(lines).toEqual(["{ id: 1, name: 'Ada', plan: 'free' }", 'true']),
 }
