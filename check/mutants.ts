@@ -212,8 +212,7 @@ const list: Mutant[] = [
     edits: [
       {
         file: 'src/reads.ts',
-        target:
-          'this.getByScript<T>(cacheKey, deadlines, trace)\n      },\n      this.failOpen(trace),\n',
+        target: 'this.getByScript<T>(cacheKey, deadlines, trace)\n      },\n      this.failOpen(trace),\n',
         replacement: 'this.getByScript<T>(cacheKey, deadlines, trace)\n      },\n      undefined,\n',
       },
       {
