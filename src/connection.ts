@@ -4,7 +4,7 @@ import type { CacheClient } from './commands.js'
 import { InvalidArgumentError } from './errors.js'
 import type { Keys } from './keys.js'
 import { memoryClient } from './memory.js'
-import { isMoved, NearLink, type NearSource, type OpenLinks } from './near-link.js'
+import { isMaster, isMoved, NearLink, type NearSource, type OpenLinks } from './near-link.js'
 import { SpreadLinks } from './near-links.js'
 
 /**
@@ -24,10 +24,15 @@ export interface Connection {
   close(timeout: number): Promise<void>
 }
 
+/** A `redis://` or `rediss://` URL: what a cache and the command take as a server's address. */
+export function isRedisUrl(text: string): boolean {
+  return /^rediss?:\/\//.test(text)
+}
+
 export function connect(redis: unknown, onError: (error: unknown) => void): Connection {
   if (redis === 'memory') return owned(memoryClient(), onError)
   if (typeof redis === 'string') {
-    if (!/^rediss?:\/\//.test(redis)) {
+    if (!isRedisUrl(redis)) {
       throw new InvalidArgumentError("redis must be an ioredis client, a redis:// or rediss:// URL, or 'memory'")
     }
     // One retry per command: during an outage, calls fail (and reads fail open) instead of
@@ -51,13 +56,12 @@ export function nearLinks(redis: unknown, keys: Keys): OpenLinks {
       "nearCache needs a Redis server: it learns of invalidations by Redis's client tracking, which the in-memory backend lacks (and its data is in this process already)",
     )
   }
-  const role = async (tracked: Redis) => ((await tracked.call('ROLE')) as unknown[])[0] === 'master'
   const one =
     (source: NearSource): OpenLinks =>
     (holder, timeout, report) =>
       new NearLink(source, timeout, holder, report)
   if (typeof redis === 'string') {
-    return one({ open: (options) => new Redis(redis, options), locate: async () => undefined, serves: role })
+    return one({ open: (options) => new Redis(redis, options), locate: async () => undefined, serves: isMaster })
   }
   const client = redis as Partial<Redis> & { isCluster?: boolean }
   if (client.isCluster === true) {
@@ -68,7 +72,11 @@ export function nearLinks(redis: unknown, keys: Keys): OpenLinks {
   if (typeof client.duplicate !== 'function') {
     throw new InvalidArgumentError('nearCache needs an ioredis Redis or Cluster, or a redis:// URL')
   }
-  return one({ open: (options) => (client as Redis).duplicate(options), locate: async () => undefined, serves: role })
+  return one({
+    open: (options) => (client as Redis).duplicate(options),
+    locate: async () => undefined,
+    serves: isMaster,
+  })
 }
 
 function clusterSource(cluster: Cluster, keys: Keys): NearSource {

@@ -303,3 +303,8 @@ export class NearLink implements NearLinks {
     }
   }
 }
+
+/** Whether the node this connection reaches is a master (ROLE), as a near cache's feed must be. */
+export async function isMaster(tracked: Redis): Promise<boolean> {
+  return ((await tracked.call('ROLE')) as unknown[])[0] === 'master'
+}

@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot'
 import { type Cluster, Redis } from 'ioredis'
-import { type LinkHolder, NearLink, type NearLinks } from './near-link.js'
+import { isMaster, type LinkHolder, NearLink, type NearLinks } from './near-link.js'
 
 /**
  * The near cache's links on a Cluster under sharding 'key': an entry lives on its key's slot and
@@ -79,7 +79,7 @@ export class SpreadLinks implements NearLinks {
           {
             open: (options) => new Redis({ ...this.cluster.options.redisOptions, ...options, host, port }),
             locate: async () => ({ host: host as string, port: port as number }),
-            serves: async (tracked) => ((await tracked.call('ROLE')) as unknown[])[0] === 'master',
+            serves: isMaster,
           },
           this.timeout,
           this.holder,

@@ -3,6 +3,7 @@ import { createInterface } from 'node:readline/promises'
 import { Command, CommanderError, Option, InvalidArgumentError as OptionError } from 'commander'
 import { Cluster, Redis } from 'ioredis'
 import { GroupCache } from '../cache.js'
+import { isRedisUrl } from '../connection.js'
 import { GroupCacheError } from '../errors.js'
 import { Keys, type Sharding } from '../keys.js'
 import { describe, inspect } from './inspect.js'
@@ -59,8 +60,7 @@ function open(global: Global, io: Io): Opened {
   if (url === undefined || url === '') {
     throw new CommanderError(2, 'usage', 'no Redis to reach: pass --url redis://host:port, or set REDIS_URL')
   }
-  if (!/^rediss?:\/\//.test(url))
-    throw new CommanderError(2, 'usage', `--url must be a redis:// or rediss:// URL (got ${url})`)
+  if (!isRedisUrl(url)) throw new CommanderError(2, 'usage', `--url must be a redis:// or rediss:// URL (got ${url})`)
   const options = { maxRetriesPerRequest: 0, connectTimeout: global.timeout, enableOfflineQueue: true }
   const client: Redis | Cluster = global.cluster
     ? new Cluster([url], { redisOptions: options, clusterRetryStrategy: () => null })
