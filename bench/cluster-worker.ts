@@ -7,7 +7,7 @@
 import { Cluster } from 'ioredis'
 import { GroupCache } from '../src/index.js'
 import type { Sharding } from '../src/keys.js'
-import { GROUP_POOL, isValueFor, pooledGroupsFor, valueFor } from './data.js'
+import { isValueFor, pooledGroupsFor, runMix, valueFor } from './data.js'
 
 export interface Target {
   name: string
@@ -59,33 +59,22 @@ async function run(command: Extract<ClusterCommand, { type: 'run' }>): Promise<C
   const opened = caches.get(command.target)
   if (opened === undefined) throw new Error(`no target ${command.target}`)
   const { cache } = opened
-  let x = command.seed >>> 0 || 1
-  const rng = () => {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    return (x >>> 0) / 4_294_967_296
-  }
   const counts: ClusterCounts = { ops: 0, seconds: 0, wrong: 0, errors: 0 }
   const errorsBefore = opened.errors
-  const start = performance.now()
-  const deadline = start + command.ms
-  const loop = async () => {
-    while (performance.now() < deadline) {
-      const draw = rng()
-      const i = Math.floor(rng() * command.keys)
-      const key = `c:${i}`
-      const groups = [...pooledGroupsFor(i)]
-      if (draw < 0.9) {
-        const value = await cache.wrap(key, { groups }, () => valueFor(i))
-        if (!isValueFor(value, i)) counts.wrong++
-      } else if (draw < 0.99) await cache.set(key, valueFor(i), { groups })
-      else await cache.expireGroup(`g_${Math.floor(rng() * GROUP_POOL)}`)
-      counts.ops++
-    }
-  }
-  await Promise.all(Array.from({ length: command.concurrency }, loop))
-  counts.seconds = (performance.now() - start) / 1000
+  const mix = await runMix(command.seed, command.keys, command.ms, command.concurrency, {
+    async read(i) {
+      const value = await cache.wrap(`c:${i}`, { groups: [...pooledGroupsFor(i)] }, () => valueFor(i))
+      if (!isValueFor(value, i)) counts.wrong++
+    },
+    async write(i) {
+      await cache.set(`c:${i}`, valueFor(i), { groups: [...pooledGroupsFor(i)] })
+    },
+    async invalidate(_i, group) {
+      await cache.expireGroup(group)
+    },
+  })
+  counts.ops = mix.ops
+  counts.seconds = mix.seconds
   counts.errors = opened.errors - errorsBefore
   return counts
 }

@@ -114,3 +114,54 @@ function buildPooled(i: number): string[] {
   const c = (a + half + spread) % pool
   return [`g_${a}`, `g_${b}`, `g_${c}`]
 }
+
+/** xorshift32: a fast, seeded generator of floats in [0, 1). */
+export function random(seed: number): () => number {
+  let x = seed >>> 0 || 1
+  return () => {
+    x ^= x << 13
+    x ^= x >>> 17
+    x ^= x << 5
+    return (x >>> 0) / 4_294_967_296
+  }
+}
+
+/** What the fleet mix does to key index `i` (its groups pooledGroupsFor(i)), by the caller's cache. */
+export interface MixOps {
+  /** 90%: a read through (wrap) */
+  read(i: number): Promise<void>
+  /** 9%: a write */
+  write(i: number): Promise<void>
+  /** 1%: an invalidation of one pooled group (of the pool's GROUP_POOL) */
+  invalidate(i: number, group: string): Promise<void>
+}
+
+/**
+ * The fleet mix, as the fleet and Cluster scenarios run it: `concurrency` loops for `ms`, each
+ * drawing an operation and a key from one seeded generator. Resolves the operations done and the
+ * seconds it took.
+ */
+export async function runMix(
+  seed: number,
+  keys: number,
+  ms: number,
+  concurrency: number,
+  ops: MixOps,
+): Promise<{ ops: number; seconds: number }> {
+  const rng = random(seed)
+  let done = 0
+  const start = performance.now()
+  const deadline = start + ms
+  const loop = async () => {
+    while (performance.now() < deadline) {
+      const draw = rng()
+      const i = Math.floor(rng() * keys)
+      if (draw < 0.9) await ops.read(i)
+      else if (draw < 0.99) await ops.write(i)
+      else await ops.invalidate(i, `g_${Math.floor(rng() * GROUP_POOL)}`)
+      done++
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, loop))
+  return { ops: done, seconds: (performance.now() - start) / 1000 }
+}

@@ -16,7 +16,7 @@ import {
   type FleetContender,
   type FleetContenderName,
 } from './contenders.js'
-import { GROUP_POOL, isValueFor, pooledGroupsFor, valueFor } from './data.js'
+import { isValueFor, pooledGroupsFor, runMix, valueFor } from './data.js'
 
 export interface RunCommand {
   type: 'run'
@@ -48,19 +48,7 @@ export interface FleetCounts {
 
 export type Reply = { type: 'ready' } | { type: 'result'; counts: FleetCounts } | { type: 'error'; message: string }
 
-/** xorshift32: a fast, seeded generator of floats in [0, 1). */
-function random(seed: number): () => number {
-  let x = seed >>> 0 || 1
-  return () => {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    return (x >>> 0) / 4_294_967_296
-  }
-}
-
 async function run(c: FleetContender, command: RunCommand): Promise<FleetCounts> {
-  const rng = random(command.seed)
   const counts: FleetCounts = {
     ops: 0,
     wraps: 0,
@@ -75,34 +63,27 @@ async function run(c: FleetContender, command: RunCommand): Promise<FleetCounts>
   }
   const errorsBefore = c.swallowedErrors().length
   const nearHitsBefore = c.near?.()?.hits ?? 0
-  const start = performance.now()
-  const deadline = start + command.ms
-  const loop = async () => {
-    while (performance.now() < deadline) {
-      const draw = rng()
-      const i = Math.floor(rng() * command.keys)
-      const key = `f:${i}`
-      const groups = pooledGroupsFor(i)
-      if (draw < 0.9) {
-        counts.wraps++
-        const value = await c.wrap(key, groups, () => {
-          counts.loads++
-          return valueFor(i)
-        })
-        if (!isValueFor(value, i)) counts.wrong++
-      } else if (draw < 0.99) {
-        counts.sets++
-        await c.set(key, valueFor(i), groups)
-      } else {
-        counts.invalidations++
-        if (c.expireGroup) await c.expireGroup(`g_${Math.floor(rng() * GROUP_POOL)}`)
-        else await c.delete(key)
-      }
-      counts.ops++
-    }
-  }
-  await Promise.all(Array.from({ length: command.concurrency }, loop))
-  counts.seconds = (performance.now() - start) / 1000
+  const mix = await runMix(command.seed, command.keys, command.ms, command.concurrency, {
+    async read(i) {
+      counts.wraps++
+      const value = await c.wrap(`f:${i}`, pooledGroupsFor(i), () => {
+        counts.loads++
+        return valueFor(i)
+      })
+      if (!isValueFor(value, i)) counts.wrong++
+    },
+    async write(i) {
+      counts.sets++
+      await c.set(`f:${i}`, valueFor(i), pooledGroupsFor(i))
+    },
+    async invalidate(i, group) {
+      counts.invalidations++
+      if (c.expireGroup) await c.expireGroup(group)
+      else await c.delete(`f:${i}`)
+    },
+  })
+  counts.ops = mix.ops
+  counts.seconds = mix.seconds
   counts.swallowedErrors = c.swallowedErrors().length - errorsBefore
   const near = c.near?.()
   if (near) {
