@@ -404,6 +404,7 @@ export class KillTap implements KillWatch {
     ])
     // the stream flows from the tap's first ACK after the snapshot (see StreamTap)
     await sleep(150)
+    // the kill follows as soon as this resolves: this is its time
     this.killedAt = process.hrtime.bigint()
   }
 
