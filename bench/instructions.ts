@@ -9,7 +9,8 @@
  * an entry, the MGET of the entry and its groups' versions and the PTTL that `offer` sends on the
  * tracked connection (client tracking on, redirected to the subscribed one), as it does.
  *
- *   npm run bench:instructions      (needs valgrind and redis-server on PATH; about 5 minutes)
+ *   npm run bench:instructions      (needs valgrind and redis-server on PATH; about 7 minutes)
+ *   npm run bench:instructions -- --only=set    the rows whose name holds 'set'
  */
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -111,6 +112,38 @@ async function setupMany(redis: Redis): Promise<void> {
     await redis.eval(source('set'), 6, ...entryKeys(`n${i}`), ...groups, json, '', 30000, 0, '')
   }
 }
+
+/** Lease (ms) of the fill rows: a token must stay younger than it through a whole run under valgrind. */
+const FILL_LEASE = 600_000
+
+/**
+ * A fill's tokens: a read (miss) of `f${i}` per call, made in the setup, so that each call's set
+ * stores with the token of its own read, as a fill does, and releases the lease that read took.
+ */
+function fillTokens(): { setup: (redis: Redis) => Promise<void>; args: (i: number) => (string | number)[] } {
+  const tokens: string[][] = []
+  return {
+    async setup(redis) {
+      tokens.length = 0
+      for (let i = 0; i < RUNS[0]; i++) {
+        const reply = (await redis.eval(
+          source('read'),
+          6,
+          ...entryKeys(`f${i}`),
+          ...groups,
+          FILL_LEASE,
+          'bench',
+          0,
+        )) as (string | number)[]
+        const [status, , leased, , seconds, micros, generation, ...versions] = reply.map(String)
+        if (status !== '0' || leased !== '1') throw new Error(`fill setup: read of f${i} was not a leased miss`)
+        tokens.push([`${seconds},${micros},${generation},bench`, ...versions])
+      }
+    },
+    args: (i) => [json, '', FILL_LEASE, 0, ...(tokens[i] as string[])],
+  }
+}
+const fill = fillTokens()
 
 /**
  * The near cache's two connections, as src/near.ts opens them (in each run's first call, which
@@ -230,6 +263,52 @@ const rows: [string, Call, ((redis: Redis) => Promise<void>)?][] = [
     ),
   ],
   [
+    'read script, 3 groups, a hit',
+    script(
+      source('read'),
+      (i) => [...entryKeys(key(i)), ...groups],
+      () => [30000, 'bench', 0],
+    ),
+  ],
+  [
+    "read script, 3 groups, a miss (takes the fill lease, makes the key's generation)",
+    script(
+      source('read'),
+      (i) => [...entryKeys(`m${i}`), ...groups],
+      () => [30000, 'bench', 0],
+    ),
+  ],
+  [
+    "set script, 3 groups, with the read's token (a fill's store: checks it, releases the lease)",
+    script(source('set'), (i) => [...entryKeys(`f${i}`), ...groups], fill.args),
+    fill.setup,
+  ],
+  [
+    'release script (a fill that will not store)',
+    script(
+      source('release'),
+      (i) => [`${ns}l:f${i}`],
+      () => ['bench', 0],
+    ),
+    fill.setup,
+  ],
+  [
+    'delete script, 1 key',
+    script(
+      source('delete'),
+      (i) => [`${ns}e:${key(i)}`, `${ns}t:${key(i)}`],
+      () => [30000],
+    ),
+  ],
+  [
+    'expire-groups script, 3 groups',
+    script(
+      source('expire-groups'),
+      () => groups,
+      () => [0],
+    ),
+  ],
+  [
     'expire-groups script, 1 group',
     script(
       source('expire-groups'),
@@ -246,9 +325,12 @@ const rows: [string, Call, ((redis: Redis) => Promise<void>)?][] = [
   ...cacheRows('key'),
 ]
 
-process.stderr.write(`callgrind: ${rows.length} calls, 2 runs each\n`)
+// --only=<text>: the rows whose name holds it (to iterate on one script), and no near-cache table
+const onlyArg = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length)
+const chosen = onlyArg === undefined ? rows : rows.filter(([name]) => name.includes(onlyArg))
+process.stderr.write(`callgrind: ${chosen.length} calls, 2 runs each\n`)
 const measured = new Map<string, number>()
-for (const [name, call, own] of rows) {
+for (const [name, call, own] of chosen) {
   process.stderr.write(`  ${name}\n`)
   measured.set(name, Math.round(await perCall(own ?? setup, call)))
 }
@@ -278,9 +360,13 @@ process.stdout.write(
       [1],
     ),
     '',
-    'A near-cache get (src/near.ts), from the rows above:',
-    '',
-    table(['near-cache get', 'Redis instructions'], near, [1]),
-    '',
+    ...(onlyArg === undefined
+      ? [
+          'A near-cache get (src/near.ts), from the rows above:',
+          '',
+          table(['near-cache get', 'Redis instructions'], near, [1]),
+          '',
+        ]
+      : []),
   ].join('\n'),
 )
