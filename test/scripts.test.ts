@@ -4,7 +4,7 @@ import RedisMock from 'ioredis-mock'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { allScripts } from '../src/commands.js'
 import { memoryClient } from '../src/memory.js'
-import { type LuaScript, runScript } from '../src/scripts.js'
+import { included, type LuaScript, runScript } from '../src/scripts.js'
 import { dumpNamespace, randomNamespace } from './support/backends.js'
 
 const real = new Redis(inject('redisUrl'))
@@ -364,4 +364,32 @@ describe.each([
       expect(await dumpNamespace(client, ns)).toEqual(before)
     })
   }
+})
+
+/** Redis runs a script's whole text on every call: an include's definitions come in only where used. */
+describe('includes', () => {
+  const code = (lua: string) => lua.replace(/--.*$/gm, '')
+  it.each(allScripts.map((script) => [script.name, script] as const))(
+    '%s carries each definition of an include it uses, and no other',
+    (_, script) => {
+      const source = code(script.source)
+      const defined = [...source.matchAll(/^local function (\w+)/gm)].map((match) => match[1] as string)
+      for (const name of defined) {
+        // named somewhere besides its own definition
+        const uses = source.match(new RegExp(`\\b${name}\\b`, 'g'))?.length ?? 0
+        expect(uses, `${script.name}: ${name} is defined but not used`).toBeGreaterThan(1)
+      }
+      expect(defined.length).toBeLessThan(30)
+    },
+  )
+
+  it('a script that names nothing of an include gets its header alone', () => {
+    const include =
+      '-- header\n\n-- a\nlocal function a()\n  return 1\nend\n\n-- b\nlocal function b()\n  return a()\nend\n'
+    expect(included(include, 'return 2')).toBe('-- header')
+    expect(included(include, 'return b()')).toBe(
+      `-- header\n\n-- a\nlocal function a()\n  return 1\nend\n\n-- b\nlocal function b()\n  return a()\nend`,
+    )
+    expect(included(include, 'return a()')).toBe('-- header\n\n-- a\nlocal function a()\n  return 1\nend')
+  })
 })
