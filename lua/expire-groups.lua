@@ -26,10 +26,9 @@ local hard = ARGV[1]
 check(hard == '0' or hard == '1', "hard must be '0' or '1'")
 local base = baseOf(KEYS[1])
 -- Every key is checked, and read, before the first is moved: nothing is half done.
-local names, versions = {}, {}
+local names = groupNames(base, 1, 'every key must be a group version of one namespace')
+local versions = {}
 for i = 1, #KEYS do
-  names[i] = nameOf(KEYS[i], base, 'g')
-  check(names[i] ~= nil, 'every key must be a group version of one namespace')
   versions[i] = redis.call('GET', KEYS[i])
   check(not isVersion(versions[i]) or isVersionText(versions[i]), 'a group key does not hold a version')
 end

@@ -38,11 +38,7 @@ check(type(owner) == 'string' and #owner > 0, 'owner must be a non-empty string'
 check(isCount(grace), 'grace must be a whole number of ms')
 local base, name = entryBase(entryKey, generationKey)
 checkLease(leaseKey, name, base)
-local names = {}
-for i = 4, #KEYS do
-  names[#names + 1] = nameOf(KEYS[i], base, 'g')
-  check(names[#names] ~= nil, 'keys after the lease must be group versions')
-end
+local names = groupNames(base, 4, 'keys after the lease must be group versions')
 
 -- An entry stored under other groups than the ones asked for is a miss here; the fill replaces it.
 local entry, stale = readEntry(entryKey, base, tonumber(grace))

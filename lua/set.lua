@@ -65,11 +65,7 @@ if hasToken then
 end
 local base, name = entryBase(entryKey, generationKey)
 checkLease(leaseKey, name, base)
-local names = {}
-for i = 1, groupCount do
-  names[i] = nameOf(KEYS[3 + i], base, 'g')
-  check(names[i] ~= nil, 'keys after the lease must be group versions')
-end
+local names = groupNames(base, 4, 'keys after the lease must be group versions')
 
 -- The fill lease goes with the token that took it, whatever this set answers.
 if hasToken and tokenOwner ~= '' and redis.call('GET', leaseKey) == tokenOwner then redis.call('DEL', leaseKey) end
@@ -123,7 +119,7 @@ for i = 1, groupCount do
     created[i] = true
   end
 end
-setFor(entryKey, header .. encodeEntry(versions, names, value), keep)
+writeEntry(entryKey, header, versions, names, value, keep)
 
 -- Versions must outlive the entry. Their TTLs are set after the entry's so that they also
 -- do on a backend whose clock moves during a script (the in-memory one).

@@ -147,5 +147,5 @@ else
   moveGeneration(generationKey)
 end
 
-setFor(entryKey, header .. encodeEntry(versions, names, value), keep)
+writeEntry(entryKey, header, versions, names, value, keep)
 return 1

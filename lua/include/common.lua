@@ -34,14 +34,15 @@ local function check(ok, message)
   if not ok then error('redis-group-cache: ' .. message) end
 end
 
--- Digits, at most `length` of them.
+-- Digits, at most `length` of them (find, not match: no capture string is made).
 local function isDigits(s, length)
-  return type(s) == 'string' and #s <= length and string.match(s, '^%d+$') ~= nil
+  return type(s) == 'string' and #s <= length and string.find(s, '^%d+$') ~= nil
 end
 
 -- A whole number of ms, at most 2^53 - 1 (as the client allows): Lua and Redis read it exactly.
+-- Only 16 digits can be more: fewer are not read as a number here.
 local function isCount(s)
-  return isDigits(s, 16) and tonumber(s) <= 9007199254740991
+  return isDigits(s, 16) and (#s < 16 or tonumber(s) <= 9007199254740991)
 end
 
 -- What a version or generation key holds: a number INCR can still move.
@@ -86,6 +87,23 @@ local function nameOf(key, base, kind)
   local head = base .. kind .. ':'
   if #key > #head and string.find(key, head, 1, true) == 1 then return string.sub(key, #head + 1) end
   return nil
+end
+
+-- The group names of KEYS[from..], each a group version of the namespace of `base`; refuses
+-- any other key with `message`. The key's head is made once for them all (as nameOf's).
+local function groupNames(base, from, message)
+  local spread = isSpread(base)
+  local head = spread and base .. 'g{:' or base .. 'g:'
+  -- a name of at least one byte, and under 'key' the closing brace
+  local first, least, tail = #head + 1, spread and #head + 2 or #head + 1, spread and -2 or -1
+  local names = {}
+  for i = from, #KEYS do
+    local key = KEYS[i]
+    check(#key >= least and string.find(key, head, 1, true) == 1 and (not spread or string.byte(key, -1) == 125),
+      message)
+    names[#names + 1] = string.sub(key, first, tail)
+  end
+  return names
 end
 
 -- The base and name of an entry and its generation; refuses any other pair.
@@ -149,15 +167,23 @@ local function setFor(key, value, ttl)
   end
 end
 
+-- Writes the entry of `versions`, `names` and `value` under `header` (see graceHeader), living
+-- `ttl` ms ('' for ever): its head is SET, then the value APPENDed, so that the value, which can
+-- be large, is never copied into a Lua string (nothing is built that is not written).
+local function writeEntry(key, header, versions, names, value, ttl)
+  setFor(key, header .. encodeEntry(versions, names, ''), ttl)
+  if value ~= '' then redis.call('APPEND', key, value) end
+end
+
 -- Makes `key` live at least `ttl` ms from now, or forever when ttl is '': only ever lengthens (a
--- longer TTL, or none at all, stays). Not PEXPIRE GT, which the in-memory backend ignores.
+-- longer TTL, or none at all, stays: GT counts no TTL as the longest). The in-memory backend,
+-- which ignores GT, is given it in one place (src/memory.ts).
 local function lengthen(key, ttl)
   if ttl == '' then
     redis.call('PERSIST', key)
-    return
+  else
+    redis.call('PEXPIRE', key, ttl, 'GT')
   end
-  local remaining = redis.call('PTTL', key)
-  if remaining >= 0 and remaining < tonumber(ttl) then redis.call('PEXPIRE', key, ttl) end
 end
 
 -- The header of an entry stored with `grace` ms (a string) at Redis time `t`, and how long its key
