@@ -298,7 +298,15 @@ forEachBackend('race-free fills', (backend) => {
       ['an invalidation', (cache: GroupCache) => cache.expireGroup('g')],
       ['a delete', (cache: GroupCache) => cache.delete('k')],
     ] as const)('a caller arriving after %s does not share a fill that began before it', async (_, invalidate) => {
-      const cache = backend.cache()
+      // The late caller waits for the early one's lease (held by its function, which waits for the
+      // late one) to end: a short lease keeps that wait short. What it saw, if it fails:
+      const cache = backend.cache({ lease: 500 })
+      const seen: string[] = []
+      cache.on('refused', ({ reason }) => seen.push(`refused: ${reason}`))
+      cache.on('error', (error) => seen.push(`error: ${error.message}`))
+      // g's version made by a store, for good: one the early read made would live a lease, and
+      // end just as the late caller takes the lease over, refusing its fill (group-expired)
+      await cache.set('other', 1, { groups: ['g'] })
       const held = gate()
       const rows = ['old', 'new']
       let calls = 0
@@ -316,7 +324,8 @@ forEachBackend('race-free fills', (backend) => {
       expect(await early).toBe('old')
       expect(await late).toBe('new')
       expect(calls).toBe(2)
-      expect(await cache.get('k')).toBe('new')
+      expect(await cache.get('k'), seen.join('; ')).toBe('new')
+      expect(seen.filter((event) => event.startsWith('error'))).toEqual([])
     })
 
     it('fn throwing rejects every sharing caller and caches nothing; the next call runs fn again', async () => {
@@ -355,12 +364,14 @@ forEachBackend('race-free fills', (backend) => {
       const cache = backend.cache({ lease: 60 })
       await cache.set('other', 0, { groups: ['g'] }) // keeps g's version alive past the lease
       let row = 1
+      let running = false
       const slow = cache.wrap('k', { groups: ['g'] }, async () => {
+        running = true
         const seen = row
         await sleep(250)
         return seen
       })
-      await sleep(10)
+      await until(() => running) // its read done and its function running, on a loaded machine too
       row = 2
       await cache.delete('k')
       await sleep(120) // the delete's generation expires with the lease
