@@ -6,8 +6,7 @@ import { MissingDependencyError } from './errors.js'
 /**
  * The in-memory backend: ioredis-mock, running the same Lua as Redis. Where its Lua differs from
  * Redis's, the difference is handled once, in the scripts (lua/include/common.lua) or in
- * src/scripts.ts, or in the prologue below: it reads PEXPIRE's GT as nothing, so the prologue
- * gives it GT. One difference cannot be handled in Lua alone. ioredis-mock's TIME pairs the wall clock's
+ * src/scripts.ts; this one cannot be handled in Lua. ioredis-mock's TIME pairs the wall clock's
  * rounded seconds with the microseconds of another clock, so its times, and the versions the
  * scripts make from them, jump back and forth by up to a second. Its store lives in this process,
  * so this process's clock is its clock: every script gets the time as one more argument, and a
@@ -17,16 +16,7 @@ const PROLOGUE = [
   'local clock = table.remove(ARGV)',
   'local call = redis.call',
   'redis.call = function(command, ...)',
-  '  local name = string.upper(command)',
-  "  if name == 'TIME' then return {string.sub(clock, 1, -7), string.sub(clock, -6)} end",
-  // PEXPIRE key ms GT (Redis 7), which the mock reads as PEXPIRE key ms: set only a longer TTL
-  // than the key has (no TTL counts as the longest; a missing key gets none)
-  "  if name == 'PEXPIRE' and select(3, ...) == 'GT' then",
-  '    local key, ms = ...',
-  "    local left = call('PTTL', key)",
-  '    if left < 0 or left >= tonumber(ms) then return 0 end',
-  "    return call('PEXPIRE', key, ms)",
-  '  end',
+  "  if string.upper(command) == 'TIME' then return {string.sub(clock, 1, -7), string.sub(clock, -6)} end",
   '  return call(command, ...)',
   'end',
   '',

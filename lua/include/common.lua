@@ -168,22 +168,23 @@ local function setFor(key, value, ttl)
 end
 
 -- Writes the entry of `versions`, `names` and `value` under `header` (see graceHeader), living
--- `ttl` ms ('' for ever): its head is SET, then the value APPENDed, so that the value, which can
--- be large, is never copied into a Lua string (nothing is built that is not written).
+-- `ttl` ms ('' for ever), in one SET. (Not its head SET with the TTL and then the value APPENDed,
+-- which saves copying the value into a Lua string: on the in-memory backend, whose clock moves
+-- during a script, the head can expire before the APPEND, which then makes a key of the value
+-- alone, without TTL.)
 local function writeEntry(key, header, versions, names, value, ttl)
-  setFor(key, header .. encodeEntry(versions, names, ''), ttl)
-  if value ~= '' then redis.call('APPEND', key, value) end
+  setFor(key, header .. encodeEntry(versions, names, value), ttl)
 end
 
 -- Makes `key` live at least `ttl` ms from now, or forever when ttl is '': only ever lengthens (a
--- longer TTL, or none at all, stays: GT counts no TTL as the longest). The in-memory backend,
--- which ignores GT, is given it in one place (src/memory.ts).
+-- longer TTL, or none at all, stays).
 local function lengthen(key, ttl)
   if ttl == '' then
     redis.call('PERSIST', key)
-  else
-    redis.call('PEXPIRE', key, ttl, 'GT')
+    return
   end
+  local remaining = redis.call('PTTL', key)
+  if remaining >= 0 and remaining < tonumber(ttl) then redis.call('PEXPIRE', key, ttl) end
 end
 
 -- The header of an entry stored with `grace` ms (a string) at Redis time `t`, and how long its key
