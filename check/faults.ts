@@ -266,7 +266,14 @@ async function killHolders(ctx: FaultContext, lease: number): Promise<void> {
       child.send({ url: ctx.url, namespace: ctx.namespace, universe: ctx.universe, lease })
       const inside = await new Promise<boolean>((resolve) => {
         ctx.signal.addEventListener('abort', () => resolve(false), { once: true })
-        child.once('message', () => resolve(true))
+        // the function of a fill that holds the key's lease: a wrap whose read failed open (a
+        // holder just started, on a loaded machine) runs it too, and its death leaves no lease
+        const inFill = (key: string) =>
+          void ctx.admin.exists(ctx.keys.lease(key)).then(
+            (held) => (held === 1 ? resolve(true) : child.once('message', inFill)),
+            () => resolve(false),
+          )
+        child.once('message', inFill)
         child.once('exit', () => resolve(false))
       })
       // after a random while inside: a fill in progress, as a crash finds it

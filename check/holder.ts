@@ -1,7 +1,8 @@
 /**
  * A fill holder that dies (check/faults.ts, mode dead-holder): wraps random keys of the universe
  * until one misses and its function runs; the function tells the parent it is inside and never
- * returns, and the parent kills this process there, with the key's fill lease held.
+ * returns, and the parent kills this process there, once it has seen the key's fill lease held
+ * (a function run without the lease, as a wrap whose read failed open runs it, is no such fill).
  */
 import { GroupCache } from '../src/index.js'
 import { groupsOf, keyName, type Universe } from './history.js'
@@ -14,8 +15,9 @@ process.once('message', async (message: { url: string; namespace: string; univer
   const loop = async () => {
     for (;;) {
       const row = Math.floor(Math.random() * universe.keys)
-      await cache.wrap(keyName(row), { groups: groupsOf(universe, row) }, () => {
-        process.send?.('inside')
+      const key = keyName(row)
+      await cache.wrap(key, { groups: groupsOf(universe, row) }, () => {
+        process.send?.(key)
         return new Promise<never>(() => {})
       })
     }
