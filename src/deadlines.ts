@@ -1,7 +1,8 @@
 /** A call in flight with a deadline: `expire` runs once the deadline passes, unless settled first. */
 export interface Deadline {
-  readonly at: number
-  readonly expire: () => void
+  /** performance.now() when it expires: set by `add` */
+  at: number
+  expire(): void
   prev: Deadline | undefined
   next: Deadline | undefined
 }
@@ -19,13 +20,22 @@ export class Deadlines {
 
   constructor(readonly ms: number) {}
 
+  /** A deadline that runs `expire` (see `add`). */
   start(expire: () => void): Deadline {
-    const deadline: Deadline = { at: performance.now() + this.ms, expire, prev: this.tail, next: undefined }
+    const deadline: Deadline = { at: 0, expire, prev: undefined, next: undefined }
+    this.add(deadline)
+    return deadline
+  }
+
+  /** `deadline` (not in a list) expires `ms` from now: a call in flight can be its own node. */
+  add(deadline: Deadline): void {
+    deadline.at = performance.now() + this.ms
+    deadline.prev = this.tail
+    deadline.next = undefined
     if (this.tail === undefined) this.head = deadline
     else this.tail.next = deadline
     this.tail = deadline
     if (this.timer === undefined) this.arm(deadline.at)
-    return deadline
   }
 
   /** The call answered in time: its deadline goes (the timer may fire for nothing, once). */

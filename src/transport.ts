@@ -42,35 +42,14 @@ export class Transport {
   ): Promise<T> {
     if (this.closed) return Promise.reject(new ClosedError(operation))
     return new Promise<T>((resolve, reject) => {
-      let deadline: Deadline | undefined
-      let finished = false
-      const finish = () => {
-        if (finished) return false
-        finished = true
-        if (deadline) deadlines?.settle(deadline)
-        return true
-      }
-      const fail = (error: unknown) => {
-        const failure = error instanceof GroupCacheError ? error : new RedisError(operation, error)
-        if (failOpen === undefined) return reject(failure)
-        this.report(failure)
-        resolve(failOpen(failure))
-      }
-      if (deadlines) deadline = deadlines.start(() => finish() && fail(new TimeoutError(operation, deadlines.ms)))
+      const call = new InFlight(this, operation, settle, failOpen, deadlines, resolve, reject)
       try {
         send(this.client).then(
-          (reply) => {
-            if (!finish()) return
-            try {
-              resolve(settle(reply))
-            } catch (error) {
-              fail(error)
-            }
-          },
-          (error: unknown) => finish() && fail(error),
+          (reply) => call.answered(reply),
+          (error: unknown) => call.failed(error),
         )
       } catch (error) {
-        if (finish()) fail(error)
+        call.failed(error)
       }
     })
   }
@@ -112,5 +91,65 @@ export class Transport {
     if (error instanceof ClosedError) throw error
     this.report(error)
     return fallback
+  }
+}
+
+/**
+ * A call of `Transport.call` in flight: its own deadline node, and how it ends, in one object
+ * (not a closure per step: this is on every call's path). It ends once, by its reply, its
+ * failure or its deadline, whichever comes first.
+ */
+class InFlight<R, T> implements Deadline {
+  at = 0
+  prev: Deadline | undefined = undefined
+  next: Deadline | undefined = undefined
+  private ended = false
+
+  constructor(
+    private readonly transport: Transport,
+    private readonly operation: string,
+    private readonly settle: (reply: R) => T | PromiseLike<T>,
+    private readonly failOpen: ((failure: GroupCacheError) => T) | undefined,
+    private readonly deadlines: Deadlines | null | undefined,
+    private readonly resolve: (value: T | PromiseLike<T>) => void,
+    private readonly reject: (reason: unknown) => void,
+  ) {
+    deadlines?.add(this)
+  }
+
+  answered(reply: R): void {
+    if (!this.end()) return
+    try {
+      this.resolve(this.settle(reply))
+    } catch (error) {
+      this.fail(error)
+    }
+  }
+
+  failed(error: unknown): void {
+    if (this.end()) this.fail(error)
+  }
+
+  /** Its deadline passed first (called by Deadlines, which has taken it off the list). */
+  expire(): void {
+    if (this.end()) this.fail(new TimeoutError(this.operation, (this.deadlines as Deadlines).ms))
+  }
+
+  /** Whether this ends the call now (false: it has ended already). */
+  private end(): boolean {
+    if (this.ended) return false
+    this.ended = true
+    this.deadlines?.settle(this)
+    return true
+  }
+
+  private fail(error: unknown): void {
+    const failure = error instanceof GroupCacheError ? error : new RedisError(this.operation, error)
+    if (this.failOpen === undefined) {
+      this.reject(failure)
+    } else {
+      this.transport.report(failure)
+      this.resolve(this.failOpen(failure))
+    }
   }
 }
