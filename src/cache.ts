@@ -161,10 +161,16 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
    * other groups, a stale one) take a second. Fails open.
    */
   getMany<T = unknown>(keys: readonly string[], options?: CallOptions): Promise<(T | undefined)[]> {
-    const run = (trace?: ReadContext) =>
-      this.withDeadlines(options, (deadlines) => this.reads.getMany<T>(keys, deadlines, trace))
-    if (!channels.getMany.hasSubscribers) return run()
-    return traced('getMany', readContext('getMany', this.namespace, undefined, listed(keys)), run)
+    if (channels.getMany.hasSubscribers) {
+      const context = readContext('getMany', this.namespace, undefined, listed(keys))
+      return traced('getMany', context, (trace) => this.getManyOf<T>(keys, options, trace))
+    }
+    return this.getManyOf<T>(keys, options, undefined)
+  }
+
+  private getManyOf<T>(keys: readonly string[], options: CallOptions | undefined, trace: ReadContext | undefined) {
+    if (options === undefined) return this.reads.getMany<T>(keys, undefined, trace)
+    return this.withDeadlines(options, (deadlines) => this.reads.getMany<T>(keys, deadlines, trace))
   }
 
   /**
