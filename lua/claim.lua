@@ -32,6 +32,6 @@ checkLease(leaseKey, name, base)
 
 local leased, wait = takeLease(leaseKey, owner, lease)
 local t = redis.call('TIME')
-local generation = tokenGeneration(generationKey, lease)
+local generation = generationForToken(generationKey, lease)
 local entry = redis.call('GET', entryKey)
 return reply({type(entry) == 'string' and entry or '', leased, wait, t[1], t[2], generation})

@@ -49,7 +49,7 @@ if stale ~= nil and not covers(stale, names) then stale = nil end
 -- serve the stale entry while it refreshes).
 local leased, wait = takeLease(leaseKey, owner, lease)
 local t = redis.call('TIME')
-local generation = tokenGeneration(generationKey, lease)
+local generation = generationForToken(generationKey, lease)
 local token = {stale and 2 or 0, stale or '', leased, wait, t[1], t[2], generation}
 for i = 4, #KEYS do
   local version = redis.call('GET', KEYS[i])

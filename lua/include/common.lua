@@ -210,7 +210,7 @@ end
 
 -- The key's generation for a miss's token, made when missing; it must outlive every token that
 -- saw it, so it lives `lease` ms from now either way.
-local function tokenGeneration(generationKey, lease)
+local function generationForToken(generationKey, lease)
   local generation = redis.call('GET', generationKey)
   if isVersion(generation) then
     redis.call('PEXPIRE', generationKey, lease)
