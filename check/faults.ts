@@ -264,8 +264,10 @@ async function killHolders(ctx: FaultContext, lease: number): Promise<void> {
       const child = next
       next = spawn()
       child.send({ url: ctx.url, namespace: ctx.namespace, universe: ctx.universe, lease })
+      let aborted = () => {}
       const inside = await new Promise<boolean>((resolve) => {
-        ctx.signal.addEventListener('abort', () => resolve(false), { once: true })
+        aborted = () => resolve(false)
+        ctx.signal.addEventListener('abort', aborted, { once: true })
         // the function of a fill that holds the key's lease: a wrap whose read failed open (a
         // holder just started, on a loaded machine) runs it too, and its death leaves no lease
         const inFill = (key: string) =>
@@ -276,6 +278,7 @@ async function killHolders(ctx: FaultContext, lease: number): Promise<void> {
         child.once('message', inFill)
         child.once('exit', () => resolve(false))
       })
+      ctx.signal.removeEventListener('abort', aborted)
       // after a random while inside: a fill in progress, as a crash finds it
       if (inside) await wait(ctx, between(ctx, 0, 400))
       await kill(child)
