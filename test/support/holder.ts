@@ -1,6 +1,6 @@
 /**
  * One process of test/dead-holder.test.ts's fleet, forked with tsx: a GroupCache on the URL,
- * namespace and lease of its argument (JSON). It says `ready`, then on `wrap` wraps key 'k' of
+ * namespace, lease and timeout of its argument (JSON). It says `ready`, then on `wrap` wraps key 'k' of
  * group 'g'. Its function says `inside` and then either never resolves (`hang`: the test kills
  * the process, its lease held) or returns 'filled by the second child'. `done` carries the wrap's
  * value, whether the function ran, and when; any failure of the cache is sent as `failed`.
@@ -11,6 +11,7 @@ export interface HolderConfig {
   url: string
   namespace: string
   lease: number
+  timeout: number
 }
 
 export type ParentMessage = { type: 'wrap'; hang: boolean }
@@ -28,8 +29,14 @@ const send = (message: HolderMessage) => {
 }
 
 const config = JSON.parse(process.argv[2] ?? '') as HolderConfig
-const cache = new GroupCache({ redis: config.url, namespace: config.namespace, lease: config.lease })
+const cache = new GroupCache({
+  redis: config.url,
+  namespace: config.namespace,
+  lease: config.lease,
+  timeout: config.timeout,
+})
 cache.on('error', (error: Error) => send({ type: 'failed', error: String(error) }))
+cache.on('refused', ({ key, reason }) => send({ type: 'failed', error: `the fill of ${key} was refused: ${reason}` }))
 // A parent that dies leaves no holder hanging.
 const orphaned = () => process.exit(1)
 process.on('disconnect', orphaned)
