@@ -59,7 +59,13 @@ const list: Mutant[] = [
     checker: { mode: 'normal', caught: 'stale' },
     tests: ['test/invalidation.test.ts'],
     edits: [
-      // readEntry (lua/include/common.lua), spliced into every script that reads an entry
+      {
+        // isExactHit (lua/include/common.lua), read's check of an entry of exactly the groups asked
+        file: 'lua/include/common.lua',
+        target: '  if string.sub(entry, 1, pos - 1) ~= snapshot then return false end\n',
+        replacement: "  pos = (string.find(entry, ';', 1, true) or 0) + 1\n",
+      },
+      // judgeEntry (lua/include/common.lua), spliced into every script that reads an entry
       {
         file: 'lua/include/common.lua',
         target: 'if current[i] ~= snapshot[i] then\n        live = false',
@@ -69,6 +75,21 @@ const list: Mutant[] = [
         file: 'src/entry.ts',
         target: 'if (version == null || !bytesAt(entry, pos, version)) return -1',
         replacement: 'if (version == null) return -1',
+      },
+    ],
+  },
+  {
+    name: 'exact-hit-skips-versions',
+    description:
+      "only the read script's check of an entry stored under exactly the groups asked skips the versions: it compares the names alone",
+    checker: { mode: 'normal', caught: 'stale' },
+    tests: ['test/invalidation.test.ts', 'test/scripts.test.ts'],
+    edits: [
+      {
+        // isExactHit (lua/include/common.lua), read's check of an entry of exactly the groups asked
+        file: 'lua/include/common.lua',
+        target: '  if string.sub(entry, 1, pos - 1) ~= snapshot then return false end\n',
+        replacement: "  pos = (string.find(entry, ';', 1, true) or 0) + 1\n",
       },
     ],
   },
@@ -149,7 +170,7 @@ const list: Mutant[] = [
     checker: { mode: 'evict-versions', caught: 'stale', seconds: 12 },
     tests: ['test/invalidation.test.ts'],
     edits: [
-      // freshVersion (lua/include/common.lua), spliced into read, set and delete
+      // versionAt (lua/include/common.lua), spliced into read, claim, set, delete and stamp
       {
         file: 'lua/include/common.lua',
         target: "return t[1] .. string.format('%06d', tonumber(t[2]))",
@@ -229,7 +250,7 @@ const list: Mutant[] = [
     edits: [
       {
         file: 'lua/set.lua',
-        target: 'if live ~= nil and covers(live, names) then',
+        target: 'if live ~= nil and covers(held, names) then',
         replacement: 'if false then',
       },
     ],
@@ -271,7 +292,7 @@ const list: Mutant[] = [
     edits: [
       {
         file: 'lua/set.lua',
-        target: 'if live ~= nil and covers(live, names) then',
+        target: 'if live ~= nil and covers(held, names) then',
         replacement: "if redis.call('EXISTS', entryKey) == 1 then",
       },
       {
@@ -288,7 +309,7 @@ const list: Mutant[] = [
     edits: [
       {
         file: 'lua/read.lua',
-        target: "    version = freshVersion()\n    redis.call('SET', KEYS[i], version, 'PX', lease)",
+        target: "    version = versionAt(t)\n    redis.call('SET', KEYS[3 + i], version, 'PX', lease)",
         replacement: "    version = ''",
       },
     ],
@@ -315,8 +336,8 @@ const list: Mutant[] = [
       {
         // takeLease (lua/include/common.lua), spliced into read and claim
         file: 'lua/include/common.lua',
-        target: "if type(redis.call('GET', leaseKey)) == 'string' then",
-        replacement: 'if false then',
+        target: "if isOk(redis.call('SET', leaseKey, owner, 'NX', 'PX', lease)) then",
+        replacement: "if isOk(redis.call('SET', leaseKey, owner, 'PX', lease)) then",
       },
     ],
   },
@@ -347,8 +368,8 @@ const list: Mutant[] = [
       {
         // takeLease (lua/include/common.lua), spliced into read and claim
         file: 'lua/include/common.lua',
-        target: "redis.call('SET', leaseKey, owner, 'PX', lease)",
-        replacement: "redis.call('SET', leaseKey, owner)",
+        target: "redis.call('SET', leaseKey, owner, 'NX', 'PX', lease)",
+        replacement: "redis.call('SET', leaseKey, owner, 'NX')",
       },
     ],
   },
@@ -381,7 +402,7 @@ const list: Mutant[] = [
     edits: [
       {
         file: 'lua/read.lua',
-        target: 'if entry ~= nil and covers(entry, names) then return {1, entry} end',
+        target: 'if entry ~= nil and covers(held, names) then return {1, entry} end',
         replacement: 'if entry ~= nil then return {1, entry} end',
       },
       {

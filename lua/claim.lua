@@ -24,7 +24,7 @@ local generationKey = KEYS[2]
 local leaseKey = KEYS[3]
 local lease = ARGV[1]
 local owner = ARGV[2]
-check(isCount(lease) and tonumber(lease) > 0, 'lease must be a positive integer of ms')
+check(isPositiveCount(lease), 'lease must be a positive integer of ms')
 check(type(owner) == 'string' and #owner > 0, 'owner must be a non-empty string')
 local base, name = entryBase(entryKey, generationKey)
 check(isSpread(base), "claim is for sharding 'key'")
@@ -32,6 +32,6 @@ checkLease(leaseKey, name, base)
 
 local leased, wait = takeLease(leaseKey, owner, lease)
 local t = redis.call('TIME')
-local generation = generationForToken(generationKey, lease)
+local generation = generationForToken(generationKey, lease, t)
 local entry = redis.call('GET', entryKey)
 return reply({type(entry) == 'string' and entry or '', leased, wait, t[1], t[2], generation})

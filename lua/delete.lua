@@ -16,7 +16,7 @@
 
 check(#KEYS >= 2 and #KEYS % 2 == 0 and #ARGV == 1, 'delete takes KEYS: entry, generation, ...; ARGV: lease')
 local lease = ARGV[1]
-check(isCount(lease) and tonumber(lease) > 0, 'lease must be a positive integer of ms')
+check(isPositiveCount(lease), 'lease must be a positive integer of ms')
 local base = baseOf(KEYS[1])
 local spread = isSpread(base)
 check(not spread or #KEYS == 2, "delete takes one key under sharding 'key'")

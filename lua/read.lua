@@ -33,30 +33,34 @@ local lease = ARGV[1]
 local owner = ARGV[2]
 local grace = ARGV[3]
 check(#KEYS >= 3 and #ARGV == 3, 'read takes KEYS: entry, generation, lease, groups...; ARGV: lease, owner, grace')
-check(isCount(lease) and tonumber(lease) > 0, 'lease must be a positive integer of ms')
+check(isPositiveCount(lease), 'lease must be a positive integer of ms')
 check(type(owner) == 'string' and #owner > 0, 'owner must be a non-empty string')
 check(isCount(grace), 'grace must be a whole number of ms')
 local base, name = entryBase(entryKey, generationKey)
 checkLease(leaseKey, name, base)
 local names = groupNames(base, 4, 'keys after the lease must be group versions')
 
+-- The current versions of the groups asked for: a hit's check, and a miss's token.
+local versions = #KEYS > 3 and redis.call('MGET', unpack(KEYS, 4)) or {}
+local stored = redis.call('GET', entryKey)
+if isExactHit(stored, names, versions) then return {1, stored} end
 -- An entry stored under other groups than the ones asked for is a miss here; the fill replaces it.
-local entry, stale = readEntry(entryKey, base, tonumber(grace))
-if entry ~= nil and covers(entry, names) then return {1, entry} end
-if stale ~= nil and not covers(stale, names) then stale = nil end
+local entry, stale, held = judgeEntry(entryKey, stored, base, tonumber(grace))
+if entry ~= nil and covers(held, names) then return {1, entry} end
+if stale ~= nil and not covers(held, names) then stale = nil end
 
 -- One fill per key: the first miss takes the lease; the others wait for it (or, within grace,
 -- serve the stale entry while it refreshes).
 local leased, wait = takeLease(leaseKey, owner, lease)
 local t = redis.call('TIME')
-local generation = generationForToken(generationKey, lease)
+local generation = generationForToken(generationKey, lease, t)
 local token = {stale and 2 or 0, stale or '', leased, wait, t[1], t[2], generation}
-for i = 4, #KEYS do
-  local version = redis.call('GET', KEYS[i])
+for i = 1, #KEYS - 3 do
+  local version = versions[i]
   if not isVersion(version) then
-    version = freshVersion()
-    redis.call('SET', KEYS[i], version, 'PX', lease)
+    version = versionAt(t)
+    redis.call('SET', KEYS[3 + i], version, 'PX', lease)
   end
-  token[#token + 1] = version
+  token[7 + i] = version
 end
 return reply(token)

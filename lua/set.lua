@@ -54,8 +54,8 @@ local tokenCount = hasToken and #ARGV - 5 or groupCount
 check(#KEYS >= 3, 'set takes KEYS: entry, generation, lease, groups...')
 check(#ARGV >= 5 and (hasToken or #ARGV == 5) and tokenCount <= groupCount,
   'set takes ARGV: value, ttl, lease, grace, token, token versions (at most one per group)')
-check(ttl == '' or (isCount(ttl) and tonumber(ttl) > 0), 'ttl must be a positive integer of ms or empty')
-check(isCount(lease) and tonumber(lease) > 0, 'lease must be a positive integer of ms')
+check(ttl == '' or (isPositiveCount(ttl)), 'ttl must be a positive integer of ms or empty')
+check(isPositiveCount(lease), 'lease must be a positive integer of ms')
 check(isCount(grace), 'grace must be a whole number of ms')
 local tokenSeconds, tokenMicros, tokenGeneration, tokenOwner
 if hasToken then
@@ -78,8 +78,8 @@ local header, keep = graceHeader(ttl, grace, graceMs > 0 and ttl ~= '' and now()
 if hasToken then
   -- Only a live entry of this fill's groups blocks a token set: a stale one kept for grace, or
   -- one of other groups (which the read that made the token did not take), is what it replaces.
-  local live = readEntry(entryKey, base)
-  if live ~= nil and covers(live, names) then
+  local live, _, held = judgeEntry(entryKey, redis.call('GET', entryKey), base)
+  if live ~= nil and covers(held, names) then
     -- This very set, run again? A live entry of the token's versions says none of them moved.
     local expected = {unpack(ARGV, 6, 5 + tokenCount)}
     -- A late group's version is the one this set stamped: the entry is live, so it is current.

@@ -27,7 +27,7 @@ local ttl = ARGV[2]
 local hold = ARGV[3]
 check(create == '0' or create == '1', "create must be '0' or '1'")
 check(hold == '' or isCount(hold), 'hold must be a whole number of ms or empty')
-check(ttl == '' or (isCount(ttl) and tonumber(ttl) > 0), 'ttl must be a positive integer of ms or empty')
+check(ttl == '' or (isPositiveCount(ttl)), 'ttl must be a positive integer of ms or empty')
 local base = baseOf(versionKey)
 local name = nameOf(versionKey, base, 'g')
 check(isSpread(base) and name ~= nil, "the key must be a group version of sharding 'key'")

@@ -60,8 +60,8 @@ local elapsed = ARGV[#ARGV]
 check(elapsed == '' or isCount(elapsed), 'elapsed must be a whole number of microseconds or empty')
 local hasToken = token ~= ''
 check(hasToken or m == 0, 'a set without a token names no token groups')
-check(ttl == '' or (isCount(ttl) and tonumber(ttl) > 0), 'ttl must be a positive integer of ms or empty')
-check(isCount(lease) and tonumber(lease) > 0, 'lease must be a positive integer of ms')
+check(ttl == '' or (isPositiveCount(ttl)), 'ttl must be a positive integer of ms or empty')
+check(isPositiveCount(lease), 'lease must be a positive integer of ms')
 check(isCount(grace), 'grace must be a whole number of ms')
 local base, name = entryBase(entryKey, generationKey)
 check(isSpread(base), "store is for sharding 'key'")
@@ -117,7 +117,7 @@ if hasToken then
         end
       end
     end
-    if live and covers(stored, names) then
+    if live and covers(held, names) then
       -- This very set, run again? As set.lua.
       local expected = {}
       for i = 1, m do expected[i] = ARGV[7 + 3 * n + i] end

@@ -366,6 +366,79 @@ describe.each([
   }
 })
 
+const memoryBackend = memoryClient() as unknown as Redis
+afterAll(() => memoryBackend.disconnect())
+
+/**
+ * read.lua tells a hit on an entry stored under exactly the groups asked, in that order and
+ * without grace, by comparing the entry's opening with the current versions and the names in
+ * place (isExactHit); any other entry is decoded and judged. Both must give the same answers.
+ */
+describe.each([
+  ['redis', real],
+  ['memory', memoryBackend],
+] as const)("read's check of an entry stored under exactly the groups asked [%s]", (_, client) => {
+  const byName = Object.fromEntries(allScripts.map((script) => [script.name, script]))
+  const ns = randomNamespace()
+  const k = (kind: string, name: string) => `rgc:{${ns}}:${kind}:${name}`
+  const entryKeys = (key: string) => [k('e', key), k('t', key), k('l', key)]
+  const set = (key: string, groups: string[], value: string) =>
+    runScript(
+      client,
+      byName.set as LuaScript,
+      [...entryKeys(key), ...groups.map((g) => k('g', g))],
+      [value, '', 30000, 0, ''],
+    )
+  /** read.lua's reply: [1, entry] on a hit, else the miss's status first (0) */
+  const read = async (key: string, groups: string[]) =>
+    (await runScript(
+      client,
+      byName.read as LuaScript,
+      [...entryKeys(key), ...groups.map((g) => k('g', g))],
+      [30000, 'owner', 0],
+    )) as unknown[]
+  afterAll(async () => {
+    const keys = Object.keys(await dumpNamespace(client, ns))
+    if (keys.length > 0) await client.del(...keys)
+  })
+
+  let moves = 0
+  const ten = 'group_of_10' // 11 bytes: two digits of length
+  const long = 'g'.repeat(120) // three digits: left to the decoding path
+  it.each([
+    ['short names', ['a', 'users']],
+    ['a name of two digits of length', ['a', ten]],
+    ['a name of three digits of length', [long, 'a']],
+    ['no groups', []],
+  ])('%s: a hit while live, a miss once any group moved', async (name, groups) => {
+    const key = `k-${name.replace(/\W/g, '_')}`
+    expect(await set(key, groups, '"v1"')).toBe(1)
+    const hit = await read(key, groups)
+    expect(hit[0]).toBe(1)
+    expect(String(hit[1])).toMatch(/"v1"$/)
+    for (const group of groups) {
+      expect(await set(key, groups, '"v2"')).toBe(1)
+      expect((await read(key, groups))[0]).toBe(1)
+      await client.set(k('g', group), `19000000000${String(++moves).padStart(5, '0')}`) // the group moved
+      expect((await read(key, groups))[0], `after ${group} moved`).toBe(0)
+    }
+  })
+
+  it('groups asked in another order: the entry is decoded, and still a hit', async () => {
+    expect(await set('order', ['a', 'b'], '"v"')).toBe(1)
+    expect((await read('order', ['b', 'a']))[0]).toBe(1)
+  })
+
+  it('a name that opens a stored name of another length is not that name', async () => {
+    // stored under 'user_10' (7 bytes); asked for 'user_1' (6 bytes): the length differs
+    expect(await set('prefix', ['user_10'], '"v"')).toBe(1)
+    expect((await read('prefix', ['user_1']))[0]).toBe(0)
+    // stored under 'a' and 'b'; asked for 'a' alone: covered, a hit (decoded)
+    expect(await set('fewer', ['a', 'b'], '"v"')).toBe(1)
+    expect((await read('fewer', ['a']))[0]).toBe(1)
+  })
+})
+
 /** Redis runs a script's whole text on every call: an include's definitions come in only where used. */
 describe('includes', () => {
   const code = (lua: string) => lua.replace(/--.*$/gm, '')

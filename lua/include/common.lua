@@ -2,10 +2,14 @@
 -- Written for both Redis's Lua 5.1 and the in-memory backend's Lua 5.3 (fengari, whose integers
 -- are 32-bit): no integer arithmetic on versions or times, which stay strings.
 
+-- The version or generation made at Redis time `t` (a TIME reply): its microseconds, as a string.
+local function versionAt(t)
+  return t[1] .. string.format('%06d', tonumber(t[2]))
+end
+
 -- A version or generation no earlier one can equal: Redis TIME in microseconds, as a string.
 local function freshVersion()
-  local t = redis.call('TIME')
-  return t[1] .. string.format('%06d', tonumber(t[2]))
+  return versionAt(redis.call('TIME'))
 end
 
 -- Whether version (or time) `a` is later than `b`: both digits without leading zeros, compared as
@@ -20,10 +24,13 @@ local function isVersion(v)
   return type(v) == 'string'
 end
 
--- Every script returns its arrays through this. The in-memory backend reads a returned table
--- as an array only when its keys were inserted last-first (else it returns nothing); Redis
--- reads any sequence. Copying back to front satisfies both, for any length.
+-- Every script returns its arrays through this. The in-memory backend (fengari, Lua 5.3) reads a
+-- returned table as an array only when its keys were inserted last-first (else it returns
+-- nothing): it gets a copy made back to front. Redis (Lua 5.1) reads any sequence, so there the
+-- list is returned as it is: that copy, into a table grown one key at a time, cost a read's miss
+-- about 12k instructions.
 local function reply(list)
+  if _VERSION == 'Lua 5.1' then return list end
   local out = {}
   for i = #list, 1, -1 do out[i] = list[i] end
   return out
@@ -45,10 +52,21 @@ local function isCount(s)
   return isDigits(s, 16) and (#s < 16 or tonumber(s) <= 9007199254740991)
 end
 
+-- A count (see isCount) above 0, told by one match of its digits: reading it as a number costs
+-- more.
+local function isPositiveCount(s)
+  return type(s) == 'string' and #s <= 16 and string.find(s, '^0*[1-9]%d*$') ~= nil
+    and (#s < 16 or tonumber(s) <= 9007199254740991)
+end
+
 -- What a version or generation key holds: a number INCR can still move.
 local function isVersionText(s)
   return isDigits(s, 18)
 end
+
+-- The bases of the 'key' layout that baseOf found: told once, by the pattern that matched (a
+-- Lua call of the string library costs more than this table's lookups).
+local spreadBases = {}
 
 -- Every key a script touches is of one namespace, in one of two layouts (src/keys.ts):
 --   sharding 'namespace': `<prefix>:{<ns>}:<kind>:<name>`, every key in the namespace's slot;
@@ -58,14 +76,18 @@ end
 -- KEYS[1] and refuses any other key that is not of the same base and the kind it expects, so that
 -- it never reaches outside the namespace (its ACL pattern, its Cluster slot).
 local function baseOf(key)
-  local base = string.match(key, '^[^{}<>]*{[^{}<>]*}:') or string.match(key, '^[^{}<>]*<[^{}<>]*>:')
-  check(base ~= nil, 'keys must be of a namespace: <prefix>:{<namespace>}:... or <prefix>:<<namespace>>:...')
+  local base = string.match(key, '^[^{}<>]*{[^{}<>]*}:')
+  if base == nil then
+    base = string.match(key, '^[^{}<>]*<[^{}<>]*>:')
+    check(base ~= nil, 'keys must be of a namespace: <prefix>:{<namespace>}:... or <prefix>:<<namespace>>:...')
+    spreadBases[base] = true
+  end
   return base
 end
 
--- Whether a base is of the 'key' layout, `<prefix>:<<ns>>:`.
+-- Whether a base (from baseOf) is of the 'key' layout, `<prefix>:<<ns>>:`.
 local function isSpread(base)
-  return string.byte(base, -2) == 62 -- '>'
+  return spreadBases[base] == true
 end
 
 -- The key of `kind` and `name` in the namespace of `base`.
@@ -96,12 +118,13 @@ local function groupNames(base, from, message)
   local head = spread and base .. 'g{:' or base .. 'g:'
   -- a name of at least one byte, and under 'key' the closing brace
   local first, least, tail = #head + 1, spread and #head + 2 or #head + 1, spread and -2 or -1
-  local names = {}
-  for i = from, #KEYS do
-    local key = KEYS[i]
+  -- made at its full length at once: a table grown one name at a time is resized on the way
+  local names = {unpack(KEYS, from)}
+  for i = 1, #names do
+    local key = names[i]
     check(#key >= least and string.find(key, head, 1, true) == 1 and (not spread or string.byte(key, -1) == 125),
       message)
-    names[#names + 1] = string.sub(key, first, tail)
+    names[i] = string.sub(key, first, tail)
   end
   return names
 end
@@ -200,28 +223,30 @@ local function graceHeader(ttl, grace, t)
   return '~' .. grace .. ',' .. fresh .. '~', string.format('%.0f', tonumber(ttl) + tonumber(grace))
 end
 
+-- Whether a SET answered OK: Redis gives a status table, the in-memory backend the string.
+local function isOk(reply)
+  return type(reply) == 'table' or reply == 'OK'
+end
+
 -- A miss takes the key's fill lease when no one holds it. Returns 1 if it took it, else 0 and
 -- the ms the holder's lease has left.
 local function takeLease(leaseKey, owner, lease)
-  if type(redis.call('GET', leaseKey)) == 'string' then
-    local wait = redis.call('PTTL', leaseKey)
-    return 0, wait < 0 and 0 or wait
-  end
-  redis.call('SET', leaseKey, owner, 'PX', lease)
-  return 1, 0
+  if isOk(redis.call('SET', leaseKey, owner, 'NX', 'PX', lease)) then return 1, 0 end
+  local wait = redis.call('PTTL', leaseKey)
+  return 0, wait < 0 and 0 or wait
 end
 
--- The key's generation for a miss's token, made when missing; it must outlive every token that
--- saw it, so it lives `lease` ms from now either way.
-local function generationForToken(generationKey, lease)
-  local generation = redis.call('GET', generationKey)
+-- The key's generation for a miss's token read at Redis time `t`, made from it when missing; it
+-- must outlive every token that saw it, so it lives `lease` ms from now either way. One SET when
+-- it is missing (NX with GET: Redis 7.0 or later), and a PEXPIRE besides when it is there.
+local function generationForToken(generationKey, lease, t)
+  local fresh = versionAt(t)
+  local generation = redis.call('SET', generationKey, fresh, 'NX', 'PX', lease, 'GET')
   if isVersion(generation) then
     redis.call('PEXPIRE', generationKey, lease)
     return generation
   end
-  generation = freshVersion()
-  redis.call('SET', generationKey, generation, 'PX', lease)
-  return generation
+  return fresh
 end
 
 -- A write without a token moves the key's generation (when a miss created one), so a fill that
@@ -280,11 +305,10 @@ local function staleSince(snapshot, names, current, base, fresh, t)
   return since
 end
 
--- Whether an entry is stored under every group of `names` (it may have more): a read that names
--- groups gets no other entry, or the invalidations of the groups it names would never reach it.
-local function covers(entry, names)
-  local _, _, body = splitHeader(entry)
-  local _, held = decodeEntry(body or '')
+-- Whether an entry holding the groups `held` is stored under every group of `names` (it may have
+-- more): a read that names groups gets no other entry, or the invalidations of the groups it
+-- names would never reach it.
+local function covers(held, names)
   if held == nil then return false end
   local has = {}
   for i = 1, #held do has[held[i]] = true end
@@ -298,9 +322,10 @@ end
 -- its snapshot still has the version the snapshot recorded and its TTL has not ended. A stale
 -- entry is deleted on sight, so nothing stale outlives the read that found it, unless it was
 -- stored with grace and went stale less than that grace ago: then it stays, and when it went
--- stale less than `graceLimit` ms ago (the reader's grace) it is the second result.
-local function readEntry(entryKey, base, graceLimit)
-  local entry = redis.call('GET', entryKey)
+-- stale less than `graceLimit` ms ago (the reader's grace) it is the second result. The third is
+-- the group names the entry returned holds, so that a caller need not decode it again. `entry` is
+-- what entryKey holds (a GET's reply).
+local function judgeEntry(entryKey, entry, base, graceLimit)
   if type(entry) ~= 'string' then return nil end
   local grace, fresh, body = splitHeader(entry)
   local snapshot, names
@@ -318,11 +343,11 @@ local function readEntry(entryKey, base, graceLimit)
       end
     end
   end
-  if live and fresh == nil then return entry end
+  if live and fresh == nil then return entry, nil, names end
   local t
   if live then
     t = now()
-    if t < fresh then return entry end
+    if t < fresh then return entry, nil, names end
   end
   if snapshot ~= nil and grace > 0 then
     t = t or now()
@@ -330,11 +355,51 @@ local function readEntry(entryKey, base, graceLimit)
     if since ~= nil then
       local age = (t - since) * 1000
       if age < grace then
-        if graceLimit ~= nil and age < graceLimit then return nil, entry end
+        if graceLimit ~= nil and age < graceLimit then return nil, entry, names end
         return nil
       end
     end
   end
   redis.call('DEL', entryKey)
   return nil
+end
+
+-- The entry stored under entryKey, judged by judgeEntry.
+local function readEntry(entryKey, base, graceLimit)
+  return judgeEntry(entryKey, redis.call('GET', entryKey), base, graceLimit)
+end
+
+-- Whether `entry` (a GET's reply) is live and stored under exactly the groups `names`, in that
+-- order, with no header: it then opens with the current `versions` of those groups (an MGET's
+-- reply) and `names`, as encodeEntry writes them, which is checked in place: decoding it (that
+-- was most of what a read's hit cost) and writing the names' lengths as text (a number made a
+-- string costs a Lua script more than a Redis call's share) are both avoided. A name of 100 bytes
+-- or more is left to judgeEntry, as is any other entry: this says nothing of them.
+local function isExactHit(entry, names, versions)
+  if type(entry) ~= 'string' or string.byte(entry, 1) == 126 then return false end -- '~': a header
+  local n = #names
+  for i = 1, n do
+    if type(versions[i]) ~= 'string' then return false end
+  end
+  local snapshot = n == 0 and ';' or table.concat(versions, ',', 1, n) .. ';'
+  local pos = #snapshot + 1
+  if string.sub(entry, 1, pos - 1) ~= snapshot then return false end
+  for i = 1, n do
+    local name = names[i]
+    local length = #name
+    if length < 10 then
+      local digit, colon = string.byte(entry, pos, pos + 1)
+      if digit ~= 48 + length or colon ~= 58 then return false end
+      pos = pos + 2
+    elseif length < 100 then
+      local tens, units, colon = string.byte(entry, pos, pos + 2)
+      if tens ~= 48 + (length - length % 10) / 10 or units ~= 48 + length % 10 or colon ~= 58 then return false end
+      pos = pos + 3
+    else
+      return false
+    end
+    if string.sub(entry, pos, pos + length - 1) ~= name then return false end
+    pos = pos + length
+  end
+  return true
 end
