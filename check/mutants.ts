@@ -52,6 +52,13 @@ export interface Mutant {
   readonly edits: readonly Edit[]
 }
 
+/** read.lua's check of an entry stored under exactly the groups asked (isExactHit, lua/include/common.lua) compares the names alone. */
+const exactHitSkipsVersions: Edit = {
+  file: 'lua/include/common.lua',
+  target: '  if string.sub(entry, 1, pos - 1) ~= snapshot then return false end\n',
+  replacement: "  pos = (string.find(entry, ';', 1, true) or 0) + 1\n",
+}
+
 const list: Mutant[] = [
   {
     name: 'no-compare',
@@ -59,12 +66,7 @@ const list: Mutant[] = [
     checker: { mode: 'normal', caught: 'stale' },
     tests: ['test/invalidation.test.ts'],
     edits: [
-      {
-        // isExactHit (lua/include/common.lua), read's check of an entry of exactly the groups asked
-        file: 'lua/include/common.lua',
-        target: '  if string.sub(entry, 1, pos - 1) ~= snapshot then return false end\n',
-        replacement: "  pos = (string.find(entry, ';', 1, true) or 0) + 1\n",
-      },
+      exactHitSkipsVersions,
       // judgeEntry (lua/include/common.lua), spliced into every script that reads an entry
       {
         file: 'lua/include/common.lua',
@@ -84,14 +86,7 @@ const list: Mutant[] = [
       "only the read script's check of an entry stored under exactly the groups asked skips the versions: it compares the names alone",
     checker: { mode: 'normal', caught: 'stale' },
     tests: ['test/invalidation.test.ts', 'test/scripts.test.ts'],
-    edits: [
-      {
-        // isExactHit (lua/include/common.lua), read's check of an entry of exactly the groups asked
-        file: 'lua/include/common.lua',
-        target: '  if string.sub(entry, 1, pos - 1) ~= snapshot then return false end\n',
-        replacement: "  pos = (string.find(entry, ';', 1, true) or 0) + 1\n",
-      },
-    ],
+    edits: [exactHitSkipsVersions],
   },
   {
     name: 'no-compare-mget',
