@@ -188,10 +188,7 @@ for (const sharding of ['namespace', 'key'] as const satisfies Sharding[])
         await hold(near, 'k')
 
         // The replica takes over: the old master keeps its connections, as a replica now.
-        const promoted = new Redis(replica.url)
-        await promoted.cluster('FAILOVER')
-        promoted.disconnect()
-        await until(async () => (await masterOfSlot()) === replica.url)
+        await failOverTo(replica.url)
         // The demoted node still answers the near cache's PINGs, but writes now land elsewhere and
         // reach it only by replication, later: the first sync point sees it serve no more, drops
         // everything, and the read goes to Redis.
@@ -219,6 +216,29 @@ for (const sharding of ['namespace', 'key'] as const satisfies Sharding[])
         await replica.stop()
       }
     }, 60_000)
+
+    /**
+     * A manual failover to the replica at `url`, asked again until the cluster serves the slot from
+     * it: Redis gives one up after 5 s without the master's offset or a majority of votes, which a
+     * loaded machine can take, and the wait for the promotion would then never end (one CI run).
+     */
+    async function failOverTo(url: string): Promise<void> {
+      const promoted = new Redis(url)
+      try {
+        for (let attempt = 1; attempt <= 5; attempt++) {
+          // refused once the node is a master already (promoted, not yet seen so by the node asked)
+          await promoted.cluster('FAILOVER').catch(() => {})
+          const deadline = Date.now() + 8000
+          while (Date.now() < deadline) {
+            if ((await masterOfSlot()) === url) return
+            await sleep(20)
+          }
+        }
+        throw new Error(`${url} did not serve slot ${slot} after 5 manual failovers of 8 s each`)
+      } finally {
+        promoted.disconnect()
+      }
+    }
 
     /** Moves one slot and its keys between two masters, as `redis-cli --cluster reshard` does. */
     async function moveSlot(moved: number, fromUrl: string, toUrl: string): Promise<void> {
