@@ -7,6 +7,11 @@ import { memoryClient } from '../src/memory.js'
 import { included, type LuaScript, runScript } from '../src/scripts.js'
 import { dumpNamespace, randomNamespace } from './support/backends.js'
 
+/** Every script of lua/, by name. */
+const byName = Object.fromEntries(allScripts.map((script) => [script.name, script]))
+/** The key of `kind` and `name` in namespace `ns` (sharding 'namespace'). */
+const keyOf = (ns: string) => (kind: string, name: string) => `rgc:{${ns}}:${kind}:${name}`
+
 const real = new Redis(inject('redisUrl'))
 const memory = new RedisMock() as unknown as Redis
 afterAll(() => {
@@ -169,9 +174,8 @@ describe.each([
   ['redis', real],
   ['memory', memory],
 ] as const)('scripts refuse malformed arguments without writing [%s]', (_, client) => {
-  const byName = Object.fromEntries(allScripts.map((script) => [script.name, script]))
   const ns = randomNamespace()
-  const k = (kind: string, name: string) => `rgc:{${ns}}:${kind}:${name}`
+  const k = keyOf(ns)
   const huge = '99999999999999999999' // past what Lua and Redis read exactly
   const token = (generation: string) => `1700000000,5,${generation}`
   const cases: [string, string, string[], (string | number)[]][] = [
@@ -378,9 +382,8 @@ describe.each([
   ['redis', real],
   ['memory', memoryBackend],
 ] as const)("read's check of an entry stored under exactly the groups asked [%s]", (_, client) => {
-  const byName = Object.fromEntries(allScripts.map((script) => [script.name, script]))
   const ns = randomNamespace()
-  const k = (kind: string, name: string) => `rgc:{${ns}}:${kind}:${name}`
+  const k = keyOf(ns)
   const entryKeys = (key: string) => [k('e', key), k('t', key), k('l', key)]
   const set = (key: string, groups: string[], value: string) =>
     runScript(

@@ -41,22 +41,21 @@ local function check(ok, message)
   if not ok then error('redis-group-cache: ' .. message) end
 end
 
--- Digits, at most `length` of them (find, not match: no capture string is made).
-local function isDigits(s, length)
-  return type(s) == 'string' and #s <= length and string.find(s, '^%d+$') ~= nil
+-- Digits, at most `length` of them, matching `pattern` (default: any digits; find, not match: no
+-- capture string is made).
+local function isDigits(s, length, pattern)
+  return type(s) == 'string' and #s <= length and string.find(s, pattern or '^%d+$') ~= nil
 end
 
 -- A whole number of ms, at most 2^53 - 1 (as the client allows): Lua and Redis read it exactly.
--- Only 16 digits can be more: fewer are not read as a number here.
-local function isCount(s)
-  return isDigits(s, 16) and (#s < 16 or tonumber(s) <= 9007199254740991)
+-- Only 16 digits can be more: fewer are not read as a number here. `pattern` narrows the digits.
+local function isCount(s, pattern)
+  return isDigits(s, 16, pattern) and (#s < 16 or tonumber(s) <= 9007199254740991)
 end
 
--- A count (see isCount) above 0, told by one match of its digits: reading it as a number costs
--- more.
+-- A count above 0, told by one match of its digits: reading it as a number costs more.
 local function isPositiveCount(s)
-  return type(s) == 'string' and #s <= 16 and string.find(s, '^0*[1-9]%d*$') ~= nil
-    and (#s < 16 or tonumber(s) <= 9007199254740991)
+  return isCount(s, '^0*[1-9]%d*$')
 end
 
 -- What a version or generation key holds: a number INCR can still move.
@@ -382,7 +381,7 @@ local function isExactHit(entry, names, versions)
   if type(entry) ~= 'string' or string.byte(entry, 1) == 126 then return false end -- '~': a header
   local n = #names
   for i = 1, n do
-    if type(versions[i]) ~= 'string' then return false end
+    if not isVersion(versions[i]) then return false end
   end
   local snapshot = n == 0 and ';' or table.concat(versions, ',', 1, n) .. ';'
   local pos = #snapshot + 1
