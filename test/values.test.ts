@@ -3,6 +3,27 @@ import { expect, it } from 'vitest'
 import { InvalidArgumentError, SerializationError } from '../src/index.js'
 import { forEachBackend } from './support/backends.js'
 
+/** `inner` under `depth` levels of objects. */
+function nested(depth: number, inner: unknown): object {
+  let value = inner as object
+  for (let i = 0; i < depth; i++) value = { level: value }
+  return value
+}
+
+/** [1, <a hole>, 3]: an array of length 3 with no element at 1. */
+function holed(): unknown[] {
+  const list = [1]
+  list[2] = 3
+  return list
+}
+
+/** An object that holds itself. */
+function cyclic(): object {
+  const value: Record<string, unknown> = { a: 1 }
+  value.self = [value]
+  return value
+}
+
 forEachBackend('values and names', (backend) => {
   const values: [string, unknown][] = [
     ['null', null],
@@ -38,12 +59,41 @@ forEachBackend('values and names', (backend) => {
     ['Infinity', [Number.POSITIVE_INFINITY], /Infinity would read back as null/],
     ['a function in an object', { f: () => 1 }, /a function would read back as nothing/],
     ['undefined in an array', [1, undefined], /undefined in an array would read back as null/],
+    ['a hole in an array', holed(), /undefined in an array would read back as null/],
+    ['a Date 100 levels deep', nested(100, new Date(0)), /a Date would read back as a string/],
+    ['NaN 100 levels deep, in an array', nested(100, [Number.NaN]), /NaN would read back as null/],
+    ['a Date behind a toJSON', { toJSON: () => ({ at: new Date(0) }) }, /a Date would read back as a string/],
+    [
+      'a Date in a class instance',
+      new (class Box {
+        at = new Date(0)
+      })(),
+      /a Date would read back as a string/,
+    ],
+    [
+      'NaN behind the toJSON of an array',
+      Object.assign([1], { toJSON: () => [Number.NaN] }),
+      /NaN would read back as null/,
+    ],
+    ['a cycle', cyclic(), /circular/i],
   ])('%s, which JSON would change, is refused and nothing is written', async (_, value, message) => {
     const cache = backend.cache()
     await expect(cache.set('k', value, { groups: ['g'] })).rejects.toSatisfy(
       (error: Error) => error instanceof SerializationError && message.test(error.message),
     )
     expect(await backend.dump()).toEqual({})
+  })
+
+  it('a value of any depth, or with toJSON, is written as JSON.stringify writes it', async () => {
+    const cache = backend.cache()
+    const deep = nested(100, { a: [1, 'x', null, { b: false }] })
+    await cache.set('deep', deep)
+    expect(await cache.get('deep')).toStrictEqual(deep)
+    await cache.set('json', { v: { toJSON: () => [1, 2] }, w: 3 })
+    expect(await cache.get('json')).toStrictEqual({ v: [1, 2], w: 3 })
+    const bare = Object.assign(Object.create(null), { a: 1 })
+    await cache.set('bare', bare)
+    expect(await cache.get('bare')).toStrictEqual({ a: 1 })
   })
 
   it('an undefined object field is dropped and a class instance reads back as its fields, as JSON does', async () => {
