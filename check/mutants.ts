@@ -228,8 +228,15 @@ const list: Mutant[] = [
     edits: [
       {
         file: 'src/reads.ts',
-        target: 'this.getByScript<T>(cacheKey, deadlines, trace)\n      },\n      this.failOpen(trace),\n',
-        replacement: 'this.getByScript<T>(cacheKey, deadlines, trace)\n      },\n      undefined,\n',
+        target:
+          '(reply) => this.settleHinted<T>(cacheKey, hint, reply, 0, hint.at, deadlines, trace),\n      this.failOpen(trace),\n',
+        replacement:
+          '(reply) => this.settleHinted<T>(cacheKey, hint, reply, 0, hint.at, deadlines, trace),\n      undefined,\n',
+      },
+      {
+        file: 'src/reads.ts',
+        target: '        (failure) => this.failedTogether(gets, failure),\n',
+        replacement: '        undefined,\n',
       },
       {
         file: 'src/reads.ts',

@@ -363,6 +363,7 @@ export class GroupCache extends EventEmitter<GroupCacheEvents> {
   /** Stops taking calls and quits the connection if the cache opened it. */
   async close(): Promise<void> {
     if (this.transport.closed) return
+    this.reads.flush()
     this.transport.closed = true
     this.invalidation.close()
     await Promise.all([this.connection.close(this.timeout), this.near?.close()])

@@ -5,10 +5,21 @@ import { ClosedError } from './errors.js'
 import type { Hint, Hints } from './hints.js'
 import type { NearCache, NearHit } from './near.js'
 import type { Counters } from './stats.js'
+import { TickBatch } from './tick-batch.js'
 import type { ReadContext } from './tracing.js'
 import type { Transport } from './transport.js'
 import { checkKey, checkKeys, NO_GROUPS } from './validate.js'
 import type { Values } from './values.js'
+
+/** A hinted get waiting for its tick's MGET. */
+interface BatchedGet {
+  key: string
+  hint: Hint
+  resolve: (value: unknown) => void
+}
+
+/** At most this many gets share an MGET (with their groups' versions, a few times as many keys). */
+const BATCHED_GETS = 100
 
 /**
  * A read's answer before decoding: the serialized value (and a near-cache hit's decoded value), or
@@ -91,21 +102,94 @@ export class Reads {
   ): Promise<T | undefined> {
     const hint = this.hints.warm(cacheKey)
     if (hint === undefined) return this.getByScript<T>(cacheKey, deadlines, trace)
+    if (trace === undefined && deadlines === undefined && this.batch.joins()) {
+      return new Promise<T | undefined>((resolve) =>
+        this.batch.add({ key: cacheKey, hint, resolve: resolve as BatchedGet['resolve'] }),
+      )
+    }
+    return this.fetchOne<T>(cacheKey, hint, deadlines, trace)
+  }
+
+  /** A hinted get on its own: one MGET of its entry and its groups' versions. */
+  private fetchOne<T>(
+    cacheKey: string,
+    hint: Hint,
+    deadlines: Deadlines | null | undefined,
+    trace: ReadContext | undefined,
+  ): Promise<T | undefined> {
     // Not async, and the reply settled inside the call's own promise: this is a hit's whole path.
     return this.transport.call(
       'get',
       (client) => this.store.fetch(client, hint.keys),
-      (reply) => {
-        const value = this.liveValue(cacheKey, hint, reply, 0, hint.at)
-        if (value !== undefined) {
-          this.counters.hit(trace)
-          return this.decodeOrDiscard<T>(cacheKey, value)
-        }
-        return reply[0] === null ? this.miss(trace) : this.getByScript<T>(cacheKey, deadlines, trace)
-      },
+      (reply) => this.settleHinted<T>(cacheKey, hint, reply, 0, hint.at, deadlines, trace),
       this.failOpen(trace),
       deadlines,
     )
+  }
+
+  /**
+   * The untraced hinted gets of one tick (of the cache's own timeout) after its first, read by one
+   * MGET of every entry and the versions of their groups, each key once: the command, its round
+   * trip and what Redis spends on it are shared. Each get still answers as it would alone: the MGET
+   * reads all at one instant, after every get of the batch began; each failure is reported once
+   * per get.
+   */
+  private readonly batch = new TickBatch<BatchedGet>(BATCHED_GETS, (gets) => {
+    if (gets.length === 1) {
+      const [get] = gets as [BatchedGet]
+      get.resolve(this.fetchOne(get.key, get.hint, undefined, undefined))
+      return
+    }
+    const { args, at } = this.fetchArgs(gets.map((get) => get.hint))
+    this.transport
+      .call(
+        'get',
+        (client) => this.store.fetch(client, args),
+        (reply) => {
+          gets.forEach((get, i) => {
+            get.resolve(this.settleHinted(get.key, get.hint, reply, i, at[i] as number[], undefined, undefined))
+          })
+        },
+        (failure) => this.failedTogether(gets, failure),
+      )
+      .catch((error: unknown) => {
+        for (const get of gets) get.resolve(Promise.reject(error))
+      })
+  })
+
+  /** The gets of a batch whose MGET failed: each a miss, reported once each (the call reported the first). */
+  private failedTogether(gets: readonly BatchedGet[], failure: unknown): void {
+    gets.forEach((get, i) => {
+      if (i > 0) this.transport.report(failure)
+      get.resolve(this.miss(undefined))
+    })
+  }
+
+  /** Sends the gets waiting for the end of this tick now (the cache's close() does, before it closes). */
+  flush(): void {
+    this.batch.drain()
+  }
+
+  /**
+   * What a hinted get answers, from `reply` (the entry at `index`, its groups' versions at `at`):
+   * a live entry's value; a miss when the entry is gone; else the read script's answer (the entry
+   * is stale, or holds other groups than the hint's).
+   */
+  private settleHinted<T>(
+    cacheKey: string,
+    hint: Hint,
+    reply: readonly (Buffer | null)[],
+    index: number,
+    at: readonly number[],
+    deadlines: Deadlines | null | undefined,
+    trace: ReadContext | undefined,
+  ): T | Promise<T | undefined> | undefined {
+    const value = this.liveValue(cacheKey, hint, reply, index, at)
+    if (value !== undefined) {
+      this.counters.hit(trace)
+      return this.decodeOrDiscard<T>(cacheKey, value)
+    }
+    return reply[index] === null ? this.miss(trace) : this.getByScript<T>(cacheKey, deadlines, trace)
   }
 
   /** The values of `keys`, in order (undefined for each miss). Fails open. */
@@ -237,6 +321,21 @@ export class Reads {
     values: (string | undefined)[],
     deadlines: Deadlines | null | undefined,
   ): Promise<number[]> {
+    const { args, at } = this.fetchArgs(hints)
+    const reply = await this.transport.request('get', (client) => this.store.fetch(client, args), deadlines)
+    const unsettled: number[] = []
+    hints.forEach((hint, i) => {
+      values[i] = this.liveValue(keys[i] as string, hint, reply, i, at[i] as number[])
+      if (values[i] === undefined && reply[i] !== null) unsettled.push(i)
+    })
+    return unsettled
+  }
+
+  /**
+   * One MGET's keys for the entries of `hints`: the entries first, in order, then each version key
+   * once; `at[i]`: where the versions of entry i's groups are in it.
+   */
+  private fetchArgs(hints: readonly Hint[]): { args: string[]; at: number[][] } {
     const args = hints.map((hint) => hint.keys[0] as string)
     const slots = new Map<string, number>()
     const at = hints.map((hint) =>
@@ -249,13 +348,7 @@ export class Reads {
         return slot
       }),
     )
-    const reply = await this.transport.request('get', (client) => this.store.fetch(client, args), deadlines)
-    const unsettled: number[] = []
-    hints.forEach((hint, i) => {
-      values[i] = this.liveValue(keys[i] as string, hint, reply, i, at[i] as number[])
-      if (values[i] === undefined && reply[i] !== null) unsettled.push(i)
-    })
-    return unsettled
+    return { args, at }
   }
 
   /**

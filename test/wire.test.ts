@@ -93,6 +93,24 @@ describe('one command on the wire per call [redis]', () => {
     expect(await commandsOf(() => cache.getMany(keys))).toEqual(['mget'])
   })
 
+  it('gets of keys it stored made at once: the first is one MGET, the rest share one (at most 100 a time)', async () => {
+    const keys = Array.from({ length: 151 }, (_, i) => `together${i}`)
+    for (const [i, key] of keys.entries()) await cache.set(key, i, { groups: [`own${i}`, 'shared'] })
+    expect(await commandsOf(() => Promise.all(keys.slice(0, 20).map((key) => cache.get(key))))).toEqual([
+      'mget',
+      'mget',
+    ])
+    const start = seen.length
+    expect(await commandsOf(() => Promise.all(keys.map((key) => cache.get(key))))).toEqual(['mget', 'mget', 'mget'])
+    // the first alone (its entry and 2 versions); then 100 entries and their 101 versions, each once; then 50 and 51
+    expect(
+      seen
+        .slice(start)
+        .filter((args) => args[0] === 'mget')
+        .map((args) => args.length - 1),
+    ).toEqual([3, 201, 101])
+  })
+
   it('a stale entry: the MGET sees it, and the script deletes it', async () => {
     await cache.set('stale', 1, { groups: ['s'] })
     await cache.expireGroup('s')
