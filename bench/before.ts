@@ -42,16 +42,31 @@ function failure(error: unknown, silent: string): string {
  * (and writes nothing) when git or the commit is unavailable, e.g. outside a git checkout.
  */
 export function writeBeforeTree(): BeforeTree {
+  return writeTree(BEFORE_COMMIT, BEFORE_DIR)
+}
+
+/**
+ * The library as it was at `commitish`, for a comparison with this tree (bench/get-set.ts
+ * --before): its `src/` and `lua/` written into `.bench-before/at/`, and the file URL of its
+ * `src/index.ts`; or why nothing was written.
+ */
+export function writeTreeAt(commitish: string): { tree: BeforeTree; entry: string } {
+  const dir = join(BEFORE_DIR, 'at')
+  return { tree: writeTree(commitish, dir), entry: pathToFileURL(join(dir, 'src', 'index.ts')).href }
+}
+
+/** Empties `dir` and writes `commitish`'s `src/` and `lua/` into it (see writeBeforeTree). */
+function writeTree(commitish: string, dir: string): BeforeTree {
   const git = (...args: string[]): Buffer =>
     execFileSync('git', args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 })
   let commit: string
   let files: string[]
   // Nothing from an earlier run is left to be taken for this one's.
-  rmSync(BEFORE_DIR, { recursive: true, force: true })
+  rmSync(dir, { recursive: true, force: true })
   try {
-    commit = git('rev-parse', '--verify', '--quiet', `${BEFORE_COMMIT}^{commit}`).toString().trim()
+    commit = git('rev-parse', '--verify', '--quiet', `${commitish}^{commit}`).toString().trim()
   } catch (error) {
-    return { reason: `git cannot resolve commit ${BEFORE_COMMIT}: ${failure(error, 'no such commit')}` }
+    return { reason: `git cannot resolve commit ${commitish}: ${failure(error, 'no such commit')}` }
   }
   try {
     // Paths relative to the project (the working directory), whatever the repository's root.
@@ -59,15 +74,15 @@ export function writeBeforeTree(): BeforeTree {
       .toString()
       .split('\0')
       .filter((path) => path !== '')
-    if (!files.includes('src/index.ts')) return { reason: `commit ${BEFORE_COMMIT} has no src/index.ts` }
+    if (!files.includes('src/index.ts')) return { reason: `commit ${commitish} has no src/index.ts` }
     for (const path of files) {
-      const target = join(BEFORE_DIR, path)
+      const target = join(dir, path)
       mkdirSync(dirname(target), { recursive: true })
       writeFileSync(target, git('cat-file', 'blob', `${commit}:./${path}`))
     }
   } catch (error) {
-    rmSync(BEFORE_DIR, { recursive: true, force: true })
-    return { reason: `cannot write commit ${BEFORE_COMMIT}'s src/ and lua/: ${failure(error, 'git failed')}` }
+    rmSync(dir, { recursive: true, force: true })
+    return { reason: `cannot write commit ${commitish}'s src/ and lua/: ${failure(error, 'git failed')}` }
   }
   return { commit, files: files.length }
 }

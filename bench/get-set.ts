@@ -8,10 +8,13 @@
  *
  *   npm run bench:get-set                 7 rounds of 1 s per contender and scenario
  *   npm run bench:get-set -- --quick      3 rounds of 0.4 s
+ *   npm run bench:get-set -- --before=<commit>   with a fourth contender, `before`: the library
+ *                                         as it was at that commit (its src/ and lua/, run by tsx)
  *   REDIS_URL=redis://... npm run bench:get-set   against that server
  */
 import os from 'node:os'
 import { Redis } from 'ioredis'
+import { writeTreeAt } from './before.js'
 import { groupsFor, isValueFor, VALUE_BYTES, valueFor } from './data.js'
 import { loop, type Op, percentile, rotate, round, spread } from './measure.js'
 import { GroupCache } from './package.js'
@@ -23,9 +26,21 @@ const ROUNDS = quick ? 3 : 7
 const ROUND_MS = quick ? 400 : 1000
 const WARMUP_MS = quick ? 200 : 500
 const KEYS = 1000
-const NAMES = ['plain', 'group-cache', 'evalsha-noop'] as const
-type Name = (typeof NAMES)[number]
+const beforeArg = process.argv.find((arg) => arg.startsWith('--before='))?.slice('--before='.length)
+type Name = 'plain' | 'group-cache' | 'evalsha-noop' | 'before'
+const NAMES: readonly Name[] = ['plain', 'group-cache', 'evalsha-noop', ...(beforeArg ? (['before'] as const) : [])]
 const NAMESPACE = 'bench-get-set'
+
+/** The GroupCache class of `--before`'s commit, or undefined without the flag. */
+async function beforeClass(): Promise<typeof GroupCache | undefined> {
+  if (beforeArg === undefined) return undefined
+  const { tree, entry } = writeTreeAt(beforeArg)
+  if ('reason' in tree) throw new Error(`--before=${beforeArg}: ${tree.reason}`)
+  const module = (await import(entry)) as { GroupCache?: typeof GroupCache }
+  if (typeof module.GroupCache !== 'function') throw new Error(`${entry} exports no GroupCache`)
+  process.stderr.write(`before: ${tree.commit} (${tree.files} files)\n`)
+  return module.GroupCache
+}
 
 /** µs the server spent running commands since the last CONFIG RESETSTAT (INFO and CONFIG aside). */
 async function serverUsec(admin: Redis): Promise<number> {
@@ -41,7 +56,9 @@ const { admin } = server
 const plain = new Redis(server.url)
 const raw = new Redis(server.url)
 const cache = new GroupCache({ redis: server.url, namespace: NAMESPACE, timeout: 10_000 })
-const patterns = ['bench:plain:*', 'bench:noop:*', `rgc:{${NAMESPACE}}:*`]
+const Before = await beforeClass()
+const before = Before && new Before({ redis: server.url, namespace: `${NAMESPACE}-before`, timeout: 10_000 })
+const patterns = ['bench:plain:*', 'bench:noop:*', `rgc:{${NAMESPACE}}:*`, `rgc:{${NAMESPACE}-before}:*`]
 try {
   const getSha = (await raw.script('LOAD', "return redis.call('GET', KEYS[1])")) as string
   const setSha = (await raw.script('LOAD', "return redis.call('SET', KEYS[1], ARGV[1])")) as string
@@ -49,18 +66,21 @@ try {
     await plain.set(`bench:plain:${i}`, JSON.stringify(valueFor(i)))
     await raw.set(`bench:noop:${i}`, JSON.stringify(valueFor(i)))
     await cache.set(`user_${i}`, valueFor(i), { groups: groupsFor(i, 3) })
+    await before?.set(`user_${i}`, valueFor(i), { groups: groupsFor(i, 3) })
   }
   const parse = (text: string | null) => (text === null ? undefined : JSON.parse(text))
   const get: Record<Name, Op> = {
     plain: async (i) => isValueFor(parse(await plain.get(`bench:plain:${i}`)), i),
     'group-cache': async (i) => isValueFor(await cache.get(`user_${i}`), i),
     'evalsha-noop': async (i) => isValueFor(parse((await raw.evalsha(getSha, 1, `bench:noop:${i}`)) as string), i),
+    before: async (i) => isValueFor(await before?.get(`user_${i}`), i),
   }
   const set: Record<Name, Op> = {
     plain: async (i) => (await plain.set(`bench:plain:${i}`, JSON.stringify(valueFor(i)))) === 'OK',
     'group-cache': (i) => cache.set(`user_${i}`, valueFor(i), { groups: groupsFor(i, 3) }),
     'evalsha-noop': async (i) =>
       (await raw.evalsha(setSha, 1, `bench:noop:${i}`, JSON.stringify(valueFor(i)))) === 'OK',
+    before: async (i) => (await before?.set(`user_${i}`, valueFor(i), { groups: groupsFor(i, 3) })) === true,
   }
   const scenarios = [
     { name: 'get hit', concurrency: 1, ops: get },
@@ -118,7 +138,15 @@ try {
     redis: infoField(await admin.info('server'), 'redis_version') ?? 'unknown',
     redisServer: server.own ? 'own redis-server (--save "" --appendonly no)' : 'REDIS_URL',
   }
-  const method = { rounds: ROUNDS, roundMs: ROUND_MS, warmupMs: WARMUP_MS, keys: KEYS, valueBytes: VALUE_BYTES, quick }
+  const method = {
+    before: beforeArg ?? null,
+    rounds: ROUNDS,
+    roundMs: ROUND_MS,
+    warmupMs: WARMUP_MS,
+    keys: KEYS,
+    valueBytes: VALUE_BYTES,
+    quick,
+  }
   const rows = results.flatMap(({ scenario, concurrency, contenders }) =>
     contenders.map((c) => [
       scenario,
@@ -140,6 +168,12 @@ try {
     `${ROUNDS} rounds x ${ROUND_MS} ms per contender, interleaved; ${KEYS} keys, ${VALUE_BYTES} B JSON value, groups: user_<i>, bucket_<i%10>, all`,
     '',
     'client CPU µs/op: process.cpuUsage() of this Node process; server µs/op: INFO commandstats, every command the contender ran',
+    ...(beforeArg === undefined
+      ? []
+      : [
+          '',
+          `before: the library at ${beforeArg} (its src/ and lua/ run by tsx); group-cache: this tree, built (dist/)`,
+        ]),
     '',
     table(
       [
@@ -162,7 +196,7 @@ try {
   process.stdout.write(markdown)
   const date = new Date().toISOString().slice(0, 10)
   const files = writeResults(
-    `${date}-get-set${quick ? '-quick' : ''}`,
+    `${date}-get-set${beforeArg === undefined ? '' : '-before'}${quick ? '-quick' : ''}`,
     { date: new Date().toISOString(), machine, method, results },
     markdown,
   )
@@ -171,6 +205,7 @@ try {
   if (!server.own)
     await server.reset(patterns).catch((error: Error) => process.stderr.write(`clean-up: ${error.message}\n`))
   await cache.close()
+  await before?.close()
   plain.disconnect()
   raw.disconnect()
   await server.stop()
