@@ -235,8 +235,8 @@ const list: Mutant[] = [
       },
       {
         file: 'src/reads.ts',
-        target: '        (failure) => this.failedTogether(gets, failure),\n',
-        replacement: '        undefined,\n',
+        target: 'resolve(this.transport.failOpen(failure, this.miss(undefined)))',
+        replacement: 'reject(failure)',
       },
       {
         file: 'src/reads.ts',

@@ -11,15 +11,16 @@ import type { Transport } from './transport.js'
 import { checkKey, checkKeys, NO_GROUPS } from './validate.js'
 import type { Values } from './values.js'
 
-/** A hinted get waiting for its tick's MGET. */
-interface BatchedGet {
-  key: string
+/** A hinted read waiting for its tick's MGET: its entry and versions, where it goes once answered. */
+interface BatchedFetch {
   hint: Hint
-  resolve: (value: unknown) => void
+  /** the MGET's reply, its entry's index in it and its versions' */
+  answer(reply: readonly (Buffer | null)[], index: number, at: readonly number[]): void
+  fail(failure: unknown): void
 }
 
-/** At most this many gets share an MGET (with their groups' versions, a few times as many keys). */
-const BATCHED_GETS = 100
+/** At most this many reads share an MGET (with their groups' versions, a few times as many keys). */
+const BATCHED_FETCHES = 100
 
 /**
  * A read's answer before decoding: the serialized value (and a near-cache hit's decoded value), or
@@ -102,11 +103,7 @@ export class Reads {
   ): Promise<T | undefined> {
     const hint = this.hints.warm(cacheKey)
     if (hint === undefined) return this.getByScript<T>(cacheKey, deadlines, trace)
-    if (trace === undefined && deadlines === undefined && this.batch.joins()) {
-      return new Promise<T | undefined>((resolve) =>
-        this.batch.add({ key: cacheKey, hint, resolve: resolve as BatchedGet['resolve'] }),
-      )
-    }
+    if (trace === undefined && deadlines === undefined && this.gets.joins()) return this.batchedGet<T>(cacheKey, hint)
     return this.fetchOne<T>(cacheKey, hint, deadlines, trace)
   }
 
@@ -128,46 +125,61 @@ export class Reads {
   }
 
   /**
-   * The untraced hinted gets of one tick (of the cache's own timeout) after its first, read by one
+   * The MGETs of hinted reads of one tick (of the cache's own timeout) after its first, sent as one
    * MGET of every entry and the versions of their groups, each key once: the command, its round
-   * trip and what Redis spends on it are shared. Each get still answers as it would alone: the MGET
-   * reads all at one instant, after every get of the batch began; each failure is reported once
-   * per get.
+   * trip and what Redis spends on it are shared. Each read still answers as it would alone: the
+   * MGET reads all at one instant, after every read of the batch began. One batch for the untraced
+   * gets, whose failure each get reports and answers as a miss; one for the hinted reads of `read`,
+   * `wrap` and `cached`, which reject (their callers run the function).
    */
-  private readonly batch = new TickBatch<BatchedGet>(BATCHED_GETS, (gets) => {
-    if (gets.length === 1) {
-      const [get] = gets as [BatchedGet]
-      get.resolve(this.fetchOne(get.key, get.hint, undefined, undefined))
-      return
-    }
-    const { args, at } = this.fetchArgs(gets.map((get) => get.hint))
-    this.transport
-      .call(
-        'get',
-        (client) => this.store.fetch(client, args),
-        (reply) => {
-          gets.forEach((get, i) => {
-            get.resolve(this.settleHinted(get.key, get.hint, reply, i, at[i] as number[], undefined, undefined))
-          })
-        },
-        (failure) => this.failedTogether(gets, failure),
-      )
-      .catch((error: unknown) => {
-        for (const get of gets) get.resolve(Promise.reject(error))
-      })
-  })
+  private readonly gets = this.batchOf('get')
+  private readonly reads = this.batchOf('read')
 
-  /** The gets of a batch whose MGET failed: each a miss, reported once each (the call reported the first). */
-  private failedTogether(gets: readonly BatchedGet[], failure: unknown): void {
-    gets.forEach((get, i) => {
-      if (i > 0) this.transport.report(failure)
-      get.resolve(this.miss(undefined))
+  private batchOf(operation: string): TickBatch<BatchedFetch> {
+    return new TickBatch<BatchedFetch>(BATCHED_FETCHES, (fetches) => {
+      const { args, at } = this.fetchArgs(fetches.map((fetch) => fetch.hint))
+      this.transport
+        .request(operation, (client) => this.store.fetch(client, args))
+        .then(
+          (reply) => {
+            fetches.forEach((fetch, i) => {
+              fetch.answer(reply, i, at[i] as number[])
+            })
+          },
+          (failure: unknown) => {
+            for (const fetch of fetches) fetch.fail(failure)
+          },
+        )
     })
   }
 
-  /** Sends the gets waiting for the end of this tick now (the cache's close() does, before it closes). */
+  /** A hinted get that waits for its tick's MGET (see `gets`): answered, or failing open, as alone. */
+  private batchedGet<T>(cacheKey: string, hint: Hint): Promise<T | undefined> {
+    return new Promise<T | undefined>((resolve, reject) => {
+      this.gets.add({
+        hint,
+        answer: (reply, index, at) => {
+          try {
+            resolve(this.settleHinted<T>(cacheKey, hint, reply, index, at, undefined, undefined))
+          } catch (error) {
+            reject(error)
+          }
+        },
+        fail: (failure) => {
+          try {
+            resolve(this.transport.failOpen(failure, this.miss(undefined)))
+          } catch (error) {
+            reject(error)
+          }
+        },
+      })
+    })
+  }
+
+  /** Sends the reads waiting for the end of this tick now (the cache's close() does, before it closes). */
   flush(): void {
-    this.batch.drain()
+    this.gets.drain()
+    this.reads.drain()
   }
 
   /**
@@ -282,8 +294,22 @@ export class Reads {
     const hint = this.hints.warm(key)
     // The MGET checks the entry holds the hint's groups: only worth it when they include the ones asked for.
     if (hint !== undefined && covers(hint.groups, groups)) {
-      const reply = await this.transport.request('read', (client) => this.store.fetch(client, hint.keys), deadlines)
-      const value = this.liveValue(key, hint, reply, 0, hint.at)
+      const value =
+        deadlines === undefined && this.reads.joins()
+          ? await new Promise<string | undefined>((resolve, reject) => {
+              this.reads.add({
+                hint,
+                answer: (reply, index, at) => resolve(this.liveValue(key, hint, reply, index, at)),
+                fail: reject,
+              })
+            })
+          : this.liveValue(
+              key,
+              hint,
+              await this.transport.request('read', (client) => this.store.fetch(client, hint.keys), deadlines),
+              0,
+              hint.at,
+            )
       if (value !== undefined) return { hit: true, value }
     }
     const reply = await this.transport.request(

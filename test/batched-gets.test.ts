@@ -1,4 +1,4 @@
-import { expect, it } from 'vitest'
+import { expect, it, vi } from 'vitest'
 import { type FailureMode, forEachBackend } from './support/backends.js'
 
 /**
@@ -47,6 +47,21 @@ forEachBackend('gets made at once', (backend) => {
     ])
   })
 
+  it('wraps made at once: each a hit, or a miss that fills, as it would be alone', async () => {
+    const reader = backend.cache()
+    const writer = backend.cache()
+    const keys = ['a', 'b', 'c', 'd']
+    for (const key of keys) await reader.set(key, `old ${key}`, { groups: [`g${key}`, 'all'] })
+    await writer.expireGroup('gb')
+    await writer.set('c', 'new c', { groups: ['gc', 'all'] })
+    const fn = vi.fn((key: string) => `filled ${key}`)
+    const wraps = () => Promise.all(keys.map((key) => reader.wrap(key, { groups: [`g${key}`, 'all'] }, () => fn(key))))
+    expect(await wraps()).toEqual(['old a', 'filled b', 'new c', 'old d'])
+    expect(fn.mock.calls).toEqual([['b']])
+    expect(await wraps()).toEqual(['old a', 'filled b', 'new c', 'old d'])
+    expect(fn).toHaveBeenCalledTimes(1)
+  })
+
   it('more at once than one MGET takes: every one answered', async () => {
     const reader = backend.cache()
     const keys = Array.from({ length: 250 }, (_, i) => `k${i}`)
@@ -81,5 +96,21 @@ forEachBackend('gets made at once', (backend) => {
     expect([after.misses - before.misses, after.errors - before.errors]).toEqual([keys.length, keys.length])
     outage.end()
     expect(await Promise.all(keys.map((key) => cache.get(key)))).toEqual(keys)
+  })
+
+  it.each(modes)('%s: wraps made at once each fail open and run their function', async (mode) => {
+    const { cache, outage } = backend.failingCache({ timeout: 150 })
+    const errors: unknown[] = []
+    cache.on('error', (error) => errors.push(error))
+    const keys = ['a', 'b', 'c', 'd', 'e']
+    for (const key of keys) await cache.set(key, key, { groups: ['g'] })
+    outage.start(mode)
+    const fn = vi.fn((key: string) => `computed ${key}`)
+    expect(await Promise.all(keys.map((key) => cache.wrap(key, { groups: ['g'] }, () => fn(key))))).toEqual(
+      keys.map((key) => `computed ${key}`),
+    )
+    expect(fn).toHaveBeenCalledTimes(keys.length)
+    expect(errors.length).toBeGreaterThanOrEqual(keys.length)
+    outage.end()
   })
 })

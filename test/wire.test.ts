@@ -111,6 +111,15 @@ describe('one command on the wire per call [redis]', () => {
     ).toEqual([3, 201, 101])
   })
 
+  it('wrap hits of keys it stored made at once: the first is one MGET, the rest share one', async () => {
+    const keys = Array.from({ length: 20 }, (_, i) => `wrapped${i}`)
+    for (const [i, key] of keys.entries()) await cache.set(key, i, { groups: [`own${i}`, 'shared'] })
+    const wraps = () =>
+      Promise.all(keys.map((key, i) => cache.wrap(key, { groups: [`own${i}`, 'shared'] }, () => 'not called')))
+    expect(await commandsOf(wraps)).toEqual(['mget', 'mget'])
+    expect(await wraps()).toEqual(keys.map((_, i) => i))
+  })
+
   it('a stale entry: the MGET sees it, and the script deletes it', async () => {
     await cache.set('stale', 1, { groups: ['s'] })
     await cache.expireGroup('s')
