@@ -47,12 +47,36 @@ export function writeBeforeTree(): BeforeTree {
 
 /**
  * The library as it was at `commitish`, for a comparison with this tree (bench/get-set.ts
- * --before): its `src/` and `lua/` written into `.bench-before/at/`, and the file URL of its
- * `src/index.ts`; or why nothing was written.
+ * --before): its `src/` and `lua/` written into `.bench-before/at/` and built there as the package
+ * is (tsup, ESM, into its `dist/`, which finds `lua/` beside it), and the file URL of that build's
+ * `index.js`; or why it could not be.
  */
-export function writeTreeAt(commitish: string): { tree: BeforeTree; entry: string } {
+export function buildTreeAt(commitish: string): { tree: BeforeTree; entry: string } {
   const dir = join(BEFORE_DIR, 'at')
-  return { tree: writeTree(commitish, dir), entry: pathToFileURL(join(dir, 'src', 'index.ts')).href }
+  const entry = pathToFileURL(join(dir, 'dist', 'index.js')).href
+  const tree = writeTree(commitish, dir)
+  if ('reason' in tree) return { tree, entry }
+  try {
+    execFileSync(
+      'npx',
+      [
+        'tsup',
+        join(dir, 'src', 'index.ts'),
+        '--no-config',
+        '--format',
+        'esm',
+        '--target',
+        'node20',
+        '--out-dir',
+        join(dir, 'dist'),
+        '--silent',
+      ],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+  } catch (error) {
+    return { tree: { reason: `cannot build commit ${commitish}: ${failure(error, 'tsup failed')}` }, entry }
+  }
+  return { tree, entry }
 }
 
 /** Empties `dir` and writes `commitish`'s `src/` and `lua/` into it (see writeBeforeTree). */

@@ -9,12 +9,12 @@
  *   npm run bench:get-set                 7 rounds of 1 s per contender and scenario
  *   npm run bench:get-set -- --quick      3 rounds of 0.4 s
  *   npm run bench:get-set -- --before=<commit>   with a fourth contender, `before`: the library
- *                                         as it was at that commit (its src/ and lua/, run by tsx)
+ *                                         as it was at that commit (its src/ and lua/, built as dist/ is)
  *   REDIS_URL=redis://... npm run bench:get-set   against that server
  */
 import os from 'node:os'
 import { Redis } from 'ioredis'
-import { writeTreeAt } from './before.js'
+import { buildTreeAt } from './before.js'
 import { groupsFor, isValueFor, VALUE_BYTES, valueFor } from './data.js'
 import { loop, type Op, percentile, rotate, round, spread } from './measure.js'
 import { GroupCache } from './package.js'
@@ -34,7 +34,7 @@ const NAMESPACE = 'bench-get-set'
 /** The GroupCache class of `--before`'s commit, or undefined without the flag. */
 async function beforeClass(): Promise<typeof GroupCache | undefined> {
   if (beforeArg === undefined) return undefined
-  const { tree, entry } = writeTreeAt(beforeArg)
+  const { tree, entry } = buildTreeAt(beforeArg)
   if ('reason' in tree) throw new Error(`--before=${beforeArg}: ${tree.reason}`)
   const module = (await import(entry)) as { GroupCache?: typeof GroupCache }
   if (typeof module.GroupCache !== 'function') throw new Error(`${entry} exports no GroupCache`)
@@ -172,7 +172,7 @@ try {
       ? []
       : [
           '',
-          `before: the library at ${beforeArg} (its src/ and lua/ run by tsx); group-cache: this tree, built (dist/)`,
+          `before: the library at ${beforeArg} (its src/ and lua/ built as dist/ is); group-cache: this tree (dist/)`,
         ]),
     '',
     table(
