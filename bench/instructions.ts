@@ -102,6 +102,8 @@ async function perCall(setup: (redis: Redis) => Promise<void>, call: Call): Prom
 
 const ns = 'rgc:{bench}:'
 const groups = ['user_1', 'bucket_1', 'all'].map((group) => `${ns}g:${group}`)
+/** Groups only sets with a TTL name: their versions have TTLs, which each set lengthens. */
+const ttlGroups = ['user_2', 'bucket_2', 'some'].map((group) => `${ns}g:${group}`)
 const json = JSON.stringify(valueFor(0))
 const source = (name: string) => allScripts.find((script) => script.name === name)?.source as string
 const key = (i: number) => `k${i % 100}`
@@ -305,6 +307,14 @@ const rows: [string, Call, ((redis: Redis) => Promise<void>)?][] = [
       source('set'),
       (i) => [`${ns}e:${key(i)}`, `${ns}t:${key(i)}`, `${ns}l:${key(i)}`, ...groups],
       () => [json, '', 30000, 0, ''],
+    ),
+  ],
+  [
+    'set script, 3 groups, TTL 60 s (groups whose versions have TTLs)',
+    script(
+      source('set'),
+      (i) => [`${ns}e:t${i}`, `${ns}t:t${i}`, `${ns}l:t${i}`, ...ttlGroups],
+      () => [json, 60000, 30000, 0, ''],
     ),
   ],
   [

@@ -10,13 +10,22 @@ import { MissingDependencyError } from './errors.js'
  * rounded seconds with the microseconds of another clock, so its times, and the versions the
  * scripts make from them, jump back and forth by up to a second. Its store lives in this process,
  * so this process's clock is its clock: every script gets the time as one more argument, and a
- * prologue makes redis.call('TIME') answer with it.
+ * prologue makes redis.call('TIME') answer with it. The prologue also gives `PEXPIRE key ms GT`
+ * its Redis meaning, which ioredis-mock ignores (it always sets): only a longer TTL is set, and a
+ * key without one keeps none.
  */
 const PROLOGUE = [
   'local clock = table.remove(ARGV)',
   'local call = redis.call',
   'redis.call = function(command, ...)',
-  "  if string.upper(command) == 'TIME' then return {string.sub(clock, 1, -7), string.sub(clock, -6)} end",
+  '  local name = string.upper(command)',
+  "  if name == 'TIME' then return {string.sub(clock, 1, -7), string.sub(clock, -6)} end",
+  "  if name == 'PEXPIRE' and select('#', ...) == 3 and string.upper(select(3, ...)) == 'GT' then",
+  '    local key, ms = ...',
+  "    local remaining = call('PTTL', key)",
+  "    if remaining >= 0 and remaining < tonumber(ms) then return call('PEXPIRE', key, ms) end",
+  '    return 0',
+  '  end',
   '  return call(command, ...)',
   'end',
   '',

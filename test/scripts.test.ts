@@ -127,12 +127,36 @@ describe('backend differences, each handled in one place', () => {
     expect(await memory.eval('return type(redis.error_reply)', 0)).toBe('nil')
   })
 
-  it('PEXPIRE GT: memory ignores GT (lua set.lua compares PTTL instead)', async () => {
+  it('PEXPIRE GT: memory ignores GT; its client gives it Redis’s meaning (src/memory.ts, lua lengthen())', async () => {
     const key = `${randomNamespace()}:gt`
     const probe =
       "redis.call('SET', KEYS[1], 'v', 'PX', 60000) redis.call('PEXPIRE', KEYS[1], 1000, 'GT') return redis.call('PTTL', KEYS[1])"
     expect(await real.eval(probe, 1, key)).toBeGreaterThan(50_000)
     expect(await memory.eval(probe, 1, key)).toBeLessThanOrEqual(1000)
+    // Each case: what GT answers, and the PTTL after it, on Redis and on the cache's own client.
+    const cases = [
+      "redis.call('SET', KEYS[1], 'v', 'PX', 60000) return {redis.call('PEXPIRE', KEYS[1], 1000, 'GT'), redis.call('PTTL', KEYS[1])}",
+      "redis.call('SET', KEYS[1], 'v', 'PX', 1000) return {redis.call('PEXPIRE', KEYS[1], 60000, 'gt'), redis.call('PTTL', KEYS[1])}",
+      "redis.call('SET', KEYS[1], 'v') return {redis.call('PEXPIRE', KEYS[1], 60000, 'GT'), redis.call('PTTL', KEYS[1])}",
+      "redis.call('DEL', KEYS[1]) return {redis.call('PEXPIRE', KEYS[1], 60000, 'GT'), redis.call('PTTL', KEYS[1])}",
+    ]
+    const client = memoryClient()
+    const answers = async (run: (source: string) => Promise<unknown>) => {
+      const out: string[] = []
+      for (const source of cases) {
+        const [set, ttl] = (await run(source)) as [number, number]
+        out.push(`${set} ${ttl > 50_000 ? 'long' : ttl > 0 ? 'short' : ttl}`)
+      }
+      return out
+    }
+    const expected = ['0 long', '1 long', '0 -1', '0 -2']
+    expect(await answers((source) => real.eval(source, 1, key) as Promise<unknown>)).toEqual(expected)
+    expect(
+      await answers((source) =>
+        runScript(client, { name: 'gt', source, sha: createHash('sha1').update(source).digest('hex') }, [key], []),
+      ),
+    ).toEqual(expected)
+    client.disconnect()
     await real.del(key)
   })
 
