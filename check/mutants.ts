@@ -219,6 +219,19 @@ const list: Mutant[] = [
     edits: [{ file: 'lua/set.lua', target: '    lengthen(KEYS[3 + i], keep)\n', replacement: '' }],
   },
   {
+    name: 'version-ttl-shortens',
+    description:
+      "a set's version upkeep drops PEXPIRE's GT: a set with a shorter TTL, or a stamp's hold, shortens a version that a longer-lived entry needs, and its hits are lost when it expires",
+    tests: ['test/version-ttl.test.ts'],
+    edits: [
+      {
+        file: 'lua/include/common.lua',
+        target: "    redis.call('PEXPIRE', key, ttl, 'GT')\n",
+        replacement: "    redis.call('PEXPIRE', key, ttl)\n",
+      },
+    ],
+  },
+  {
     name: 'get-rejects',
     description: 'get rejects when Redis fails instead of failing open',
     // a pause (its first 1-2 s in) fails every call for a second: a kill, briefer, may miss every
