@@ -11,6 +11,12 @@ import { dumpNamespace, randomNamespace } from './support/backends.js'
 const byName = Object.fromEntries(allScripts.map((script) => [script.name, script]))
 /** The key of `kind` and `name` in namespace `ns` (sharding 'namespace'). */
 const keyOf = (ns: string) => (kind: string, name: string) => `rgc:{${ns}}:${kind}:${name}`
+/** A script of this file's own Lua, as src/scripts.ts's loadScript makes one from lua/. */
+const adHoc = (name: string, source: string): LuaScript => ({
+  name,
+  source,
+  sha: createHash('sha1').update(source).digest('hex'),
+})
 
 const real = new Redis(inject('redisUrl'))
 const memory = new RedisMock() as unknown as Redis
@@ -69,7 +75,7 @@ describe('backend differences, each handled in one place', () => {
     type Probe = { probeKeyCount(...args: (string | number)[]): Promise<number[]> }
     expect(await (real as unknown as Probe).probeKeyCount(1, 'k', 'a')).toEqual([1, 1])
     expect(await (memory as unknown as Probe).probeKeyCount(1, 'k', 'a')).not.toEqual([1, 1])
-    const script = { name: 'probe', source: lua, sha: createHash('sha1').update(lua).digest('hex') }
+    const script = adHoc('probe', lua)
     for (const [, client] of backends) expect(await runScript(client, script, ['k'], ['a'])).toEqual([1, 1])
   })
 
@@ -151,11 +157,7 @@ describe('backend differences, each handled in one place', () => {
     }
     const expected = ['0 long', '1 long', '0 -1', '0 -2']
     expect(await answers((source) => real.eval(source, 1, key) as Promise<unknown>)).toEqual(expected)
-    expect(
-      await answers((source) =>
-        runScript(client, { name: 'gt', source, sha: createHash('sha1').update(source).digest('hex') }, [key], []),
-      ),
-    ).toEqual(expected)
+    expect(await answers((source) => runScript(client, adHoc('gt', source), [key], []))).toEqual(expected)
     client.disconnect()
     await real.del(key)
   })
@@ -177,7 +179,7 @@ describe('backend differences, each handled in one place', () => {
     expect(worst).toBeGreaterThan(100_000)
     // The cache's own in-memory client: on the wall clock, and never the same time twice.
     const client = memoryClient()
-    const script = { name: 'time', source: time, sha: createHash('sha1').update(time).digest('hex') }
+    const script = adHoc('time', time)
     let previous = 0
     for (let i = 0; i < 300; i++) {
       const reply = await runScript(client, script, [], [])
