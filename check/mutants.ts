@@ -324,8 +324,8 @@ const list: Mutant[] = [
     edits: [
       {
         file: 'lua/read.lua',
-        target: "    version = versionAt(t)\n    redis.call('SET', KEYS[3 + i], version, 'PX', lease)",
-        replacement: "    version = ''",
+        target: "    local version = versionAt(t)\n    redis.call('SET', KEYS[3 + i], version, 'PX', lease)",
+        replacement: "    local version = ''",
       },
     ],
   },

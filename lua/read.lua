@@ -43,24 +43,28 @@ local names = groupNames(base, 4, 'keys after the lease must be group versions')
 -- The current versions of the groups asked for: a hit's check, and a miss's token.
 local versions = #KEYS > 3 and redis.call('MGET', unpack(KEYS, 4)) or {}
 local stored = redis.call('GET', entryKey)
-if isExactHit(stored, names, versions) then return {1, stored} end
--- An entry stored under other groups than the ones asked for is a miss here; the fill replaces it.
-local entry, stale, held = judgeEntry(entryKey, stored, base, tonumber(grace))
-if entry ~= nil and covers(held, names) then return {1, entry} end
-if stale ~= nil and not covers(held, names) then stale = nil end
+local stale = nil
+if type(stored) == 'string' then -- else there is no entry: a miss
+  if isExactHit(stored, names, versions) then return {1, stored} end
+  -- An entry stored under other groups than the ones asked for is a miss here; the fill replaces it.
+  local entry, held
+  entry, stale, held = judgeEntry(entryKey, stored, base, tonumber(grace))
+  if entry ~= nil and covers(held, names) then return {1, entry} end
+  if stale ~= nil and not covers(held, names) then stale = nil end
+end
 
 -- One fill per key: the first miss takes the lease; the others wait for it (or, within grace,
 -- serve the stale entry while it refreshes).
 local leased, wait = takeLease(leaseKey, owner, lease)
 local t = redis.call('TIME')
 local generation = generationForToken(generationKey, lease, t)
-local token = {stale and 2 or 0, stale or '', leased, wait, t[1], t[2], generation}
+-- made at its full length at once (a table grown one key at a time is resized on the way)
+local token = {stale and 2 or 0, stale or '', leased, wait, t[1], t[2], generation, unpack(versions)}
 for i = 1, #KEYS - 3 do
-  local version = versions[i]
-  if not isVersion(version) then
-    version = versionAt(t)
+  if not isVersion(versions[i]) then
+    local version = versionAt(t)
     redis.call('SET', KEYS[3 + i], version, 'PX', lease)
+    token[7 + i] = version
   end
-  token[7 + i] = version
 end
 return reply(token)
