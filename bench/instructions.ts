@@ -28,11 +28,17 @@ import { VALUE_BYTES, valueFor } from './data.js'
 import {
   FLOOR_HEAD,
   FLOOR_MISS,
+  FLOOR_MISS_CHECKED,
+  FLOOR_MISS_CHECKED_LUA,
   FLOOR_MISS_LUA,
   FLOOR_SET,
   FLOOR_SET_LUA,
   FLOOR_TOKEN_SET,
+  FLOOR_TOKEN_SET_CHECKED,
+  FLOOR_TOKEN_SET_CHECKED_LUA,
   FLOOR_TOKEN_SET_LUA,
+  FLOOR_TOKEN_SET_WORK,
+  FLOOR_TOKEN_SET_WORK_LUA,
 } from './floors.js'
 import { table } from './report.js'
 
@@ -336,6 +342,24 @@ const rows: [string, Call, ((redis: Redis) => Promise<void>)?][] = [
       (i) => [...entryKeys(`f${i}`), ...groups],
       () => [json, FLOOR_HEAD, 'bench'],
     ),
+    fill.setup,
+  ],
+  [
+    FLOOR_MISS_CHECKED,
+    script(
+      FLOOR_MISS_CHECKED_LUA,
+      (i) => [...entryKeys(`m${i}`), ...groups],
+      () => [30000, 'bench', 0],
+    ),
+  ],
+  [
+    FLOOR_TOKEN_SET_WORK,
+    script(FLOOR_TOKEN_SET_WORK_LUA, (i) => [...entryKeys(`f${i}`), ...groups], fill.args),
+    fill.setup,
+  ],
+  [
+    FLOOR_TOKEN_SET_CHECKED,
+    script(FLOOR_TOKEN_SET_CHECKED_LUA, (i) => [...entryKeys(`f${i}`), ...groups], fill.args),
     fill.setup,
   ],
   [
