@@ -49,7 +49,7 @@ const count = (s: string, pattern = '^%d+$') =>
   `(type(${s}) == 'string' and #${s} <= 16 and string.find(${s}, '${pattern}') and (#${s} < 16 or tonumber(${s}) <= 9007199254740991))`
 const positive = (s: string) => count(s, '^0*[1-9]%d*$')
 
-/** Lua: the checks of an entry, its generation and its lease, then of the group keys from KEYS[4] (the layout 'namespace'). */
+/** Lua: the checks of an entry, its generation and its lease (the layout 'namespace'), and the head every group key must open with. */
 const KEY_CHECKS = `local base = string.match(entryKey, '^[^{}<>]*{[^{}<>]*}:')
 if base == nil then error('layout') end
 local head = base .. 'e:'
@@ -59,19 +59,8 @@ if generationKey ~= base .. 't:' .. name then error('generation') end
 if leaseKey ~= base .. 'l:' .. name then error('lease key') end
 local groupHead = base .. 'g:'`
 
-export const FLOOR_MISS_CHECKED = "a miss's Redis calls and its checks, inline (the read script's miss with no helpers)"
-export const FLOOR_MISS_CHECKED_LUA = `local entryKey, generationKey, leaseKey = KEYS[1], KEYS[2], KEYS[3]
-local lease, owner, grace = ARGV[1], ARGV[2], ARGV[3]
-if not (#KEYS >= 3 and #ARGV == 3) then error('arguments') end
-if not ${positive('lease')} then error('lease') end
-if not (type(owner) == 'string' and #owner > 0) then error('owner') end
-if not ${count('grace')} then error('grace') end
-${KEY_CHECKS}
-for i = 4, #KEYS do
-  local key = KEYS[i]
-  if not (#key > #groupHead and string.find(key, groupHead, 1, true) == 1) then error('group') end
-end
-local versions = #KEYS > 3 and redis.call('MGET', unpack(KEYS, 4)) or {}
+/** Lua: a miss's path after its checks, from the versions' MGET to its token. */
+const MISS_PATH = `local versions = #KEYS > 3 and redis.call('MGET', unpack(KEYS, 4)) or {}
 local stored = redis.call('GET', entryKey)
 if type(stored) == 'string' then return {1, stored} end -- not the path measured
 local leased, wait = 1, 0
@@ -91,6 +80,27 @@ for i = 1, #KEYS - 3 do
   end
 end
 return token`
+
+export const FLOOR_MISS_WORK =
+  "a miss's Redis calls and its work, inline, without its checks (the read script's miss with no helpers)"
+export const FLOOR_MISS_WORK_LUA = `local entryKey, generationKey, leaseKey = KEYS[1], KEYS[2], KEYS[3]
+local lease, owner = ARGV[1], ARGV[2]
+${MISS_PATH}`
+
+export const FLOOR_MISS_CHECKED =
+  "a miss's Redis calls, its work and its checks, inline (the read script's miss with no helpers)"
+export const FLOOR_MISS_CHECKED_LUA = `local entryKey, generationKey, leaseKey = KEYS[1], KEYS[2], KEYS[3]
+local lease, owner, grace = ARGV[1], ARGV[2], ARGV[3]
+if not (#KEYS >= 3 and #ARGV == 3) then error('arguments') end
+if not ${positive('lease')} then error('lease') end
+if not (type(owner) == 'string' and #owner > 0) then error('owner') end
+if not ${count('grace')} then error('grace') end
+${KEY_CHECKS}
+for i = 4, #KEYS do
+  local key = KEYS[i]
+  if not (#key > #groupHead and string.find(key, groupHead, 1, true) == 1) then error('group') end
+end
+${MISS_PATH}`
 
 /** Lua: a token set's path after its checks, from the lease's release to the versions' upkeep. */
 const TOKEN_SET_PATH = `if tokenOwner ~= '' and redis.call('GET', leaseKey) == tokenOwner then redis.call('DEL', leaseKey) end
@@ -112,7 +122,7 @@ for i = 4, #KEYS do redis.call('PERSIST', KEYS[i]) end
 return 1`
 
 export const FLOOR_TOKEN_SET_WORK =
-  "a token set's Redis calls and its work, inline, without its checks (the token read, its compares, the entry's head)"
+  "a token set's Redis calls and its work, inline, without its checks (the set script's token path with no helpers)"
 export const FLOOR_TOKEN_SET_WORK_LUA = `local entryKey, generationKey, leaseKey = KEYS[1], KEYS[2], KEYS[3]
 local value, lease, token = ARGV[1], ARGV[3], ARGV[5]
 local tokenCount = #ARGV - 5

@@ -31,6 +31,8 @@ import {
   FLOOR_MISS_CHECKED,
   FLOOR_MISS_CHECKED_LUA,
   FLOOR_MISS_LUA,
+  FLOOR_MISS_WORK,
+  FLOOR_MISS_WORK_LUA,
   FLOOR_SET,
   FLOOR_SET_LUA,
   FLOOR_TOKEN_SET,
@@ -343,6 +345,14 @@ const rows: [string, Call, ((redis: Redis) => Promise<void>)?][] = [
       () => [json, FLOOR_HEAD, 'bench'],
     ),
     fill.setup,
+  ],
+  [
+    FLOOR_MISS_WORK,
+    script(
+      FLOOR_MISS_WORK_LUA,
+      (i) => [...entryKeys(`m${i}`), ...groups],
+      () => [30000, 'bench', 0],
+    ),
   ],
   [
     FLOOR_MISS_CHECKED,
