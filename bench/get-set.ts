@@ -2,9 +2,12 @@
  * get/set throughput of redis-group-cache against the physical limit: plain ioredis GET/SET of the
  * same JSON payload on the same server, interleaved in one run. A third contender, `evalsha-noop`,
  * is EVALSHA of a one-call script (`GET KEYS[1]` / `SET KEYS[1] ARGV[1]`) on the same payload: the
- * cost of going through a script at all. Each contender has its own connection. On its own server
- * it also reports server-side µs per call (INFO commandstats). The full comparison with the peers
- * is bench/run.ts (`npm run bench`).
+ * cost of going through a script at all. A fourth, `floor`, is what the data model asks of a client
+ * with no library around it: a get is one MGET of the entry and its 3 groups' versions, the
+ * versions compared with the entry's opening and the value parsed (the entries the cache stored);
+ * a set is one EVALSHA of the set script with its keys and arguments. Each contender has its own
+ * connection. On its own server it also reports server-side µs per call (INFO commandstats). The
+ * full comparison with the peers is bench/run.ts (`npm run bench`).
  *
  *   npm run bench:get-set                 7 rounds of 1 s per contender and scenario
  *   npm run bench:get-set -- --quick      3 rounds of 0.4 s
@@ -14,6 +17,8 @@
  */
 import os from 'node:os'
 import { Redis } from 'ioredis'
+import { allScripts } from '../src/commands.js'
+import { type LuaScript, runScript } from '../src/scripts.js'
 import { buildTreeAt } from './before.js'
 import { groupsFor, isValueFor, VALUE_BYTES, valueFor } from './data.js'
 import { loop, type Op, percentile, rotate, round, spread } from './measure.js'
@@ -27,8 +32,14 @@ const ROUND_MS = quick ? 400 : 1000
 const WARMUP_MS = quick ? 200 : 500
 const KEYS = 1000
 const beforeArg = process.argv.find((arg) => arg.startsWith('--before='))?.slice('--before='.length)
-type Name = 'plain' | 'group-cache' | 'evalsha-noop' | 'before'
-const NAMES: readonly Name[] = ['plain', 'group-cache', 'evalsha-noop', ...(beforeArg ? (['before'] as const) : [])]
+type Name = 'plain' | 'group-cache' | 'evalsha-noop' | 'floor' | 'before'
+const NAMES: readonly Name[] = [
+  'plain',
+  'group-cache',
+  'evalsha-noop',
+  'floor',
+  ...(beforeArg ? (['before'] as const) : []),
+]
 const NAMESPACE = 'bench-get-set'
 
 /** The GroupCache class of `--before`'s commit, or undefined without the flag. */
@@ -58,6 +69,18 @@ const raw = new Redis(server.url)
 const cache = new GroupCache({ redis: server.url, namespace: NAMESPACE, timeout: 10_000 })
 const Before = await beforeClass()
 const before = Before && new Before({ redis: server.url, namespace: `${NAMESPACE}-before`, timeout: 10_000 })
+/** The floor's keys of user_<i>: its entry, generation and lease, then its groups' versions (src/keys.ts). */
+const floorKeys = Array.from({ length: KEYS }, (_, i) => [
+  ...['e', 't', 'l'].map((kind) => `rgc:{${NAMESPACE}}:${kind}:user_${i}`),
+  ...groupsFor(i, 3).map((group) => `rgc:{${NAMESPACE}}:g:${group}`),
+])
+/** What an entry of user_<i> holds after its versions and ';': each group's name after its length. */
+const floorNames = Array.from({ length: KEYS }, (_, i) =>
+  groupsFor(i, 3)
+    .map((group) => `${group.length}:${group}`)
+    .join(''),
+)
+const setScript = allScripts.find((script) => script.name === 'set') as LuaScript
 const patterns = ['bench:plain:*', 'bench:noop:*', `rgc:{${NAMESPACE}}:*`, `rgc:{${NAMESPACE}-before}:*`]
 try {
   const getSha = (await raw.script('LOAD', "return redis.call('GET', KEYS[1])")) as string
@@ -73,6 +96,14 @@ try {
     plain: async (i) => isValueFor(parse(await plain.get(`bench:plain:${i}`)), i),
     'group-cache': async (i) => isValueFor(await cache.get(`user_${i}`), i),
     'evalsha-noop': async (i) => isValueFor(parse((await raw.evalsha(getSha, 1, `bench:noop:${i}`)) as string), i),
+    floor: async (i) => {
+      const keys = floorKeys[i] as string[]
+      const [entry, ...versions] = await raw.mgetBuffer(keys[0] as string, ...keys.slice(3))
+      if (entry == null) return false
+      const head = `${versions.join(',')};${floorNames[i]}`
+      if (entry.toString('latin1', 0, head.length) !== head) return false
+      return isValueFor(JSON.parse(entry.toString('utf8', head.length)), i)
+    },
     before: async (i) => isValueFor(await before?.get(`user_${i}`), i),
   }
   const set: Record<Name, Op> = {
@@ -80,6 +111,10 @@ try {
     'group-cache': (i) => cache.set(`user_${i}`, valueFor(i), { groups: groupsFor(i, 3) }),
     'evalsha-noop': async (i) =>
       (await raw.evalsha(setSha, 1, `bench:noop:${i}`, JSON.stringify(valueFor(i)))) === 'OK',
+    floor: async (i) => {
+      const keys = floorKeys[i] as string[]
+      return (await runScript(raw, setScript, keys, [JSON.stringify(valueFor(i)), '', 30_000, 0, ''])) === 1
+    },
     before: async (i) => (await before?.set(`user_${i}`, valueFor(i), { groups: groupsFor(i, 3) })) === true,
   }
   const scenarios = [
