@@ -59,7 +59,7 @@ local leased, wait = takeLease(leaseKey, owner, lease)
 local t = redis.call('TIME')
 local generation = generationForToken(generationKey, lease, t)
 -- made at its full length at once (a table grown one key at a time is resized on the way)
-local token = {stale and 2 or 0, stale or '', leased, wait, t[1], t[2], generation, unpack(versions)}
+local token = {stale and 2 or 0, stale or '', leased, wait, t[1], t[2], generation, unpack(versions, 1, #KEYS - 3)}
 for i = 1, #KEYS - 3 do
   if not isVersion(versions[i]) then
     local version = versionAt(t)
