@@ -465,7 +465,13 @@ const list: Mutant[] = [
     description:
       'a fill stores under a late group with no version, making one: an invalidation of it during the fill, whose version was then lost, goes unseen',
     tests: ['test/late-groups.test.ts'],
-    edits: [{ file: 'lua/set.lua', target: '      refused = refused or -4', replacement: '      refused = refused' }],
+    edits: [
+      {
+        file: 'lua/set.lua',
+        target: '        setFor(KEYS[3 + i], freshVersion(), keep)\n        refused = refused or -4',
+        replacement: '        versions[i] = freshVersion()\n        setFor(KEYS[3 + i], versions[i], keep)',
+      },
+    ],
   },
   {
     name: 'joiners-trust-late-fills',

@@ -75,6 +75,7 @@ local versions = groupCount > 0 and redis.call('MGET', unpack(KEYS, 4)) or {}
 local graceMs = tonumber(grace)
 local header, keep = graceHeader(ttl, grace, graceMs > 0 and ttl ~= '' and now() or 0)
 
+local created = {} -- the groups whose versions this set makes
 if hasToken then
   -- Only a live entry of this fill's groups blocks a token set: a stale one kept for grace, or
   -- one of other groups (which the read that made the token did not take), is what it replaces.
@@ -97,28 +98,32 @@ if hasToken then
   -- the read's. One with no version cannot be vouched for (an invalidation of a missing version
   -- moves nothing, and a version moved since the read may have been lost): nothing is stored, and
   -- a version is made, so that the next fill naming the group can be.
-  local readAt = tokenSeconds .. string.format('%06d', tonumber(tokenMicros))
-  local refused
-  for i = tokenCount + 1, groupCount do
-    if not isVersion(versions[i]) then
-      setFor(KEYS[3 + i], freshVersion(), keep)
-      refused = refused or -4
-    elseif isLater(versions[i], readAt) then
-      refused = -3
+  if tokenCount < groupCount then
+    local readAt = tokenSeconds .. string.format('%06d', tonumber(tokenMicros))
+    local refused
+    for i = tokenCount + 1, groupCount do
+      if not isVersion(versions[i]) then
+        setFor(KEYS[3 + i], freshVersion(), keep)
+        refused = refused or -4
+      elseif isLater(versions[i], readAt) then
+        refused = -3
+      end
     end
+    if refused then return refused end
   end
-  if refused then return refused end
+  -- Every group has its version now: the token's are the current ones, and a late group without
+  -- one refused the set.
 else
   moveGeneration(generationKey)
-end
-
-local created = {}
-for i = 1, groupCount do
-  if not isVersion(versions[i]) then
-    versions[i] = freshVersion()
-    created[i] = true
+  -- A plain set's group with no version gets a fresh one.
+  for i = 1, groupCount do
+    if not isVersion(versions[i]) then
+      versions[i] = freshVersion()
+      created[i] = true
+    end
   end
 end
+
 writeEntry(entryKey, header, versions, names, value, keep)
 
 -- Versions must outlive the entry. Their TTLs are set after the entry's so that they also
