@@ -1,7 +1,7 @@
 /**
  * What each call costs Redis, in CPU instructions: callgrind (valgrind) counts them in a
- * redis-server of its own, however busy the machine is: a script's row moves by about 1% from
- * run to run, a plain command's by a few hundred instructions. Each figure is the difference between a run of 1,500 calls and one of 500, over 1,000.
+ * redis-server of its own, however busy the machine is: a script's row moves by 1-3% from run
+ * to run, a plain command's by a few hundred instructions. Each figure is the difference between a run of 1,500 calls and one of 500, over 1,000.
  *
  * With them, what a near-cache get costs Redis (src/near.ts): a strict hit, its share of one PING
  * on the near cache's subscribed connection (one per batch of the reads waiting at that moment)
