@@ -18,6 +18,7 @@
 import os from 'node:os'
 import { Redis } from 'ioredis'
 import { allScripts } from '../src/commands.js'
+import { Keys } from '../src/keys.js'
 import { type LuaScript, runScript } from '../src/scripts.js'
 import { buildTreeAt } from './before.js'
 import { groupsFor, isValueFor, VALUE_BYTES, valueFor } from './data.js'
@@ -69,10 +70,13 @@ const raw = new Redis(server.url)
 const cache = new GroupCache({ redis: server.url, namespace: NAMESPACE, timeout: 10_000 })
 const Before = await beforeClass()
 const before = Before && new Before({ redis: server.url, namespace: `${NAMESPACE}-before`, timeout: 10_000 })
-/** The floor's keys of user_<i>: its entry, generation and lease, then its groups' versions (src/keys.ts). */
+/** The floor's keys of user_<i>, as the cache (default prefix) names them: its entry, generation and lease, then its groups' versions. */
+const cacheKeys = new Keys('rgc', NAMESPACE)
 const floorKeys = Array.from({ length: KEYS }, (_, i) => [
-  ...['e', 't', 'l'].map((kind) => `rgc:{${NAMESPACE}}:${kind}:user_${i}`),
-  ...groupsFor(i, 3).map((group) => `rgc:{${NAMESPACE}}:g:${group}`),
+  cacheKeys.entry(`user_${i}`),
+  cacheKeys.generation(`user_${i}`),
+  cacheKeys.lease(`user_${i}`),
+  ...groupsFor(i, 3).map((group) => cacheKeys.group(group)),
 ])
 /** What an entry of user_<i> holds after its versions and ';': each group's name after its length. */
 const floorNames = Array.from({ length: KEYS }, (_, i) =>
